@@ -1,0 +1,132 @@
+//! The `relayform` command line.
+//!
+//! Thin by design: it parses what the user typed ([`cli`]), reads spec files from disk ([`load`]) and
+//! hands them to the pure crates, then renders their results. It is a library as well as a binary so
+//! that tests drive exactly what users run, without spawning processes.
+//!
+//! Output conventions: a command's data goes to stdout, progress and logs to stderr; text is coloured
+//! only on a terminal and never when `NO_COLOR` is set; `--json` output is versioned by a
+//! `format_version` field.
+//!
+//! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap).
+
+pub mod cli;
+pub mod load;
+mod validate;
+
+use anstream::AutoStream;
+use anstream::adapter::StripBytes;
+use clap::Parser;
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Runs the command line with the process's stdout and stderr.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut out = AutoStream::auto(std::io::stdout().lock());
+    let mut err = AutoStream::auto(std::io::stderr().lock());
+    let code = run_styled(args, &mut out, &mut err);
+    let _ = out.flush();
+    let _ = err.flush();
+    ExitCode::from(code)
+}
+
+/// Parses `args` (the first is the program name) and runs them, writing plain text to `out` and
+/// `err`; returns the exit code. Usage errors exit 2, as clap's do.
+pub fn run_args<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_styled(args, &mut Plain::new(out), &mut Plain::new(err))
+}
+
+/// Like [`run_args`], but writes ANSI styles for the caller to keep or strip.
+fn run_styled<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match cli::Cli::try_parse_from(args) {
+        Ok(cli) => run(cli, out, err),
+        Err(e) => {
+            let text = e.render().ansi().to_string();
+            if e.use_stderr() {
+                let _ = write!(err, "{text}");
+                2
+            } else {
+                let _ = write!(out, "{text}");
+                0
+            }
+        }
+    }
+}
+
+/// Runs a parsed command, writing to `out` and `err`; returns the exit code. Styles written here are
+/// ANSI sequences: callers wrap the streams so that they are stripped where colour is not wanted.
+fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = match cli.command {
+        cli::Command::Validate(args) => validate::run(&args, out, err),
+        cli::Command::Schema => {
+            let schema = relayform_spec::schema::json_schema();
+            serde_json::to_writer_pretty(&mut *out, &schema)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| writeln!(out).map_err(anyhow::Error::from))
+                .map(|()| 0)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        // A reader that stops early (`| head`) is not an error worth a message.
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let style = anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Red.into()));
+            let _ = writeln!(err, "{style}error{style:#}: {e:#}");
+            1
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let io = c.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+        let json = c
+            .downcast_ref::<serde_json::Error>()
+            .and_then(|j| j.io_error_kind());
+        io.or(json) == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A writer that drops ANSI escape sequences on the way through to `inner`.
+struct Plain<'a> {
+    inner: &'a mut dyn Write,
+    state: StripBytes,
+}
+
+impl<'a> Plain<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
+        Plain {
+            inner,
+            state: StripBytes::new(),
+        }
+    }
+}
+
+impl Write for Plain<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for printable in self.state.strip_next(buf) {
+            self.inner.write_all(printable)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

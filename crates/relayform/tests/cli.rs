@@ -1,0 +1,113 @@
+//! The `relayform` binary as a user runs it: exit codes, stdout and stderr.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn relayform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run relayform")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn validate_the_examples_exits_0() {
+    let o = relayform(&["validate", "specs/"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).starts_with("valid: "), "{}", stdout(&o));
+}
+
+#[test]
+fn three_problems_over_two_files_exit_1_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "version: 1\norgs:\n  acme:\n    simulator: true\n    lables: {}\naws_accounts:\n  events:\n    simulator: true\n    account_id: \"12345678901\"\n    region: eu-west-1\nrelays:\n  orders:\n    org: acme\n    aws_account: events\n    events: [Order_Placed__e]\n    error_recovery: earliest\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "version: 1\nrelays:\n  orders:\n    org: acme\n    aws_account: events\n    events: [Order_Placed__e]\n    error_recovery: latest\n",
+    )
+    .unwrap();
+    let o = relayform(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let a = dir.path().join("a.yaml").display().to_string();
+    let b = dir.path().join("b.yaml").display().to_string();
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 3, "{out}");
+    assert!(
+        errors[0].starts_with(&format!("{a}:5:5: error: unknown key `lables`")),
+        "{out}"
+    );
+    assert!(
+        errors[1].starts_with(&format!("{a}:9:17: error: account id")),
+        "{out}"
+    );
+    assert!(
+        errors[2].starts_with(&format!("{b}:3:3: error: relay `orders` is declared twice")),
+        "{out}"
+    );
+    assert!(out.contains("hint: did you mean `labels`?"), "{out}");
+
+    let o = relayform(&["validate", "--json", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["valid"], false);
+    let codes: Vec<&str> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["unknown-key", "invalid-account-id", "duplicate-name"]
+    );
+    assert_eq!(doc["diagnostics"][1]["line"], 9);
+    assert_eq!(doc["diagnostics"][1]["column"], 17);
+}
+
+#[test]
+fn missing_paths_and_empty_directories_are_errors() {
+    let o = relayform(&["validate", "no/such/dir"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot read spec path `no/such/dir`"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = relayform(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no spec files"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = relayform(&["validate", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn schema_is_json() {
+    let o = relayform(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}
