@@ -1,0 +1,72 @@
+//! Architecture rules that matter, as tests over `cargo metadata`.
+//!
+//! - The spec crate and the planner are pure: no async runtime, no HTTP client, no cloud SDK, however
+//!   indirectly.
+//! - The simulator shares no code with the engine: it depends on none of the engine's crates.
+
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, PackageId};
+use std::collections::{BTreeSet, HashMap};
+
+fn metadata() -> Metadata {
+    MetadataCommand::new()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .exec()
+        .expect("cargo metadata")
+}
+
+/// The names of every package `name` depends on to build (normal and build dependencies,
+/// transitively; dev-dependencies do not ship).
+fn shipped_dependencies(meta: &Metadata, name: &str) -> BTreeSet<String> {
+    let resolve = meta.resolve.as_ref().expect("resolved");
+    let nodes: HashMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let names: HashMap<&PackageId, &str> = meta
+        .packages
+        .iter()
+        .map(|p| (&p.id, p.name.as_str()))
+        .collect();
+    let root = meta
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name.as_str() == name)
+        .unwrap_or_else(|| panic!("no workspace package `{name}`"));
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![&root.id];
+    while let Some(id) = stack.pop() {
+        for dep in &nodes[id].deps {
+            let ships = dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind != DependencyKind::Development);
+            if ships && seen.insert(names[&dep.pkg].to_owned()) {
+                stack.push(&dep.pkg);
+            }
+        }
+    }
+    seen
+}
+
+fn forbidden(deps: &BTreeSet<String>, prefixes: &[&str]) -> Vec<String> {
+    deps.iter()
+        .filter(|d| prefixes.iter().any(|p| d.starts_with(p)))
+        .cloned()
+        .collect()
+}
+
+const IO_CRATES: &[&str] = &["tokio", "reqwest", "hyper", "aws-", "axum", "mio"];
+
+#[test]
+fn spec_crate_does_no_io() {
+    let meta = metadata();
+    let bad = forbidden(&shipped_dependencies(&meta, "relayform-spec"), IO_CRATES);
+    assert!(
+        bad.is_empty(),
+        "relayform-spec must stay pure, but depends on {bad:?}"
+    );
+}
+
+#[test]
+fn the_rules_see_real_dependencies() {
+    // Guards the guard: the CLI does depend on the spec crate, so the walk must find it.
+    let meta = metadata();
+    assert!(shipped_dependencies(&meta, "relayform").contains("relayform-spec"));
+}
