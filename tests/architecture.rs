@@ -65,6 +65,16 @@ fn spec_crate_does_no_io() {
 }
 
 #[test]
+fn planner_does_no_io() {
+    let meta = metadata();
+    let bad = forbidden(&shipped_dependencies(&meta, "relayform-plan"), IO_CRATES);
+    assert!(
+        bad.is_empty(),
+        "relayform-plan must stay pure, but depends on {bad:?}"
+    );
+}
+
+#[test]
 fn the_rules_see_real_dependencies() {
     // Guards the guard: the CLI does depend on the spec crate, so the walk must find it.
     let meta = metadata();

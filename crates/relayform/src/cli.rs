@@ -17,6 +17,26 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of the spec language (for editors: yaml-language-server).
     Schema,
+    /// Print the resource graph of a spec: what depends on what, in creation order.
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Spec files or directories, as for `validate`.
+    #[arg(default_value = "specs", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT (`relayform graph | dot -Tsvg > graph.svg`).
+    Dot,
+    /// A Mermaid flowchart (for Markdown).
+    Mermaid,
 }
 
 #[derive(Debug, Args)]

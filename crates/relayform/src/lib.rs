@@ -71,6 +71,7 @@ where
 fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::run(&args, out, err),
+        cli::Command::Graph(args) => graph(&args, out, err),
         cli::Command::Schema => {
             let schema = relayform_spec::schema::json_schema();
             serde_json::to_writer_pretty(&mut *out, &schema)
@@ -91,6 +92,44 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             1
         }
     }
+}
+
+/// Loads and checks a spec; on errors, prints the diagnostics to `err` and fails.
+fn load_spec(
+    paths: &[std::path::PathBuf],
+    err: &mut dyn Write,
+) -> anyhow::Result<relayform_spec::Spec> {
+    let files = load::read(&load::find(paths)?)?;
+    match relayform_spec::check(&files).into_result() {
+        Ok((spec, warnings)) => {
+            for d in &warnings {
+                validate::render(d, err)?;
+            }
+            Ok(spec)
+        }
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                validate::render(d, err)?;
+            }
+            let n = diagnostics.iter().filter(|d| d.is_error()).count();
+            anyhow::bail!(
+                "the spec has {n} error{}; `relayform validate` shows them too",
+                if n == 1 { "" } else { "s" }
+            )
+        }
+    }
+}
+
+fn graph(args: &cli::GraphArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let spec = load_spec(&args.paths, err)?;
+    let g = relayform_plan::desired(&spec);
+    g.order()?;
+    let text = match args.format {
+        cli::GraphFormat::Dot => g.to_dot(relayform_plan::Resource::label),
+        cli::GraphFormat::Mermaid => g.to_mermaid(relayform_plan::Resource::label),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(0)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

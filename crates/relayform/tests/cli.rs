@@ -111,3 +111,35 @@ fn schema_is_json() {
         "https://json-schema.org/draft/2020-12/schema"
     );
 }
+
+#[test]
+fn graph_prints_dot_and_mermaid_and_refuses_invalid_specs() {
+    let o = relayform(&["graph", "specs/demo.yaml"]);
+    assert_eq!(o.status.code(), Some(0));
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph relayform {"), "{dot}");
+    assert!(
+        dot.contains("\"aws.association[orders]\" -> \"salesforce.relay_state[orders]\";"),
+        "{dot}"
+    );
+
+    let o = relayform(&["graph", "--format", "mermaid", "specs/demo.yaml"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("flowchart LR\n"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "version: 1\nrelays:\n  r:\n    org: nowhere\n",
+    )
+    .unwrap();
+    let o = relayform(&["graph", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:3:3: error: relay `r` is missing `aws_account`"),
+        "{err}"
+    );
+    assert!(err.contains("error: the spec has"), "{err}");
+}

@@ -1,0 +1,180 @@
+//! The resources a relay is made of, with their desired attributes.
+
+use crate::graph::Keyed;
+use relayform_spec::{ChannelType, ErrorRecovery, RelayState};
+use std::fmt;
+
+/// The kinds of resource, in the order an admin would create them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Role,
+    NamedCredential,
+    Channel,
+    ChannelMember,
+    Relay,
+    Association,
+    Forwarding,
+    RelayState,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Role,
+        Kind::NamedCredential,
+        Kind::Channel,
+        Kind::ChannelMember,
+        Kind::Relay,
+        Kind::Association,
+        Kind::Forwarding,
+        Kind::RelayState,
+    ];
+
+    /// The kind's name in addresses: `aws.role`, `salesforce.relay`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Role => "aws.role",
+            Kind::NamedCredential => "salesforce.named_credential",
+            Kind::Channel => "salesforce.channel",
+            Kind::ChannelMember => "salesforce.channel_member",
+            Kind::Relay => "salesforce.relay",
+            Kind::Association => "aws.association",
+            Kind::Forwarding => "aws.forwarding",
+            Kind::RelayState => "salesforce.relay_state",
+        }
+    }
+}
+
+/// A resource's stable name: `kind[key]`, e.g. `salesforce.relay[orders]` or
+/// `aws.role[demo/relayform-us-east-1-orders]`. Relay-scoped resources are keyed by the relay's spec
+/// name; shared ones by their org or account's spec name and their own name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub kind: Kind,
+    pub key: String,
+}
+
+impl Address {
+    pub fn new(kind: Kind, key: impl Into<String>) -> Self {
+        Address {
+            kind,
+            key: key.into(),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.kind.as_str(), self.key)
+    }
+}
+
+impl std::str::FromStr for Address {
+    type Err = String;
+
+    /// Parses `kind[key]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || {
+            let kinds: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            format!(
+                "`{s}` is not a resource address: expected `KIND[KEY]` with KIND one of {}",
+                kinds.join(", ")
+            )
+        };
+        let (kind, rest) = s.split_once('[').ok_or_else(err)?;
+        let key = rest
+            .strip_suffix(']')
+            .filter(|k| !k.is_empty())
+            .ok_or_else(err)?;
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .ok_or_else(err)?;
+        Ok(Address::new(kind, key))
+    }
+}
+
+/// One resource with what the spec wants of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub address: Address,
+    pub desired: Desired,
+}
+
+impl Keyed for Resource {
+    type Key = Address;
+    fn key(&self) -> Address {
+        self.address.clone()
+    }
+}
+
+/// Desired attributes by kind. Names are the vendors' (DeveloperNames, role names); `org` and
+/// `account` are spec names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Desired {
+    /// An IAM role that EventBridge assumes to put events on `destination_arn`.
+    Role {
+        account: String,
+        name: String,
+        destination_arn: String,
+    },
+    /// A legacy named credential whose endpoint is `arn:aws:<REGION>:<account>`.
+    NamedCredential {
+        org: String,
+        name: String,
+        endpoint: String,
+    },
+    Channel {
+        org: String,
+        /// DeveloperName; the full name adds `__chn`.
+        name: String,
+        channel_type: ChannelType,
+    },
+    ChannelMember {
+        org: String,
+        name: String,
+        channel: String,
+        event: String,
+    },
+    Relay {
+        org: String,
+        name: String,
+        channel: String,
+        named_credential: String,
+        error_recovery: ErrorRecovery,
+    },
+    /// The partner event source's bus: its name is known only once Salesforce has created the source.
+    Association { account: String, relay: String },
+    /// A rule on the partner bus with the destination bus as its target, through `role`.
+    Forwarding {
+        account: String,
+        relay: String,
+        destination_arn: String,
+        role: String,
+    },
+    RelayState {
+        org: String,
+        relay: String,
+        state: RelayState,
+    },
+}
+
+impl Resource {
+    /// The address and, on a second line, what the resource is.
+    pub fn label(&self) -> String {
+        let detail = match &self.desired {
+            Desired::Role { name, .. } => name.clone(),
+            Desired::NamedCredential { name, endpoint, .. } => format!("{name} → {endpoint}"),
+            Desired::Channel {
+                name, channel_type, ..
+            } => format!("{name}__chn ({})", channel_type.as_str()),
+            Desired::ChannelMember { event, .. } => event.clone(),
+            Desired::Relay { name, .. } => name.clone(),
+            Desired::Association { .. } => "partner event source bus".into(),
+            Desired::Forwarding {
+                destination_arn, ..
+            } => format!("→ {destination_arn}"),
+            Desired::RelayState { state, .. } => format!("{state:?}").to_lowercase(),
+        };
+        format!("{}\n{detail}", self.address)
+    }
+}
