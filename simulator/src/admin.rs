@@ -1,0 +1,230 @@
+//! The admin API, under `/_sim`: reset, state, clock, faults, journal, deliveries, direct publishing.
+//! Documented in `simulator/README.md`. It is not journalled and not subject to faults.
+
+use crate::faults::Fault;
+use crate::reply::{Reply, Request};
+use crate::server::Shared;
+use crate::world::World;
+use serde_json::{Value, json};
+
+fn bad(message: impl Into<String>) -> Reply {
+    Reply::json(400, &json!({"error": message.into()}))
+}
+
+fn body(req: &Request) -> Result<Value, Reply> {
+    if req.body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| bad(format!("the body is not JSON: {e}")))
+}
+
+/// An org by id (15 or 18 characters) or My Domain name.
+fn org_id(world: &World, key: &str) -> Option<String> {
+    world
+        .orgs
+        .values()
+        .find(|o| o.id == key || o.my_domain == key || (key.len() == 15 && o.id.starts_with(key)))
+        .map(|o| o.id.clone())
+}
+
+pub fn handle(shared: &Shared, req: &Request) -> Reply {
+    let path = req.path.trim_end_matches('/');
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).skip(1).collect();
+    let result = route(shared, req, &segs);
+    match result {
+        Ok(r) => r,
+        Err(r) => r,
+    }
+}
+
+fn route(shared: &Shared, req: &Request, segs: &[&str]) -> Result<Reply, Reply> {
+    let method = req.method.as_str();
+    let mut sim = shared.lock();
+    let now = sim.clock.now();
+    sim.world.settle(now);
+    let reply = match (method, segs) {
+        ("GET", []) => Reply::json(200, &crate::urls(&shared.base_url, &sim.world).to_json()),
+        ("POST", ["reset"]) => {
+            sim.world = World::new(&shared.config).map_err(bad)?;
+            Reply::json(200, &json!({"reset": true}))
+        }
+        ("GET", ["state"]) => {
+            let world = serde_json::to_value(&sim.world).map_err(|e| bad(e.to_string()))?;
+            Reply::json(
+                200,
+                &json!({"now": now, "time": crate::clock::iso(now), "world": world}),
+            )
+        }
+        ("GET", ["clock"]) => {
+            Reply::json(200, &json!({"now": now, "time": crate::clock::iso(now)}))
+        }
+        ("POST", ["clock", "advance"]) => {
+            let b = body(req)?;
+            let ms = b.get("ms").and_then(Value::as_i64).or_else(|| {
+                b.get("seconds")
+                    .and_then(Value::as_f64)
+                    .map(|s| (s * 1000.0) as i64)
+            });
+            let Some(ms) = ms.filter(|m| *m >= 0) else {
+                return Err(bad("give `seconds` or `ms`, not negative"));
+            };
+            sim.clock.advance(ms);
+            let now = sim.clock.now();
+            sim.world.settle(now);
+            Reply::json(200, &json!({"now": now, "time": crate::clock::iso(now)}))
+        }
+        ("GET", ["faults"]) => Reply::json(200, &json!({"faults": sim.world.faults.rules})),
+        ("POST", ["faults"]) => {
+            let f: Fault =
+                serde_json::from_value(body(req)?).map_err(|e| bad(format!("not a fault: {e}")))?;
+            let id = sim.world.faults.add(f);
+            Reply::json(201, &json!({"id": id}))
+        }
+        ("DELETE", ["faults"]) => {
+            sim.world.faults.clear();
+            Reply::empty(204)
+        }
+        ("DELETE", ["faults", id]) => {
+            let id: u64 = id.parse().map_err(|_| bad("fault ids are numbers"))?;
+            let before = sim.world.faults.rules.len();
+            sim.world.faults.rules.retain(|f| f.id != id);
+            if before == sim.world.faults.rules.len() {
+                return Err(Reply::json(
+                    404,
+                    &json!({"error": format!("no fault {id}")}),
+                ));
+            }
+            Reply::empty(204)
+        }
+        ("GET", ["journal"]) => {
+            let q = |k: &str| req.query(k);
+            let since: u64 = q("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let entries: Vec<&crate::world::JournalEntry> = sim
+                .world
+                .journal
+                .entries
+                .iter()
+                .filter(|e| e.seq > since)
+                .filter(|e| q("api").is_none_or(|v| v == e.api))
+                .filter(|e| q("service").is_none_or(|v| v == e.service))
+                .filter(|e| q("operation").is_none_or(|v| v == e.operation))
+                .filter(|e| {
+                    q("org").is_none_or(|v| {
+                        e.org.as_deref().is_some_and(|o| o == v || o.starts_with(v))
+                    })
+                })
+                .filter(|e| q("account").is_none_or(|v| e.account.as_deref() == Some(v)))
+                .collect();
+            Reply::json(
+                200,
+                &json!({"count": entries.len(), "dropped": sim.world.journal.dropped, "entries": entries}),
+            )
+        }
+        ("DELETE", ["journal"]) => {
+            sim.world.journal.entries.clear();
+            Reply::empty(204)
+        }
+        ("GET", ["deliveries"]) => {
+            let q = |k: &str| req.query(k);
+            let d = &sim.world.deliveries;
+            let recent: Vec<&crate::world::Delivery> = d
+                .recent
+                .iter()
+                .filter(|x| q("account").is_none_or(|v| v == x.account))
+                .filter(|x| q("bus").is_none_or(|v| v == x.bus))
+                .filter(|x| q("rule").is_none_or(|v| v == x.rule))
+                .collect();
+            Reply::json(
+                200,
+                &json!({"counters": d.counters, "dropped": d.dropped, "recent": recent}),
+            )
+        }
+        ("POST", ["publish"]) => {
+            let b = body(req)?;
+            let org = b
+                .get("org")
+                .and_then(Value::as_str)
+                .and_then(|o| org_id(&sim.world, o))
+                .ok_or_else(|| bad("`org` must name an org by id or My Domain"))?;
+            let event = b
+                .get("event")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`event` is the event's API name"))?
+                .to_owned();
+            let fields = b.get("fields").cloned().unwrap_or(json!({}));
+            let e = sim.world.publish(&org, &event, fields, now);
+            Reply::json(201, &json!({"replay_id": e.replay, "uuid": e.uuid}))
+        }
+        ("POST", ["orgs", org, "refresh-tokens"]) => {
+            let b = body(req)?;
+            let org = org_id(&sim.world, org).ok_or_else(|| bad("no such org"))?;
+            let username = b
+                .get("username")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`username` is required"))?;
+            let client_id = b
+                .get("client_id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`client_id` is required"))?;
+            let user = sim.world.orgs[&org]
+                .users
+                .iter()
+                .find(|u| u.username == username)
+                .map(|u| u.id.clone())
+                .ok_or_else(|| bad("no such user"))?;
+            crate::salesforce::oauth::issue(
+                &mut sim.world,
+                &org,
+                &user,
+                client_id,
+                true,
+                now,
+                &shared.base_url,
+            )
+        }
+        ("POST", ["orgs", org, "relays", relay, "error"]) => {
+            let b = body(req)?;
+            let org = org_id(&sim.world, org).ok_or_else(|| bad("no such org"))?;
+            let code = b
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("sfdc.platform.eventbus.relay.temporarily.unavailable")
+                .to_owned();
+            let message = b
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("Injected by the simulator's admin API.")
+                .to_owned();
+            let after = b
+                .get("recover_after_seconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(60.0);
+            if !sim.world.inject_relay_error(
+                &org,
+                relay,
+                &code,
+                &message,
+                now,
+                (after * 1000.0) as i64,
+            ) {
+                return Err(Reply::json(404, &json!({"error": "no such relay"})));
+            }
+            Reply::json(200, &json!({"status": "ERROR", "code": code}))
+        }
+        ("POST", ["save"]) => {
+            drop(sim);
+            shared
+                .save()
+                .map_err(|e| Reply::json(500, &json!({"error": e.to_string()})))?;
+            return Ok(Reply::json(200, &json!({"saved": shared.state_file})));
+        }
+        _ => Reply::json(
+            404,
+            &json!({"error": format!("no admin route {method} {}", req.path), "see": "simulator/README.md"}),
+        ),
+    };
+    shared
+        .dirty
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(reply)
+}

@@ -1,0 +1,1063 @@
+//! EventBridge (awsJson 1.1): partner sources, buses, rules, targets, tags, PutEvents and the partner
+//! side (CreatePartnerEventSource, PutPartnerEvents, DeletePartnerEventSource); and the routing of an
+//! event that arrives on a bus through its rules to their targets.
+
+use super::{AwsError, Ctx, pattern, policy, validation};
+use crate::clock::Millis;
+use crate::reply::Reply;
+use crate::world::{Bus, Delivery, Rule, Source, TRUST_PRINCIPAL, World};
+use serde_json::{Value, json};
+
+type Res = Result<Value, AwsError>;
+
+pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Reply, AwsError> {
+    let input: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            AwsError::new(
+                400,
+                "SerializationException",
+                format!("Could not parse the request body as JSON: {e}"),
+            )
+        })?
+    };
+    if !input.is_object() {
+        return Err(AwsError::new(
+            400,
+            "SerializationException",
+            "The request body must be a JSON object.",
+        ));
+    }
+    let out = match op {
+        "CreatePartnerEventSource" => create_partner_source(world, ctx, &input),
+        "DeletePartnerEventSource" => delete_partner_source(world, ctx, &input),
+        "PutPartnerEvents" => put_partner_events(world, ctx, &input),
+        "ListEventSources" => list_event_sources(world, ctx, &input),
+        "DescribeEventSource" => describe_event_source(world, ctx, &input),
+        "ActivateEventSource" => set_source_active(world, ctx, &input, true),
+        "DeactivateEventSource" => set_source_active(world, ctx, &input, false),
+        "CreateEventBus" => create_event_bus(world, ctx, &input),
+        "DescribeEventBus" => describe_event_bus(world, ctx, &input),
+        "ListEventBuses" => list_event_buses(world, ctx, &input),
+        "DeleteEventBus" => delete_event_bus(world, ctx, &input),
+        "PutRule" => put_rule(world, ctx, &input),
+        "DescribeRule" => describe_rule(world, ctx, &input),
+        "ListRules" => list_rules(world, ctx, &input),
+        "DeleteRule" => delete_rule(world, ctx, &input),
+        "PutTargets" => put_targets(world, ctx, &input),
+        "RemoveTargets" => remove_targets(world, ctx, &input),
+        "ListTargetsByRule" => list_targets(world, ctx, &input),
+        "TagResource" => tag_resource(world, ctx, &input),
+        "UntagResource" => untag_resource(world, ctx, &input),
+        "ListTagsForResource" => list_tags(world, ctx, &input),
+        "PutEvents" => put_events(world, ctx, &input),
+        _ => Err(AwsError::new(
+            400,
+            "UnknownOperationException",
+            format!("Operation {op} is not supported by the simulator."),
+        )),
+    }?;
+    Ok(Reply::new(
+        200,
+        "application/x-amz-json-1.1",
+        out.to_string(),
+    ))
+}
+
+fn str_field<'a>(input: &'a Value, name: &str) -> Result<&'a str, AwsError> {
+    match input.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(AwsError::new(
+            400,
+            "SerializationException",
+            format!("{name} must be a string"),
+        )),
+        None => Err(validation(
+            "ValidationException",
+            "null",
+            name,
+            "Member must not be null",
+        )),
+    }
+}
+
+fn opt_str<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+    input.get(name).and_then(Value::as_str)
+}
+
+fn check(value: &str, member: &str, ok: bool, constraint: &str) -> Result<(), AwsError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(validation("ValidationException", value, member, constraint))
+    }
+}
+
+fn name_chars(s: &str, extra: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c) || extra.contains(c))
+}
+
+fn check_source_name(name: &str) -> Result<(), AwsError> {
+    let ok = name.len() <= 256
+        && name.starts_with("aws.partner/")
+        && name
+            .split('/')
+            .skip(1)
+            .filter(|s| !s.is_empty() && name_chars(s, ""))
+            .count()
+            >= 2
+        && name
+            .split('/')
+            .skip(1)
+            .all(|s| !s.is_empty() && name_chars(s, ""));
+    check(
+        name,
+        "name",
+        ok,
+        "Member must satisfy regular expression pattern: aws\\.partner(/[\\.\\-_A-Za-z0-9]+){2,}",
+    )
+}
+
+fn check_bus_name(name: &str, member: &str) -> Result<(), AwsError> {
+    check(
+        name,
+        member,
+        !name.is_empty() && name.len() <= 256 && name_chars(name, "/"),
+        "Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+",
+    )
+}
+
+fn check_rule_name(name: &str) -> Result<(), AwsError> {
+    check(
+        name,
+        "name",
+        !name.is_empty() && name.len() <= 64 && name_chars(name, ""),
+        "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+",
+    )
+}
+
+/// Paging over a sorted list: (page, next token).
+fn page<T: Clone>(items: &[T], input: &Value) -> Result<(Vec<T>, Option<String>), AwsError> {
+    let limit = match input.get("Limit").and_then(Value::as_i64) {
+        Some(l) if !(1..=100).contains(&l) => {
+            return Err(validation(
+                "ValidationException",
+                &l.to_string(),
+                "limit",
+                "Member must have value between 1 and 100",
+            ));
+        }
+        Some(l) => l as usize,
+        None => 100,
+    };
+    let start = match opt_str(input, "NextToken") {
+        None => 0,
+        Some(t) => t
+            .strip_prefix("sim-page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| {
+                AwsError::new(
+                    400,
+                    "ValidationException",
+                    "The NextToken provided is invalid.",
+                )
+            })?,
+    };
+    let end = (start + limit).min(items.len());
+    let next = (end < items.len()).then(|| format!("sim-page-{end}"));
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn secs(ms: Millis) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+fn ensure_default(world: &mut World, ctx: &Ctx) {
+    let arn = format!(
+        "arn:aws:events:{}:{}:event-bus/default",
+        ctx.region, ctx.account
+    );
+    let now = ctx.now;
+    world
+        .region_mut(&ctx.account, &ctx.region)
+        .buses
+        .entry("default".into())
+        .or_insert_with(|| Bus {
+            name: "default".into(),
+            arn,
+            created: now,
+            modified: now,
+            description: None,
+            event_source: None,
+            rules: Default::default(),
+            received: 0,
+        });
+}
+
+/// A bus name from a name or an ARN (`arn:aws:events:<region>:<account>:event-bus/<name>`).
+fn bus_name(s: &str) -> &str {
+    match s.split_once(":event-bus/") {
+        Some((_, name)) if s.starts_with("arn:") => name,
+        _ => s,
+    }
+}
+
+fn bus<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    name_or_arn: Option<&str>,
+) -> Result<&'w mut Bus, AwsError> {
+    ensure_default(world, ctx);
+    let name = bus_name(name_or_arn.unwrap_or("default")).to_owned();
+    world
+        .region_mut(&ctx.account, &ctx.region)
+        .buses
+        .get_mut(&name)
+        .ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Event bus {name} does not exist."),
+            )
+        })
+}
+
+fn source_json(s: &Source) -> Value {
+    json!({
+        "Arn": s.arn, "CreatedBy": s.created_by, "CreationTime": secs(s.created),
+        "ExpirationTime": secs(s.expiration), "Name": s.name, "State": s.state,
+    })
+}
+
+fn create_partner_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = str_field(input, "Name")?.to_owned();
+    let account = str_field(input, "Account")?.to_owned();
+    check_source_name(&name)?;
+    check(
+        &account,
+        "account",
+        account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()),
+        "Member must satisfy regular expression pattern: \\d{12}",
+    )?;
+    let region = world.region_mut(&account, &ctx.region);
+    if region
+        .sources
+        .get(&name)
+        .is_some_and(|s| s.state != "DELETED")
+    {
+        return Err(AwsError::new(
+            400,
+            "ResourceAlreadyExistsException",
+            format!("Event source {name} already exists."),
+        ));
+    }
+    let arn = format!("arn:aws:events:{}::event-source/{name}", ctx.region);
+    let state = if region.buses.contains_key(&name) {
+        "ACTIVE"
+    } else {
+        "PENDING"
+    };
+    let created_by = name.split('/').nth(1).unwrap_or("").to_owned();
+    region.sources.insert(
+        name.clone(),
+        Source {
+            name: name.clone(),
+            arn: arn.clone(),
+            created_by,
+            created: ctx.now,
+            expiration: ctx.now + 14 * 24 * 3600 * 1000,
+            state: state.into(),
+            account,
+        },
+    );
+    Ok(json!({"EventSourceArn": arn}))
+}
+
+fn delete_partner_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = str_field(input, "Name")?.to_owned();
+    let account = str_field(input, "Account")?.to_owned();
+    if let Some(s) = world
+        .region_mut(&account, &ctx.region)
+        .sources
+        .get_mut(&name)
+    {
+        s.state = "DELETED".into();
+    }
+    Ok(json!({}))
+}
+
+fn put_partner_events(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let entries = input
+        .get("Entries")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    check(
+        &entries.len().to_string(),
+        "entries",
+        (1..=20).contains(&entries.len()),
+        "Member must have length between 1 and 20",
+    )?;
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for e in entries {
+        let (Some(source), Some(dt), Some(detail)) = (
+            opt_str(&e, "Source"),
+            opt_str(&e, "DetailType"),
+            opt_str(&e, "Detail"),
+        ) else {
+            failed += 1;
+            results.push(json!({"ErrorCode": "InvalidArgument", "ErrorMessage": "Source, DetailType and Detail are required."}));
+            continue;
+        };
+        let Ok(detail) = serde_json::from_str::<Value>(detail) else {
+            failed += 1;
+            results.push(
+                json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}),
+            );
+            continue;
+        };
+        let id = crate::ids::uuid(&mut world.rng);
+        // The source's customer account receives the event, if the source is associated.
+        let target = world.accounts.iter().find_map(|(acct, a)| {
+            let s = a.regions.get(&ctx.region)?.sources.get(source)?;
+            (s.state == "ACTIVE").then(|| acct.clone())
+        });
+        if let Some(acct) = target {
+            let envelope = json!({
+                "version": "0", "id": id, "detail-type": dt, "source": source, "account": acct,
+                "time": crate::clock::iso(ctx.now).replace(".000Z", "Z"), "region": ctx.region,
+                "resources": e.get("Resources").cloned().unwrap_or(json!([])), "detail": detail,
+            });
+            let region = ctx.region.clone();
+            put_on_bus(world, &acct, &region, source, envelope, ctx.now, 0);
+        }
+        results.push(json!({"EventId": id}));
+    }
+    Ok(json!({"FailedEntryCount": failed, "Entries": results}))
+}
+
+fn list_event_sources(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let prefix = opt_str(input, "NamePrefix").unwrap_or("");
+    let all: Vec<Value> = world
+        .region_mut(&ctx.account, &ctx.region)
+        .sources
+        .values()
+        .filter(|s| s.name.starts_with(prefix))
+        .map(source_json)
+        .collect();
+    let (items, next) = page(&all, input)?;
+    let mut out = json!({"EventSources": items});
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
+fn find_source<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    name: &str,
+) -> Result<&'w mut Source, AwsError> {
+    world
+        .region_mut(&ctx.account, &ctx.region)
+        .sources
+        .get_mut(name)
+        .ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Event source {name} does not exist."),
+            )
+        })
+}
+
+fn describe_event_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = str_field(input, "Name")?;
+    Ok(source_json(find_source(world, ctx, name)?))
+}
+
+fn set_source_active(world: &mut World, ctx: &Ctx, input: &Value, active: bool) -> Res {
+    let name = str_field(input, "Name")?.to_owned();
+    let s = find_source(world, ctx, &name)?;
+    let (from, to) = if active {
+        ("PENDING", "ACTIVE")
+    } else {
+        ("ACTIVE", "PENDING")
+    };
+    if s.state != from {
+        return Err(AwsError::new(
+            400,
+            "InvalidStateException",
+            format!("Event source {name} is in state {}, not {from}.", s.state),
+        ));
+    }
+    s.state = to.into();
+    world.source_changed(&name, ctx.now);
+    Ok(json!({}))
+}
+
+fn bus_json(b: &Bus) -> Value {
+    let mut v = json!({"Name": b.name, "Arn": b.arn, "CreationTime": secs(b.created), "LastModifiedTime": secs(b.modified)});
+    if let Some(d) = &b.description {
+        v["Description"] = json!(d);
+    }
+    v
+}
+
+fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = str_field(input, "Name")?.to_owned();
+    check_bus_name(&name, "name")?;
+    ensure_default(world, ctx);
+    let source = opt_str(input, "EventSourceName").map(str::to_owned);
+    match &source {
+        Some(src) => {
+            check_source_name(src)?;
+            if *src != name {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationException",
+                    format!("Event bus name {name} must match event source name {src}."),
+                ));
+            }
+            let s = world.region_mut(&ctx.account, &ctx.region).sources.get(src);
+            match s {
+                None => {
+                    return Err(AwsError::new(
+                        400,
+                        "ResourceNotFoundException",
+                        format!("Event source {src} does not exist."),
+                    ));
+                }
+                Some(s) if s.state == "DELETED" => {
+                    return Err(AwsError::new(
+                        400,
+                        "InvalidStateException",
+                        format!("Event source {src} is deleted."),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        None => {
+            if name.contains('/') || name.starts_with("aws.") {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationException",
+                    format!(
+                        "Event bus name {name} is not valid: custom event bus names cannot contain '/' or start with 'aws.'."
+                    ),
+                ));
+            }
+        }
+    }
+    let region = world.region_mut(&ctx.account, &ctx.region);
+    if region.buses.contains_key(&name) {
+        return Err(AwsError::new(
+            400,
+            "ResourceAlreadyExistsException",
+            format!("Event bus {name} already exists."),
+        ));
+    }
+    let arn = format!(
+        "arn:aws:events:{}:{}:event-bus/{name}",
+        ctx.region, ctx.account
+    );
+    let description = opt_str(input, "Description").map(str::to_owned);
+    region.buses.insert(
+        name.clone(),
+        Bus {
+            name: name.clone(),
+            arn: arn.clone(),
+            created: ctx.now,
+            modified: ctx.now,
+            description: description.clone(),
+            event_source: source.clone(),
+            rules: Default::default(),
+            received: 0,
+        },
+    );
+    if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
+        let t = region.tags.entry(arn.clone()).or_default();
+        for tag in tags {
+            if let (Some(k), Some(v)) = (opt_str(tag, "Key"), opt_str(tag, "Value")) {
+                t.insert(k.into(), v.into());
+            }
+        }
+    }
+    if let Some(src) = source {
+        if let Some(s) = region.sources.get_mut(&src) {
+            s.state = "ACTIVE".into();
+        }
+        world.source_changed(&src, ctx.now);
+    }
+    let mut out = json!({"EventBusArn": arn});
+    if let Some(d) = description {
+        out["Description"] = json!(d);
+    }
+    Ok(out)
+}
+
+fn describe_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    Ok(bus_json(bus(world, ctx, opt_str(input, "Name"))?))
+}
+
+fn list_event_buses(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    ensure_default(world, ctx);
+    let prefix = opt_str(input, "NamePrefix").unwrap_or("");
+    let all: Vec<Value> = world
+        .region_mut(&ctx.account, &ctx.region)
+        .buses
+        .values()
+        .filter(|b| b.name.starts_with(prefix))
+        .map(bus_json)
+        .collect();
+    let (items, next) = page(&all, input)?;
+    let mut out = json!({"EventBuses": items});
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
+fn delete_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = bus_name(str_field(input, "Name")?).to_owned();
+    if name == "default" {
+        return Err(AwsError::new(
+            400,
+            "ValidationException",
+            "Cannot delete event bus default.",
+        ));
+    }
+    let region = world.region_mut(&ctx.account, &ctx.region);
+    if let Some(b) = region.buses.remove(&name) {
+        region.tags.remove(&b.arn);
+        if let Some(src) = b.event_source {
+            if let Some(s) = region.sources.get_mut(&src) {
+                if s.state == "ACTIVE" {
+                    s.state = "PENDING".into();
+                }
+            }
+            world.source_changed(&src, ctx.now);
+        }
+    }
+    Ok(json!({}))
+}
+
+fn rule_json(r: &Rule, bus: &str) -> Value {
+    let mut v = json!({"Name": r.name, "Arn": r.arn, "State": r.state, "EventBusName": bus});
+    for (k, val) in [
+        ("EventPattern", &r.event_pattern),
+        ("ScheduleExpression", &r.schedule_expression),
+        ("Description", &r.description),
+        ("RoleArn", &r.role_arn),
+    ] {
+        if let Some(x) = val {
+            v[k] = json!(x);
+        }
+    }
+    v
+}
+
+fn put_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = str_field(input, "Name")?.to_owned();
+    check_rule_name(&name)?;
+    let pattern = opt_str(input, "EventPattern").map(str::to_owned);
+    let schedule = opt_str(input, "ScheduleExpression").map(str::to_owned);
+    if pattern.is_none() && schedule.is_none() {
+        return Err(AwsError::new(
+            400,
+            "ValidationException",
+            "Parameter(s) EventPattern or ScheduleExpression must be specified.",
+        ));
+    }
+    if let Some(p) = &pattern {
+        if p.len() > 4096 {
+            return Err(validation(
+                "ValidationException",
+                "...",
+                "eventPattern",
+                "Member must have length less than or equal to 4096",
+            ));
+        }
+        pattern::parse(p).map_err(|e| AwsError::new(400, "InvalidEventPatternException", e))?;
+    }
+    let state = opt_str(input, "State").unwrap_or("ENABLED").to_owned();
+    check(
+        &state,
+        "state",
+        [
+            "ENABLED",
+            "DISABLED",
+            "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+        ]
+        .contains(&state.as_str()),
+        "Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]",
+    )?;
+    let (region, account) = (ctx.region.clone(), ctx.account.clone());
+    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
+    let arn = if b.name == "default" {
+        format!("arn:aws:events:{region}:{account}:rule/{name}")
+    } else {
+        format!("arn:aws:events:{region}:{account}:rule/{}/{name}", b.name)
+    };
+    if !b.rules.contains_key(&name) && b.rules.len() >= 300 {
+        return Err(AwsError::new(
+            400,
+            "LimitExceededException",
+            "The requested resource exceeds the maximum number allowed.",
+        ));
+    }
+    let targets = b
+        .rules
+        .get(&name)
+        .map(|r| r.targets.clone())
+        .unwrap_or_default();
+    b.rules.insert(
+        name.clone(),
+        Rule {
+            name,
+            arn: arn.clone(),
+            event_pattern: pattern,
+            schedule_expression: schedule,
+            state,
+            description: opt_str(input, "Description").map(str::to_owned),
+            role_arn: opt_str(input, "RoleArn").map(str::to_owned),
+            targets,
+            matched: 0,
+        },
+    );
+    if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
+        let t = world
+            .region_mut(&account, &region)
+            .tags
+            .entry(arn.clone())
+            .or_default();
+        for tag in tags {
+            if let (Some(k), Some(v)) = (opt_str(tag, "Key"), opt_str(tag, "Value")) {
+                t.insert(k.into(), v.into());
+            }
+        }
+    }
+    Ok(json!({"RuleArn": arn}))
+}
+
+fn rule<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    input: &Value,
+    field: &str,
+) -> Result<(&'w mut Rule, String), AwsError> {
+    let name = str_field(input, field)?.to_owned();
+    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
+    let bus_name = b.name.clone();
+    b.rules
+        .get_mut(&name)
+        .map(|r| (r, bus_name.clone()))
+        .ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Rule {name} does not exist on EventBus {bus_name}."),
+            )
+        })
+}
+
+fn describe_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let account = ctx.account.clone();
+    let (r, b) = rule(world, ctx, input, "Name")?;
+    let mut v = rule_json(r, &b);
+    v["CreatedBy"] = json!(account);
+    Ok(v)
+}
+
+fn list_rules(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let prefix = opt_str(input, "NamePrefix").unwrap_or("").to_owned();
+    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
+    let all: Vec<Value> = b
+        .rules
+        .values()
+        .filter(|r| r.name.starts_with(&prefix))
+        .map(|r| rule_json(r, &b.name))
+        .collect();
+    let (items, next) = page(&all, input)?;
+    let mut out = json!({"Rules": items});
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
+fn delete_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let name = str_field(input, "Name")?.to_owned();
+    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
+    if let Some(r) = b.rules.get(&name) {
+        if !r.targets.is_empty() {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                "Rule can't be deleted since it has targets.",
+            ));
+        }
+        let arn = r.arn.clone();
+        b.rules.remove(&name);
+        world
+            .region_mut(&ctx.account, &ctx.region)
+            .tags
+            .remove(&arn);
+    }
+    Ok(json!({}))
+}
+
+fn put_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let targets = input
+        .get("Targets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    check(
+        &targets.len().to_string(),
+        "targets",
+        (1..=100).contains(&targets.len()),
+        "Member must have length between 1 and 100",
+    )?;
+    for t in &targets {
+        let id = opt_str(t, "Id").unwrap_or("");
+        check(
+            id,
+            "targets.member.id",
+            !id.is_empty() && id.len() <= 64 && name_chars(id, ""),
+            "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+",
+        )?;
+        let arn = opt_str(t, "Arn").unwrap_or("");
+        check(
+            arn,
+            "targets.member.arn",
+            arn.starts_with("arn:"),
+            "Member must have length greater than or equal to 1",
+        )?;
+    }
+    let (r, _) = rule(world, ctx, input, "Rule")?;
+    let new_ids = targets
+        .iter()
+        .filter(|t| !r.targets.contains_key(opt_str(t, "Id").unwrap_or("")))
+        .count();
+    if r.targets.len() + new_ids > 5 {
+        return Err(AwsError::new(
+            400,
+            "LimitExceededException",
+            "The requested resource exceeds the maximum number allowed: 5 targets per rule.",
+        ));
+    }
+    for t in targets {
+        r.targets
+            .insert(opt_str(&t, "Id").unwrap_or("").to_owned(), t);
+    }
+    Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
+}
+
+fn remove_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let ids: Vec<String> = input
+        .get("Ids")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    check(
+        &ids.len().to_string(),
+        "ids",
+        (1..=100).contains(&ids.len()),
+        "Member must have length between 1 and 100",
+    )?;
+    let (r, _) = rule(world, ctx, input, "Rule")?;
+    let mut failed = Vec::new();
+    for id in ids {
+        if r.targets.remove(&id).is_none() {
+            failed.push(json!({"TargetId": id, "ErrorCode": "ResourceNotFoundException", "ErrorMessage": format!("Target {id} does not exist on rule {}.", r.name)}));
+        }
+    }
+    Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
+}
+
+fn list_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let (r, _) = rule(world, ctx, input, "Rule")?;
+    let all: Vec<Value> = r.targets.values().cloned().collect();
+    let (items, next) = page(&all, input)?;
+    let mut out = json!({"Targets": items});
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
+/// The tags map of an existing bus or rule, by ARN.
+fn tags_of<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    arn: &str,
+) -> Result<&'w mut std::collections::BTreeMap<String, String>, AwsError> {
+    ensure_default(world, ctx);
+    let region = world.region_mut(&ctx.account, &ctx.region);
+    let exists = region
+        .buses
+        .values()
+        .any(|b| b.arn == arn || b.rules.values().any(|r| r.arn == arn));
+    if !exists {
+        return Err(AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Resource {arn} does not exist."),
+        ));
+    }
+    Ok(region.tags.entry(arn.to_owned()).or_default())
+}
+
+fn tag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let arn = str_field(input, "ResourceARN")?.to_owned();
+    let tags = input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let t = tags_of(world, ctx, &arn)?;
+    for tag in tags {
+        let (Some(k), Some(v)) = (opt_str(&tag, "Key"), opt_str(&tag, "Value")) else {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                "Each tag needs a Key and a Value.",
+            ));
+        };
+        t.insert(k.into(), v.into());
+    }
+    if t.len() > 50 {
+        return Err(AwsError::new(
+            400,
+            "LimitExceededException",
+            "A resource can have at most 50 tags.",
+        ));
+    }
+    Ok(json!({}))
+}
+
+fn untag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let arn = str_field(input, "ResourceARN")?.to_owned();
+    let keys: Vec<String> = input
+        .get("TagKeys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let t = tags_of(world, ctx, &arn)?;
+    for k in keys {
+        t.remove(&k);
+    }
+    Ok(json!({}))
+}
+
+fn list_tags(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let arn = str_field(input, "ResourceARN")?.to_owned();
+    let t = tags_of(world, ctx, &arn)?;
+    Ok(json!({"Tags": t.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}))
+}
+
+fn put_events(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let entries = input
+        .get("Entries")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    check(
+        &entries.len().to_string(),
+        "entries",
+        (1..=10).contains(&entries.len()),
+        "Member must have length less than or equal to 10",
+    )?;
+    for e in &entries {
+        if let Some(b) = opt_str(e, "EventBusName") {
+            if bus_name(b).contains('/') {
+                return Err(validation(
+                    "ValidationException",
+                    b,
+                    "entries.member.eventBusName",
+                    "Member must satisfy regular expression pattern: (arn:aws[\\w-]*:events:[a-z]+-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[\\.\\-_A-Za-z0-9]+",
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut failed = 0;
+    for e in entries {
+        let missing = ["Source", "DetailType", "Detail"]
+            .into_iter()
+            .find(|k| opt_str(&e, k).is_none());
+        if let Some(k) = missing {
+            failed += 1;
+            out.push(json!({"ErrorCode": "InvalidArgument", "ErrorMessage": format!("Parameter {k} is not valid. Reason: {k} is a required argument.")}));
+            continue;
+        }
+        let Ok(detail) = serde_json::from_str::<Value>(opt_str(&e, "Detail").unwrap_or("")) else {
+            failed += 1;
+            out.push(
+                json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}),
+            );
+            continue;
+        };
+        let name = bus_name(opt_str(&e, "EventBusName").unwrap_or("default")).to_owned();
+        if bus(world, ctx, Some(&name)).is_err() {
+            failed += 1;
+            out.push(json!({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": format!("Event bus {name} does not exist.")}));
+            continue;
+        }
+        let id = crate::ids::uuid(&mut world.rng);
+        let envelope = json!({
+            "version": "0", "id": id, "detail-type": opt_str(&e, "DetailType"), "source": opt_str(&e, "Source"),
+            "account": ctx.account, "time": crate::clock::iso(ctx.now).replace(".000Z", "Z"), "region": ctx.region,
+            "resources": e.get("Resources").cloned().unwrap_or(json!([])), "detail": detail,
+        });
+        let (account, region) = (ctx.account.clone(), ctx.region.clone());
+        put_on_bus(world, &account, &region, &name, envelope, ctx.now, 0);
+        out.push(json!({"EventId": id}));
+    }
+    Ok(json!({"FailedEntryCount": failed, "Entries": out}))
+}
+
+/// An event arrives on a bus: record it, then run it through the bus's enabled rules to their
+/// targets. An event-bus target is reached through the target's `RoleArn`: a role that does not trust
+/// EventBridge, or lacks `events:PutEvents` on the target bus, drops the event and counts a failed
+/// invocation, as AWS does.
+pub fn put_on_bus(
+    world: &mut World,
+    account: &str,
+    region: &str,
+    bus: &str,
+    event: Value,
+    now: Millis,
+    depth: u8,
+) {
+    let Some(b) = world
+        .accounts
+        .get_mut(account)
+        .and_then(|a| a.regions.get_mut(region))
+        .and_then(|r| r.buses.get_mut(bus))
+    else {
+        return;
+    };
+    b.received += 1;
+    let mut hits: Vec<(String, Vec<Value>)> = Vec::new();
+    for r in b.rules.values_mut() {
+        if r.state == "DISABLED" {
+            continue;
+        }
+        let matched = match r.event_pattern.as_deref().map(pattern::parse) {
+            Some(Ok(p)) => pattern::matches(&p, &event),
+            _ => false,
+        };
+        if matched {
+            r.matched += 1;
+            hits.push((r.name.clone(), r.targets.values().cloned().collect()));
+        }
+    }
+    world.log_delivery(Delivery {
+        time: now,
+        account: account.into(),
+        region: region.into(),
+        bus: bus.into(),
+        rule: String::new(),
+        target: String::new(),
+        outcome: "delivered".into(),
+        event: event.clone(),
+    });
+    for (rule, targets) in hits {
+        for t in targets {
+            let target_id = opt_str(&t, "Id").unwrap_or("").to_owned();
+            let arn = opt_str(&t, "Arn").unwrap_or("").to_owned();
+            let outcome = match forward_target(world, account, &t, &arn) {
+                Ok(Some((ta, tr, tb))) if depth < 5 => {
+                    put_on_bus(world, &ta, &tr, &tb, event.clone(), now, depth + 1);
+                    "delivered"
+                }
+                Ok(Some(_)) => "failed",
+                Ok(None) => "delivered",
+                Err(()) => "failed",
+            };
+            world.log_delivery(Delivery {
+                time: now,
+                account: account.into(),
+                region: region.into(),
+                bus: bus.into(),
+                rule: rule.clone(),
+                target: target_id,
+                outcome: outcome.into(),
+                event: event.clone(),
+            });
+        }
+    }
+}
+
+/// For an event-bus target: the bus to deliver to, if the role allows it. `Ok(None)` for targets the
+/// simulator only records (queues, functions, ...).
+fn forward_target(
+    world: &World,
+    account: &str,
+    target: &Value,
+    arn: &str,
+) -> Result<Option<(String, String, String)>, ()> {
+    let Some((prefix, name)) = arn.split_once(":event-bus/") else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = prefix.split(':').collect();
+    let [_, _, "events", region, target_account] = parts[..] else {
+        return Err(());
+    };
+    let role_arn = opt_str(target, "RoleArn").ok_or(())?;
+    let role_account = role_arn.split(':').nth(4).ok_or(())?;
+    let role_name = role_arn.rsplit('/').next().ok_or(())?;
+    if role_account != account {
+        return Err(());
+    }
+    let role = world
+        .accounts
+        .get(account)
+        .and_then(|a| a.roles.get(&role_name.to_lowercase()))
+        .ok_or(())?;
+    if !policy::trusts_service(&role.assume_role_policy, TRUST_PRINCIPAL) {
+        return Err(());
+    }
+    let mut policies: Vec<&str> = role.inline_policies.values().map(String::as_str).collect();
+    const FULL: &str = r#"{"Statement":[{"Effect":"Allow","Action":"events:*","Resource":"*"}]}"#;
+    if role
+        .attached
+        .keys()
+        .any(|a| a.ends_with("/AmazonEventBridgeFullAccess") || a.ends_with("/AdministratorAccess"))
+    {
+        policies.push(FULL);
+    }
+    if !policy::allows(policies, "events:PutEvents", arn) {
+        return Err(());
+    }
+    let exists = world
+        .accounts
+        .get(target_account)
+        .and_then(|a| a.regions.get(region))
+        .is_some_and(|r| r.buses.contains_key(name));
+    if !exists {
+        return Err(());
+    }
+    Ok(Some((
+        target_account.to_owned(),
+        region.to_owned(),
+        name.to_owned(),
+    )))
+}

@@ -1,0 +1,249 @@
+//! The AWS half: IAM and STS (awsQuery, XML) and EventBridge (awsJson 1.1) on one endpoint.
+//!
+//! A request must carry a SigV4 `Authorization` header. Its credential scope picks the account (by
+//! access key: a configured key, or a 12-digit key naming a known account) and the region; the
+//! signature itself is not verified. EventBridge requests are recognised by `X-Amz-Target:
+//! AWSEvents.*`, IAM and STS by their form body's `Action` and `Version` (or the scope's service).
+
+pub mod events;
+pub mod iam;
+pub mod pattern;
+pub mod policy;
+pub mod sts;
+mod xml;
+
+use crate::clock::Millis;
+use crate::reply::{Reply, Request};
+use crate::world::World;
+
+/// Who is calling and where.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub account: String,
+    pub region: String,
+    pub access_key: String,
+    pub now: Millis,
+    pub request_id: String,
+}
+
+/// An AWS error: HTTP status, code (`ResourceNotFoundException`, `NoSuchEntity`, ...), message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        AwsError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which AWS service a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Events,
+    Iam,
+    Sts,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Events => "events",
+            Service::Iam => "iam",
+            Service::Sts => "sts",
+        }
+    }
+}
+
+/// What the journal and fault injection need to know before the call is handled.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub service: Service,
+    pub operation: String,
+    pub access_key: Option<String>,
+    pub region: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+/// The credential scope of a SigV4 header: (access key, region, service).
+fn credential_scope(auth: &str) -> Option<(String, String, String)> {
+    let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?.trim_start();
+    let cred = rest
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("Credential="))?;
+    let parts: Vec<&str> = cred.split('/').collect();
+    match parts[..] {
+        [key, _date, region, service, "aws4_request"] if !key.is_empty() => {
+            Some((key.to_owned(), region.to_owned(), service.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// Works out the service and operation of a request.
+pub fn parse(req: &Request) -> Parsed {
+    let scope = req.header("authorization").and_then(credential_scope);
+    let (access_key, region, scope_service) = match scope {
+        Some((k, r, s)) => (Some(k), Some(r), Some(s)),
+        None => (None, None, None),
+    };
+    if let Some(op) = req
+        .header("x-amz-target")
+        .and_then(|t| t.strip_prefix("AWSEvents."))
+    {
+        return Parsed {
+            service: Service::Events,
+            operation: op.to_owned(),
+            access_key,
+            region,
+            form: Vec::new(),
+        };
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(&req.body).into_owned().collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let service = match (get("Version").as_deref(), scope_service.as_deref()) {
+        (Some("2011-06-15"), _) | (None, Some("sts")) => Service::Sts,
+        (Some("2010-05-08"), _) | (None, Some("iam")) => Service::Iam,
+        (_, Some("events")) => Service::Events,
+        (_, Some("sts")) => Service::Sts,
+        _ => Service::Iam,
+    };
+    Parsed {
+        service,
+        operation: get("Action").unwrap_or_default(),
+        access_key,
+        region,
+        form,
+    }
+}
+
+/// Handles one AWS request against the world.
+pub fn handle(world: &mut World, req: &Request, parsed: &Parsed, now: Millis) -> Reply {
+    let request_id = crate::ids::uuid(&mut world.rng);
+    let result =
+        authenticate(world, parsed, now, &request_id).and_then(|ctx| match parsed.service {
+            Service::Events => events::handle(world, &ctx, &parsed.operation, &req.body),
+            Service::Iam => iam::handle(world, &ctx, &parsed.operation, &parsed.form),
+            Service::Sts => sts::handle(world, &ctx, &parsed.operation, &parsed.form),
+        });
+    match result {
+        Ok(reply) => reply.header("x-amzn-RequestId", request_id),
+        Err(e) => error_reply(parsed.service, &e, &request_id),
+    }
+}
+
+fn authenticate(
+    world: &World,
+    parsed: &Parsed,
+    now: Millis,
+    request_id: &str,
+) -> Result<Ctx, AwsError> {
+    let (Some(key), Some(region)) = (&parsed.access_key, &parsed.region) else {
+        return Err(AwsError::new(
+            403,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token: requests must be signed with AWS Signature Version 4.",
+        ));
+    };
+    let Some(account) = world.account_for_key(key) else {
+        let code = match parsed.service {
+            Service::Events => "UnrecognizedClientException",
+            _ => "InvalidClientTokenId",
+        };
+        return Err(AwsError::new(
+            403,
+            code,
+            "The security token included in the request is invalid.",
+        ));
+    };
+    Ok(Ctx {
+        account,
+        region: region.clone(),
+        access_key: key.clone(),
+        now,
+        request_id: request_id.to_owned(),
+    })
+}
+
+/// The error as the service's protocol sends it.
+pub fn error_reply(service: Service, e: &AwsError, request_id: &str) -> Reply {
+    match service {
+        Service::Events => {
+            let code = if e.code == "MissingAuthenticationTokenException" {
+                "MissingAuthenticationTokenException"
+            } else {
+                &e.code
+            };
+            Reply::new(
+                e.status,
+                "application/x-amz-json-1.1",
+                serde_json::json!({"__type": code, "message": e.message}).to_string(),
+            )
+            .header("x-amzn-ErrorType", code)
+            .header("x-amzn-RequestId", request_id)
+        }
+        Service::Iam | Service::Sts => {
+            let ns = if service == Service::Iam {
+                iam::NAMESPACE
+            } else {
+                sts::NAMESPACE
+            };
+            let code = e.code.trim_end_matches("Exception");
+            let kind = if e.status >= 500 {
+                "Receiver"
+            } else {
+                "Sender"
+            };
+            let body = format!(
+                "<ErrorResponse xmlns=\"{ns}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                xml::escape(code),
+                xml::escape(&e.message)
+            );
+            Reply::new(e.status, "text/xml", body).header("x-amzn-RequestId", request_id)
+        }
+    }
+}
+
+/// Throttling as the service sends it, with a retry hint in milliseconds.
+pub fn throttled(service: Service, retry_after_ms: u64, request_id: &str) -> Reply {
+    let e = match service {
+        Service::Events => AwsError::new(400, "ThrottlingException", "Rate exceeded"),
+        _ => AwsError::new(400, "Throttling", "Rate exceeded"),
+    };
+    error_reply(service, &e, request_id).header("x-amz-retry-after", retry_after_ms.to_string())
+}
+
+/// `1 validation error detected: ...` as AWS words it.
+pub fn validation(code: &str, value: &str, member: &str, constraint: &str) -> AwsError {
+    AwsError::new(
+        400,
+        code,
+        format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKID/20261128/eu-west-1/events/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(
+            credential_scope(h),
+            Some(("AKID".into(), "eu-west-1".into(), "events".into()))
+        );
+        assert_eq!(credential_scope("Bearer x"), None);
+        assert_eq!(credential_scope("AWS4-HMAC-SHA256 Credential=/x/y"), None);
+    }
+}

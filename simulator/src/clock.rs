@@ -1,0 +1,100 @@
+//! Simulated time.
+//!
+//! Every delay in the simulator (token expiry, the partner source hand-off, state changes, retention)
+//! is measured on this clock. It runs with the wall clock or stands still, and tests move it forward
+//! with the admin API; it never moves backwards.
+
+use crate::config::ClockMode;
+use serde::{Deserialize, Serialize};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, in simulated time.
+pub type Millis = i64;
+
+#[derive(Debug, Clone)]
+pub struct Clock {
+    mode: ClockMode,
+    /// Simulated time at `anchor`.
+    base: Millis,
+    anchor: Instant,
+}
+
+/// What is persisted of a clock: where simulated time stood.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ClockState {
+    pub now: Millis,
+}
+
+impl Clock {
+    pub fn new(mode: ClockMode) -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0);
+        Clock::starting_at(mode, now)
+    }
+
+    pub fn starting_at(mode: ClockMode, now: Millis) -> Self {
+        Clock {
+            mode,
+            base: now,
+            anchor: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        match self.mode {
+            ClockMode::Frozen => self.base,
+            ClockMode::Wall => self.base + self.anchor.elapsed().as_millis() as Millis,
+        }
+    }
+
+    /// Moves simulated time forward by `ms` (negative values are ignored).
+    pub fn advance(&mut self, ms: Millis) {
+        let now = self.now();
+        self.base = now + ms.max(0);
+        self.anchor = Instant::now();
+    }
+
+    pub fn state(&self) -> ClockState {
+        ClockState { now: self.now() }
+    }
+}
+
+/// ISO 8601 UTC with a `Z` and milliseconds, as AWS XML and Salesforce JSON want it.
+pub fn iso(ms: Millis) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => format!("{t:.3}"),
+        Err(_) => "1970-01-01T00:00:00.000Z".into(),
+    }
+}
+
+/// Salesforce's datetime form: `2024-04-09T20:19:25.000+0000`.
+pub fn sf_datetime(ms: Millis) -> String {
+    let s = iso(ms);
+    format!("{}+0000", s.trim_end_matches('Z'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_clock_moves_only_when_advanced() {
+        let mut c = Clock::starting_at(ClockMode::Frozen, 1_000);
+        assert_eq!(c.now(), 1_000);
+        c.advance(500);
+        assert_eq!(c.now(), 1_500);
+        c.advance(-10);
+        assert_eq!(c.now(), 1_500);
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(iso(1_712_693_965_000), "2024-04-09T20:19:25.000Z");
+        assert_eq!(
+            sf_datetime(1_712_693_965_000),
+            "2024-04-09T20:19:25.000+0000"
+        );
+    }
+}

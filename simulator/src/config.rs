@@ -1,0 +1,224 @@
+//! The simulator's configuration: which orgs and AWS accounts exist, with what credentials and events.
+//!
+//! Without a file, [`Config::default`] gives one demo org and one demo account (documented in
+//! `simulator/README.md`). The credentials here are the simulator's own demo values; they open
+//! nothing outside it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub orgs: Vec<OrgConfig>,
+    pub aws_accounts: Vec<AccountConfig>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    /// The My Domain name: the org's instance URL is `<base>/sf/<my_domain>`.
+    pub my_domain: String,
+    /// A 15- or 18-character `00D` id; derived from the position in the list when left out.
+    #[serde(default)]
+    pub org_id: Option<String>,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    #[serde(default)]
+    pub connected_apps: Vec<AppConfig>,
+    /// Platform events (`Order_Placed__e`) and their fields.
+    #[serde(default)]
+    pub platform_events: BTreeMap<String, Vec<String>>,
+    /// Objects with change data capture (`Account`) and their fields.
+    #[serde(default)]
+    pub cdc_entities: BTreeMap<String, Vec<String>>,
+    /// Daily API request allocation (`REQUEST_LIMIT_EXCEEDED` past it).
+    #[serde(default = "default_api_limit")]
+    pub api_request_limit: u64,
+}
+
+fn default_api_limit() -> u64 {
+    1_000_000
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// PEM public key or certificate that verifies JWT bearer assertions (RS256).
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// The user the client credentials flow runs as.
+    #[serde(default)]
+    pub run_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub account_id: String,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Seconds of simulated time an access token lives.
+    pub token_lifetime_seconds: u64,
+    /// Seconds from relay creation until its partner event source appears in AWS.
+    pub partner_source_delay_seconds: u64,
+    /// Seconds until a relay state change takes effect.
+    pub state_change_delay_seconds: u64,
+    /// Rows per query page (Salesforce uses 2000).
+    pub query_page_size: usize,
+    /// Seconds of simulated time events are retained on a channel (72 hours).
+    pub retention_seconds: u64,
+    /// `wall` (simulated time runs with the wall clock) or `frozen` (moves only when advanced).
+    pub clock: ClockMode,
+    /// Seed for ids and fault probabilities, so runs repeat.
+    pub seed: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    Wall,
+    Frozen,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token_lifetime_seconds: 2 * 3600,
+            partner_source_delay_seconds: 2,
+            state_change_delay_seconds: 1,
+            query_page_size: 2000,
+            retention_seconds: 72 * 3600,
+            clock: ClockMode::Wall,
+            seed: 1,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+pub const DEMO_USERNAME: &str = "admin@demo.relayform.test";
+pub const DEMO_PASSWORD: &str = "demo-password";
+pub const DEMO_CLIENT_ID: &str = "relayform-demo-client";
+pub const DEMO_CLIENT_SECRET: &str = "relayform-demo-secret";
+pub const DEMO_ACCOUNT_ID: &str = "000000000000";
+pub const DEMO_ACCESS_KEY_ID: &str = "SIMDEMOACCESSKEY0000";
+pub const DEMO_SECRET_ACCESS_KEY: &str = "sim-demo-secret-access-key";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            orgs: vec![OrgConfig::demo("demo")],
+            aws_accounts: vec![AccountConfig {
+                account_id: DEMO_ACCOUNT_ID.into(),
+                access_keys: vec![AccessKeyConfig {
+                    access_key_id: DEMO_ACCESS_KEY_ID.into(),
+                    secret_access_key: DEMO_SECRET_ACCESS_KEY.into(),
+                }],
+            }],
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl OrgConfig {
+    /// An org with the demo user and app, and a few platform events and CDC entities.
+    pub fn demo(my_domain: &str) -> Self {
+        let fields = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let user = if my_domain == "demo" {
+            DEMO_USERNAME.to_owned()
+        } else {
+            format!("admin@{my_domain}.relayform.test")
+        };
+        let client_id = if my_domain == "demo" {
+            DEMO_CLIENT_ID.to_owned()
+        } else {
+            format!("relayform-{my_domain}-client")
+        };
+        OrgConfig {
+            my_domain: my_domain.into(),
+            org_id: None,
+            users: vec![UserConfig {
+                username: user.clone(),
+                password: Some(DEMO_PASSWORD.into()),
+            }],
+            connected_apps: vec![AppConfig {
+                client_id,
+                client_secret: Some(DEMO_CLIENT_SECRET.into()),
+                certificate: None,
+                run_as: Some(user),
+            }],
+            platform_events: BTreeMap::from([
+                (
+                    "Order_Placed__e".into(),
+                    fields(&["Order_Id__c", "Amount__c", "Currency__c"]),
+                ),
+                (
+                    "Order_Shipped__e".into(),
+                    fields(&["Order_Id__c", "Carrier__c"]),
+                ),
+                (
+                    "Order_Cancelled__e".into(),
+                    fields(&["Order_Id__c", "Reason__c"]),
+                ),
+            ]),
+            cdc_entities: BTreeMap::from([
+                ("Account".into(), fields(&["Name", "Industry", "Phone"])),
+                (
+                    "Contact".into(),
+                    fields(&["FirstName", "LastName", "Email"]),
+                ),
+            ]),
+            api_request_limit: default_api_limit(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a YAML config.
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        serde_yaml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// A config with `orgs` demo orgs (`org1`, `org2`, ...) and `accounts` accounts, for tests and
+    /// benchmarks of many tenants.
+    pub fn many(orgs: usize, accounts: usize) -> Config {
+        Config {
+            orgs: (1..=orgs)
+                .map(|i| OrgConfig::demo(&format!("org{i}")))
+                .collect(),
+            aws_accounts: (1..=accounts)
+                .map(|i| AccountConfig {
+                    account_id: format!("{:012}", 100_000_000_000u64 + i as u64),
+                    access_keys: Vec::new(),
+                })
+                .collect(),
+            settings: Settings::default(),
+        }
+    }
+}

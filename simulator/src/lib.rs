@@ -1,0 +1,237 @@
+//! An offline simulator of the APIs behind Salesforce Event Relays: Salesforce (OAuth, REST data API,
+//! Tooling API) and AWS (IAM, STS, EventBridge), in one process, on one port.
+//!
+//! It is a product of its own: the relayform engine tests against it, and so can anyone's tools
+//! (the AWS SDKs and CLI, boto3, jsforce, the `sf` CLI). It therefore shares no code and no wire
+//! types with the engine: it is written from the vendors' documentation (see `../shared/reference`),
+//! so a field the engine misnames fails here as it would against the real APIs.
+//!
+//! # Design
+//!
+//! - **One world, one lock, no background work.** All state is plain data ([`world::World`]) behind
+//!   a mutex. Delayed effects are scheduled in simulated time and applied when a request (or an admin
+//!   clock advance) settles the world, so runs are deterministic and tests control time.
+//! - **Handlers are functions of (world, request) → reply**, with the HTTP server only at the edge
+//!   ([`server`]); the journal and fault injection wrap every API call in one place.
+//! - **Many tenants.** Orgs are told apart by their instance URL (`/sf/<my domain>`) or by the access
+//!   token; AWS accounts by the access key in the SigV4 credential scope, regions by its region.
+//! - **Persistence is a snapshot** written atomically (temp file, fsync, rename) a few times a
+//!   second when something changed, and on shutdown; a corrupt file is refused, never replaced.
+
+pub mod admin;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod faults;
+pub mod ids;
+pub mod persist;
+pub mod reply;
+pub mod salesforce;
+pub mod server;
+pub mod world;
+
+pub use config::Config;
+
+use serde_json::json;
+use server::Shared;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen; loopback on a free port unless told otherwise.
+    pub addr: SocketAddr,
+    pub config: Config,
+    /// Where to keep the world between runs.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config: Config::default(),
+            state_file: None,
+        }
+    }
+}
+
+/// Where everything is.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    pub base: String,
+    /// My Domain name → instance URL.
+    pub orgs: Vec<(String, String, String)>,
+    pub aws_endpoint: String,
+    pub admin: String,
+}
+
+impl Urls {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "base": self.base,
+            "orgs": self.orgs.iter().map(|(d, id, u)| json!({"my_domain": d, "org_id": id, "instance_url": u})).collect::<Vec<_>>(),
+            "aws_endpoint": self.aws_endpoint,
+            "admin": self.admin,
+        })
+    }
+}
+
+pub fn urls(base: &str, world: &world::World) -> Urls {
+    Urls {
+        base: base.to_owned(),
+        orgs: world
+            .orgs
+            .values()
+            .map(|o| {
+                (
+                    o.my_domain.clone(),
+                    o.id.clone(),
+                    format!("{base}/sf/{}", o.my_domain),
+                )
+            })
+            .collect(),
+        aws_endpoint: base.to_owned(),
+        admin: format!("{base}/_sim"),
+    }
+}
+
+/// A running simulator. Dropping it stops the server; [`Running::shutdown`] also saves the state.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub urls: Urls,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    saver: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn base_url(&self) -> &str {
+        &self.urls.base
+    }
+
+    /// The instance URL of the org with this My Domain name.
+    pub fn instance_url(&self, my_domain: &str) -> Option<String> {
+        self.urls
+            .orgs
+            .iter()
+            .find(|(d, ..)| d == my_domain)
+            .map(|(_, _, u)| u.clone())
+    }
+
+    /// Reads or changes the world directly (for tests and embedding).
+    pub fn with_world<T>(&self, f: impl FnOnce(&mut world::World, clock::Millis) -> T) -> T {
+        let mut sim = self.shared.lock();
+        let now = sim.clock.now();
+        sim.world.settle(now);
+        f(&mut sim.world, now)
+    }
+
+    /// Moves simulated time forward and applies what became due.
+    pub fn advance(&self, ms: i64) {
+        let mut sim = self.shared.lock();
+        sim.clock.advance(ms);
+        let now = sim.clock.now();
+        sim.world.settle(now);
+    }
+
+    /// Stops serving and writes the state file.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.stop_tasks().await;
+        self.shared.save()
+    }
+
+    async fn stop_tasks(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(s) = self.saver.take() {
+            s.abort();
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(s) = self.saver.take() {
+            s.abort();
+        }
+        if self.shared.state_file.is_some() && self.shared.dirty.load(Ordering::SeqCst) {
+            let _ = self.shared.save();
+        }
+    }
+}
+
+/// Starts the simulator on a Tokio runtime.
+pub async fn start(options: Options) -> Result<Running, Error> {
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: options.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: options.addr,
+        source,
+    })?;
+    let shared =
+        Arc::new(server::shared(options.config, options.state_file, addr).map_err(Error::Setup)?);
+    let urls = {
+        let sim = shared.lock();
+        urls(&shared.base_url, &sim.world)
+    };
+    let app = axum::Router::new()
+        .fallback(server::dispatch)
+        .with_state(shared.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let saver = shared.state_file.is_some().then(|| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if shared.dirty.load(Ordering::SeqCst) {
+                    let s = shared.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.save()).await;
+                }
+            }
+        })
+    });
+    Ok(Running {
+        addr,
+        urls,
+        shared,
+        stop: Some(stop),
+        server: Some(server),
+        saver,
+    })
+}

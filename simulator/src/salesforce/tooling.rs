@@ -1,0 +1,627 @@
+//! Tooling API sobjects for Event Relays: `NamedCredential`, `PlatformEventChannel`,
+//! `PlatformEventChannelMember` and `EventRelayConfig`, with Salesforce's rules.
+//!
+//! Records are created from `{"FullName", "Metadata"}` bodies and stored as the records a GET returns.
+
+use super::{Ctx, Route, SfError, json_body};
+use crate::clock::sf_datetime;
+use crate::reply::{Reply, Request};
+use crate::world::{Record, RelayRuntime, Scheduled, World};
+use serde_json::{Map, Value, json};
+
+pub const TYPES: [&str; 4] = [
+    "NamedCredential",
+    "PlatformEventChannel",
+    "PlatformEventChannelMember",
+    "EventRelayConfig",
+];
+
+fn prefix(t: &str) -> &'static str {
+    match t {
+        "NamedCredential" => "0XA",
+        "PlatformEventChannel" => "0YL",
+        "PlatformEventChannelMember" => "0v8",
+        _ => "7k2",
+    }
+}
+
+/// The canonical type name for a path segment (sObject names are case-insensitive).
+pub fn canonical(t: &str) -> Option<&'static str> {
+    TYPES.into_iter().find(|x| x.eq_ignore_ascii_case(t))
+}
+
+pub fn handle(
+    world: &mut World,
+    ctx: &Ctx,
+    req: &Request,
+    route: &Route,
+) -> Result<Reply, SfError> {
+    if route.operation == "tooling.query" {
+        return super::data::query_call(world, ctx, req, route, true);
+    }
+    let Some(object) = route.object.as_deref() else {
+        return Err(SfError::not_found());
+    };
+    let Some(t) = canonical(object) else {
+        return Err(SfError::new(
+            404,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        ));
+    };
+    let id = route.rest.get(3).cloned();
+    match (route.operation.as_str(), id) {
+        ("tooling.create", _) => create(world, ctx, t, &json_body(req)?),
+        ("tooling.get", Some(id)) => get(world, ctx, t, &id),
+        ("tooling.update", Some(id)) => update(world, ctx, t, &id, &json_body(req)?),
+        ("tooling.delete", Some(id)) => delete(world, ctx, t, &id),
+        _ => Err(SfError::not_found()),
+    }
+}
+
+/// The DeveloperName rule, as Salesforce words it.
+fn check_developer_name(name: &str) -> Result<(), SfError> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_')
+        && name.len() <= 80;
+    if ok {
+        Ok(())
+    } else {
+        Err(SfError::new(
+            400,
+            "FIELD_INTEGRITY_EXCEPTION",
+            format!("The name '{name}' can only contain underscores and alphanumeric characters. It must be unique, begin with a letter, not include spaces, not end with an underscore, and not contain two consecutive underscores."),
+        )
+        .fields(&["DeveloperName"]))
+    }
+}
+
+fn meta_str<'a>(meta: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    meta.get(key).and_then(Value::as_str)
+}
+
+fn required<'a>(meta: &'a Map<String, Value>, key: &str) -> Result<&'a str, SfError> {
+    meta_str(meta, key)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            SfError::new(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{key}]"),
+            )
+            .fields(&[key])
+        })
+}
+
+fn records<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    t: &str,
+) -> &'w mut std::collections::BTreeMap<String, Record> {
+    world
+        .orgs
+        .get_mut(&ctx.org)
+        .expect("org")
+        .tooling
+        .entry(t.to_owned())
+        .or_default()
+}
+
+fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Option<Record> {
+    world.orgs[&ctx.org]
+        .tooling
+        .get(t)?
+        .values()
+        .find(|r| r.get(field).and_then(Value::as_str) == Some(value))
+        .cloned()
+}
+
+/// The AWS account and region a named credential endpoint `arn:aws:<REGION>:<account>` points at.
+pub fn endpoint_target(endpoint: &str) -> Option<(String, String)> {
+    let rest = endpoint.strip_prefix("arn:aws:")?;
+    let (region, account) = rest.split_once(':')?;
+    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && !region.is_empty())
+        .then(|| (account.to_owned(), region.to_lowercase()))
+}
+
+fn relay_using(world: &World, ctx: &Ctx, field: &str, value: &str) -> Option<Record> {
+    find_by(world, ctx, "EventRelayConfig", field, value)
+}
+
+fn audit(rec: &mut Record, ctx: &Ctx, created: bool) {
+    let now = json!(sf_datetime(ctx.now));
+    if created {
+        rec.insert("CreatedDate".into(), now.clone());
+        rec.insert("CreatedById".into(), json!(ctx.user));
+    }
+    rec.insert("LastModifiedDate".into(), now.clone());
+    rec.insert("LastModifiedById".into(), json!(ctx.user));
+    rec.insert("SystemModstamp".into(), now);
+}
+
+fn create(
+    world: &mut World,
+    ctx: &Ctx,
+    t: &str,
+    body: &Map<String, Value>,
+) -> Result<Reply, SfError> {
+    let full_name = body
+        .get("FullName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            SfError::new(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [FullName]",
+            )
+            .fields(&["FullName"])
+        })?
+        .to_owned();
+    let empty = Map::new();
+    let meta = body
+        .get("Metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty)
+        .clone();
+    let label = meta_str(&meta, "label").unwrap_or(&full_name).to_owned();
+    let developer_name = match t {
+        "PlatformEventChannel" => full_name
+            .strip_suffix("__chn")
+            .ok_or_else(|| {
+                SfError::new(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!("The channel name {full_name} must end with __chn."),
+                )
+                .fields(&["FullName"])
+            })?
+            .to_owned(),
+        _ => full_name.clone(),
+    };
+    check_developer_name(&developer_name)?;
+    let mut rec = Map::new();
+    let mut relay_target = None;
+    match t {
+        "NamedCredential" => {
+            let endpoint = required(&meta, "endpoint")?;
+            let principal = meta_str(&meta, "principalType").unwrap_or("NamedUser");
+            rec.insert("Endpoint".into(), json!(endpoint));
+            rec.insert("PrincipalType".into(), json!(principal));
+        }
+        "PlatformEventChannel" => {
+            let ct = required(&meta, "channelType")?;
+            if ct != "event" && ct != "data" {
+                return Err(SfError::new(
+                    400,
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("Channel Type: bad value for restricted picklist field: {ct}"),
+                )
+                .fields(&["ChannelType"]));
+            }
+            rec.insert("ChannelType".into(), json!(ct));
+        }
+        "PlatformEventChannelMember" => {
+            let channel = required(&meta, "eventChannel")?;
+            let entity = required(&meta, "selectedEntity")?;
+            let ch = find_by(world, ctx, "PlatformEventChannel", "FullName", channel).ok_or_else(
+                || {
+                    SfError::new(
+                        400,
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        format!("The event channel {channel} doesn't exist."),
+                    )
+                    .fields(&["EventChannel"])
+                },
+            )?;
+            let ct = ch
+                .get("ChannelType")
+                .and_then(Value::as_str)
+                .unwrap_or("event");
+            let org = &world.orgs[&ctx.org];
+            let valid = match ct {
+                "event" => org.platform_events.contains_key(entity),
+                _ => entity
+                    .strip_suffix("ChangeEvent")
+                    .map(|e| {
+                        e.strip_suffix("__")
+                            .map_or(e.to_owned(), |c| format!("{c}__c"))
+                    })
+                    .is_some_and(|e| org.cdc_entities.contains_key(&e)),
+            };
+            if !valid {
+                return Err(SfError::new(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!(
+                        "The selected entity {entity} isn't valid for the {ct} channel {channel}."
+                    ),
+                )
+                .fields(&["SelectedEntity"]));
+            }
+            let channel_id = ch["Id"].clone();
+            let dup = world.orgs[&ctx.org].tooling.get(t).is_some_and(|m| {
+                m.values().any(|r| {
+                    r.get("EventChannel") == Some(&channel_id)
+                        && r.get("SelectedEntity").and_then(Value::as_str) == Some(entity)
+                })
+            });
+            if dup {
+                return Err(SfError::new(
+                    400,
+                    "DUPLICATE_VALUE",
+                    format!("The entity {entity} is already a member of channel {channel}."),
+                ));
+            }
+            rec.insert("EventChannel".into(), channel_id);
+            rec.insert("SelectedEntity".into(), json!(entity));
+            rec.insert(
+                "FilterExpression".into(),
+                meta.get("filterExpression").cloned().unwrap_or(Value::Null),
+            );
+        }
+        _ => {
+            let channel = required(&meta, "eventChannel")?;
+            let destination = required(&meta, "destinationResourceName")?;
+            if find_by(world, ctx, "PlatformEventChannel", "FullName", channel).is_none() {
+                return Err(SfError::new(
+                    400,
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("Event Channel: bad value for restricted picklist field: {channel}"),
+                )
+                .fields(&["EventChannel"]));
+            }
+            // Salesforce checks the channel binding before name uniqueness.
+            if relay_using(world, ctx, "EventChannel", channel).is_some() {
+                return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("The channel {channel} is referenced by an existing event relay. A channel can be used by only one event relay.")).fields(&["EventChannel"]));
+            }
+            let nc = destination
+                .strip_prefix("callout:")
+                .and_then(|n| find_by(world, ctx, "NamedCredential", "DeveloperName", n));
+            let Some(nc) = nc else {
+                return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("The destination {destination} doesn't refer to an existing named credential (callout:<NamedCredential>).")).fields(&["DestinationResourceName"]));
+            };
+            let state = meta_str(&meta, "state").unwrap_or("STOP");
+            if state != "STOP" {
+                return Err(SfError::new(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    "An event relay can be created only in the STOP state.",
+                )
+                .fields(&["State"]));
+            }
+            let option = relay_option(meta.get("relayOption"))?;
+            rec.insert("DestinationResourceName".into(), json!(destination));
+            rec.insert("EventChannel".into(), json!(channel));
+            rec.insert("RelayOption".into(), json!(option));
+            rec.insert("State".into(), json!("STOP"));
+            rec.insert("UsageType".into(), Value::Null);
+            relay_target = nc
+                .get("Endpoint")
+                .and_then(Value::as_str)
+                .and_then(endpoint_target);
+        }
+    }
+    if find_by(world, ctx, t, "DeveloperName", &developer_name).is_some() {
+        return Err(SfError::new(
+            400,
+            "DUPLICATE_DEVELOPER_NAME",
+            format!("There's already a {t} with the name {developer_name}."),
+        )
+        .fields(&["DeveloperName"]));
+    }
+    let id = world.next_id(prefix(t));
+    rec.insert("Id".into(), json!(id));
+    rec.insert("DeveloperName".into(), json!(developer_name));
+    rec.insert("MasterLabel".into(), json!(label));
+    rec.insert("NamespacePrefix".into(), Value::Null);
+    rec.insert("Language".into(), json!("en_US"));
+    rec.insert("FullName".into(), json!(full_name));
+    audit(&mut rec, ctx, true);
+    let mut meta = meta;
+    meta.insert("label".into(), json!(label));
+    if t == "EventRelayConfig" {
+        meta.insert("state".into(), json!("STOP"));
+        meta.insert("relayOption".into(), rec["RelayOption"].clone());
+        let target = relay_target;
+        let number = world.orgs[&ctx.org].relays.len() as u64 + 1;
+        let feedback_id = world.next_id("0wF");
+        world.orgs.get_mut(&ctx.org).expect("org").relays.insert(
+            id.clone(),
+            RelayRuntime {
+                feedback_id,
+                number,
+                status: "STOPPED".into(),
+                remote_resource: None,
+                last_relayed: None,
+                error_code: None,
+                error_message: None,
+                error_time: None,
+                position: None,
+                target,
+                created: ctx.now,
+            },
+        );
+        let due = ctx.now + world.settings.partner_source_delay_seconds as i64 * 1000;
+        world.schedule(Scheduled::RegisterSource {
+            due,
+            org: ctx.org.clone(),
+            relay: id.clone(),
+        });
+    }
+    rec.insert("Metadata".into(), Value::Object(meta));
+    records(world, ctx, t).insert(id.clone(), rec);
+    let location = format!(
+        "{}{}/tooling/sobjects/{t}/{id}",
+        ctx.prefix,
+        ctx.data_path()
+    );
+    Ok(Reply::json(
+        201,
+        &json!({"id": id, "success": true, "errors": [], "warnings": [], "infos": []}),
+    )
+    .header("Location", location))
+}
+
+/// A relayOption value: the JSON string `{"ReplayRecovery":"LATEST"|"EARLIEST"}` (LATEST when absent).
+fn relay_option(v: Option<&Value>) -> Result<String, SfError> {
+    let text = match v {
+        None | Some(Value::Null) => return Ok(r#"{"ReplayRecovery":"LATEST"}"#.into()),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let parsed: Value = serde_json::from_str(&text).map_err(|_| bad_option(&text))?;
+    match parsed.get("ReplayRecovery").and_then(Value::as_str) {
+        Some("LATEST" | "EARLIEST") => Ok(text),
+        _ => Err(bad_option(&text)),
+    }
+}
+
+fn bad_option(text: &str) -> SfError {
+    SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("The relay option {text} isn't valid. Use {{\"ReplayRecovery\":\"LATEST\"}} or {{\"ReplayRecovery\":\"EARLIEST\"}}.")).fields(&["RelayOption"])
+}
+
+fn check_id(id: &str) -> Result<(), SfError> {
+    if (id.len() == 15 || id.len() == 18) && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(SfError::new(
+            400,
+            "MALFORMED_ID",
+            format!("Id: id value of incorrect type: {id}"),
+        )
+        .fields(&["Id"]))
+    }
+}
+
+fn lookup(world: &World, ctx: &Ctx, t: &str, id: &str) -> Result<Record, SfError> {
+    check_id(id)?;
+    world.orgs[&ctx.org]
+        .tooling
+        .get(t)
+        .and_then(|m| {
+            m.get(id).or_else(|| {
+                m.values().find(|r| {
+                    r["Id"]
+                        .as_str()
+                        .is_some_and(|x| x.starts_with(id) && id.len() == 15)
+                })
+            })
+        })
+        .cloned()
+        .ok_or_else(SfError::not_found)
+}
+
+pub fn with_attributes(mut rec: Record, t: &str, url: String) -> Record {
+    let mut out = Map::new();
+    out.insert("attributes".into(), json!({"type": t, "url": url}));
+    rec.remove("attributes");
+    out.append(&mut rec);
+    out
+}
+
+fn get(world: &mut World, ctx: &Ctx, t: &str, id: &str) -> Result<Reply, SfError> {
+    let rec = lookup(world, ctx, t, id)?;
+    let url = format!(
+        "{}/tooling/sobjects/{t}/{}",
+        ctx.data_path(),
+        rec["Id"].as_str().unwrap_or(id)
+    );
+    Ok(Reply::json(
+        200,
+        &Value::Object(with_attributes(rec, t, url)),
+    ))
+}
+
+fn update(
+    world: &mut World,
+    ctx: &Ctx,
+    t: &str,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<Reply, SfError> {
+    let mut rec = lookup(world, ctx, t, id)?;
+    let id = rec["Id"].as_str().unwrap_or(id).to_owned();
+    if let Some(full) = body.get("FullName").and_then(Value::as_str) {
+        if Some(full) != rec["FullName"].as_str() {
+            return Err(SfError::new(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!(
+                    "Full name {full} does not match the full name {} of the entity (id: {id})",
+                    rec["FullName"].as_str().unwrap_or("")
+                ),
+            ));
+        }
+    }
+    let empty = Map::new();
+    let patch = body
+        .get("Metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty)
+        .clone();
+    let mut meta = rec
+        .get("Metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let immutable = |key: &str, field: &str| -> Result<(), SfError> {
+        match patch.get(key) {
+            Some(v) if Some(v) != meta.get(key) => Err(SfError::new(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("Update is not supported for the {key} field of {t}."),
+            )
+            .fields(&[field])),
+            _ => Ok(()),
+        }
+    };
+    let mut new_state = None;
+    match t {
+        "NamedCredential" => {
+            if let Some(ep) = patch.get("endpoint").and_then(Value::as_str) {
+                let current = rec["Endpoint"].as_str().unwrap_or("");
+                let name = format!("callout:{}", rec["DeveloperName"].as_str().unwrap_or(""));
+                if ep != current
+                    && relay_using(world, ctx, "DestinationResourceName", &name).is_some()
+                {
+                    return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", "You can't change the AWS account information of a named credential that an event relay uses. Delete the event relay, edit the named credential, and recreate the event relay.").fields(&["Endpoint"]));
+                }
+                rec.insert("Endpoint".into(), json!(ep));
+            }
+        }
+        "PlatformEventChannel" => immutable("channelType", "ChannelType")?,
+        "PlatformEventChannelMember" => {
+            for (key, field) in [
+                ("eventChannel", "EventChannel"),
+                ("selectedEntity", "SelectedEntity"),
+            ] {
+                if !patch.contains_key(key) {
+                    return Err(SfError::new(
+                        400,
+                        "REQUIRED_FIELD_MISSING",
+                        format!("Required field is missing: {key}"),
+                    )
+                    .fields(&[field]));
+                }
+            }
+            if patch
+                .get("selectedEntity")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+                != meta
+                    .get("selectedEntity")
+                    .and_then(Value::as_str)
+                    .map(str::to_lowercase)
+            {
+                return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", "Update is not supported for the selectedEntity field on platform event channel members.").fields(&["SelectedEntity"]));
+            }
+            immutable("eventChannel", "EventChannel")?;
+            if let Some(f) = patch.get("filterExpression") {
+                rec.insert("FilterExpression".into(), f.clone());
+            }
+        }
+        _ => {
+            immutable("eventChannel", "EventChannel")?;
+            immutable("destinationResourceName", "DestinationResourceName")?;
+            if let Some(s) = patch.get("state") {
+                let s = s.as_str().unwrap_or("");
+                if !["RUN", "PAUSE", "STOP"].contains(&s) {
+                    return Err(SfError::new(
+                        400,
+                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        format!("State: bad value for restricted picklist field: {s}"),
+                    )
+                    .fields(&["State"]));
+                }
+                rec.insert("State".into(), json!(s));
+                new_state = Some(s.to_owned());
+            }
+            if patch.contains_key("relayOption") {
+                let o = relay_option(patch.get("relayOption"))?;
+                rec.insert("RelayOption".into(), json!(o));
+                meta.insert("relayOption".into(), json!(o));
+            }
+        }
+    }
+    for (k, v) in patch {
+        if k != "relayOption" {
+            meta.insert(k, v);
+        }
+    }
+    if let Some(l) = meta.get("label").and_then(Value::as_str) {
+        rec.insert("MasterLabel".into(), json!(l));
+    }
+    rec.insert("Metadata".into(), Value::Object(meta));
+    audit(&mut rec, ctx, false);
+    records(world, ctx, t).insert(id.clone(), rec);
+    if let Some(state) = new_state {
+        let due = ctx.now + world.settings.state_change_delay_seconds as i64 * 1000;
+        world.schedule(Scheduled::ApplyState {
+            due,
+            org: ctx.org.clone(),
+            relay: id,
+            state,
+        });
+    }
+    Ok(Reply::empty(204))
+}
+
+fn delete(world: &mut World, ctx: &Ctx, t: &str, id: &str) -> Result<Reply, SfError> {
+    let rec = lookup(world, ctx, t, id)?;
+    let id = rec["Id"].as_str().unwrap_or(id).to_owned();
+    match t {
+        "PlatformEventChannel" => {
+            let full = rec["FullName"].as_str().unwrap_or("");
+            if relay_using(world, ctx, "EventChannel", full).is_some() {
+                return Err(SfError::new(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!(
+                        "The channel {full} can't be deleted because an event relay references it."
+                    ),
+                ));
+            }
+            // Deleting a channel deletes its members.
+            records(world, ctx, "PlatformEventChannelMember")
+                .retain(|_, m| m.get("EventChannel").and_then(Value::as_str) != Some(&id));
+        }
+        "NamedCredential" => {
+            let name = format!("callout:{}", rec["DeveloperName"].as_str().unwrap_or(""));
+            if relay_using(world, ctx, "DestinationResourceName", &name).is_some() {
+                return Err(SfError::new(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!(
+                        "The named credential {} can't be deleted because an event relay references it.",
+                        rec["DeveloperName"].as_str().unwrap_or("")
+                    ),
+                ));
+            }
+        }
+        "EventRelayConfig" => {
+            // Deleting the relay deletes its partner event source in EventBridge.
+            let rt = world
+                .orgs
+                .get_mut(&ctx.org)
+                .expect("org")
+                .relays
+                .remove(&id);
+            world.scheduled.retain(|s| !matches!(s, Scheduled::RegisterSource { relay, .. } | Scheduled::ApplyState { relay, .. } if *relay == id));
+            if let Some(RelayRuntime {
+                remote_resource: Some(src),
+                target: Some((acct, region)),
+                ..
+            }) = rt
+            {
+                if let Some(s) = world.region_mut(&acct, &region).sources.get_mut(&src) {
+                    s.state = "DELETED".into();
+                }
+            }
+        }
+        _ => {}
+    }
+    records(world, ctx, t).remove(&id);
+    Ok(Reply::empty(204))
+}

@@ -1,0 +1,317 @@
+//! The HTTP server: one handler in front of the admin API, the AWS endpoint and the Salesforce routes.
+//!
+//! Around every API call: settle the world to the current simulated time, work out the call's API,
+//! operation, org or account, apply any faults, handle it, and record it in the journal.
+
+use crate::aws;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::faults::{Action, Call};
+use crate::persist::{self, SnapshotRef};
+use crate::reply::{Reply, Request};
+use crate::salesforce::{self, SfError};
+use crate::world::{JournalEntry, World};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The simulated world and its clock.
+#[derive(Debug)]
+pub struct Sim {
+    pub world: World,
+    pub clock: Clock,
+}
+
+#[derive(Debug)]
+pub struct Shared {
+    pub sim: Mutex<Sim>,
+    pub base_url: String,
+    pub config: Config,
+    pub state_file: Option<PathBuf>,
+    pub dirty: AtomicBool,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Sim> {
+        // A panic while holding the lock must not take the server down with it.
+        self.sim.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the state file now, if there is one.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let bytes = {
+            let sim = self.lock();
+            self.dirty.store(false, Ordering::SeqCst);
+            serde_json::to_vec(&SnapshotRef {
+                format: persist::FORMAT,
+                clock: sim.clock.state(),
+                world: &sim.world,
+            })?
+        };
+        persist::save(path, &bytes)
+    }
+}
+
+enum Kind {
+    Aws(aws::Parsed),
+    Salesforce(salesforce::Route),
+}
+
+fn to_response(r: Reply) -> Response {
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in r.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp
+}
+
+pub async fn dispatch(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let limit = shared.config.settings.max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            let reply = if path.starts_with("/services") || path.starts_with("/sf/") {
+                SfError::new(
+                    413,
+                    "REQUEST_ENTITY_TOO_LARGE",
+                    format!("The request body exceeds {limit} bytes."),
+                )
+                .reply()
+            } else {
+                Reply::new(
+                    413,
+                    "application/json",
+                    format!("{{\"message\":\"request body exceeds {limit} bytes\"}}"),
+                )
+            };
+            return to_response(reply);
+        }
+    };
+    let request = Request {
+        method: parts.method.as_str().to_owned(),
+        path: path.clone(),
+        query: parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: bytes.to_vec(),
+    };
+    if path == "/_sim" || path.starts_with("/_sim/") {
+        return to_response(crate::admin::handle(&shared, &request));
+    }
+    to_response(api(&shared, request).await)
+}
+
+async fn api(shared: &Shared, req: Request) -> Reply {
+    // Classify and decide faults under the lock, then let go of it while sleeping.
+    let (kind, actions) = {
+        let mut sim = shared.lock();
+        let now = sim.clock.now();
+        sim.world.settle(now);
+        let kind = if req.method == "POST" && req.path.trim_end_matches('/').is_empty() {
+            Kind::Aws(aws::parse(&req))
+        } else {
+            Kind::Salesforce(salesforce::route(&sim.world, &req))
+        };
+        let actions = match &kind {
+            Kind::Aws(p) => {
+                let account = p
+                    .access_key
+                    .as_deref()
+                    .and_then(|k| sim.world.account_for_key(k));
+                let call = Call {
+                    api: "aws",
+                    operation: &p.operation,
+                    org: None,
+                    account: account.as_deref(),
+                };
+                sim.world.faults.check(&call)
+            }
+            Kind::Salesforce(r) => {
+                let org = r
+                    .org
+                    .as_ref()
+                    .and_then(|id| sim.world.orgs.get(id))
+                    .map(|o| (o.id.clone(), o.my_domain.clone()));
+                let with_object = r.object.as_ref().map(|o| format!("{}:{o}", r.operation));
+                let mut actions = sim.world.faults.check(&Call {
+                    api: "salesforce",
+                    operation: &r.operation,
+                    org: org.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                    account: None,
+                });
+                if let Some(op) = &with_object {
+                    actions.extend(sim.world.faults.check(&Call {
+                        api: "salesforce",
+                        operation: op,
+                        org: org.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                        account: None,
+                    }));
+                }
+                actions
+            }
+        };
+        (kind, actions)
+    };
+    for a in &actions {
+        if let Action::Latency { ms } = a {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+        }
+    }
+    let refusal = actions.iter().find_map(|a| match a {
+        Action::Error {
+            status,
+            code,
+            message,
+        } => Some((
+            format!("error {code}"),
+            fault_error(&kind, *status, code, message),
+        )),
+        Action::Throttle { retry_after_ms } => Some((
+            "throttle".to_owned(),
+            fault_throttle(&kind, *retry_after_ms),
+        )),
+        _ => None,
+    });
+    let lose = actions.iter().any(|a| matches!(a, Action::LoseResponse));
+    let mut sim = shared.lock();
+    let now = sim.clock.now();
+    let (reply, fault) = match refusal {
+        Some((name, reply)) => (reply, Some(name)),
+        None => {
+            sim.world.settle(now);
+            let reply = match &kind {
+                Kind::Aws(p) => aws::handle(&mut sim.world, &req, p, now),
+                Kind::Salesforce(r) => {
+                    salesforce::handle(&mut sim.world, &req, r, now, &shared.base_url)
+                }
+            };
+            (reply, lose.then(|| "lose_response".to_owned()))
+        }
+    };
+    let entry = match &kind {
+        Kind::Aws(p) => JournalEntry {
+            seq: 0,
+            time: now,
+            api: "aws".into(),
+            service: p.service.name().into(),
+            operation: p.operation.clone(),
+            object: None,
+            org: None,
+            account: p
+                .access_key
+                .as_deref()
+                .and_then(|k| sim.world.account_for_key(k)),
+            region: p.region.clone(),
+            status: reply.status,
+            fault: fault.clone(),
+        },
+        Kind::Salesforce(r) => JournalEntry {
+            seq: 0,
+            time: now,
+            api: "salesforce".into(),
+            service: r.service.into(),
+            operation: r.operation.clone(),
+            object: r.object.clone(),
+            org: r.org.clone(),
+            account: None,
+            region: None,
+            status: reply.status,
+            fault: fault.clone(),
+        },
+    };
+    sim.world.record(entry);
+    drop(sim);
+    shared.dirty.store(true, Ordering::SeqCst);
+    if lose {
+        return Reply::new(504, "text/plain", "upstream request timeout");
+    }
+    reply
+}
+
+fn fault_error(kind: &Kind, status: u16, code: &str, message: &str) -> Reply {
+    match kind {
+        Kind::Aws(p) => aws::error_reply(
+            p.service,
+            &aws::AwsError::new(status, code, message),
+            "fault",
+        ),
+        Kind::Salesforce(r) if r.service == "oauth" => Reply::json(
+            status,
+            &serde_json::json!({"error": code, "error_description": message}),
+        ),
+        Kind::Salesforce(_) => SfError::new(status, code, message).reply(),
+    }
+}
+
+fn fault_throttle(kind: &Kind, retry_after_ms: u64) -> Reply {
+    match kind {
+        Kind::Aws(p) => aws::throttled(p.service, retry_after_ms, "fault"),
+        Kind::Salesforce(_) => SfError::new(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded.",
+        )
+        .reply()
+        .header(
+            "Retry-After",
+            retry_after_ms.div_ceil(1000).max(1).to_string(),
+        ),
+    }
+}
+
+/// Builds the shared state: from the state file when it exists, else from the config.
+pub fn shared(
+    config: Config,
+    state_file: Option<PathBuf>,
+    addr: SocketAddr,
+) -> Result<Shared, String> {
+    let base_url = format!("http://{addr}");
+    let sim = match state_file
+        .as_deref()
+        .map(persist::load)
+        .transpose()?
+        .flatten()
+    {
+        Some(snap) => {
+            let mut world = snap.world;
+            world.reseed();
+            Sim {
+                world,
+                clock: Clock::starting_at(config.settings.clock, snap.clock.now),
+            }
+        }
+        None => Sim {
+            world: World::new(&config)?,
+            clock: Clock::new(config.settings.clock),
+        },
+    };
+    Ok(Shared {
+        sim: Mutex::new(sim),
+        base_url,
+        config,
+        state_file,
+        dirty: AtomicBool::new(true),
+    })
+}

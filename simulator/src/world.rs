@@ -1,0 +1,801 @@
+//! Everything the simulator knows: orgs, accounts, what is scheduled, what happened.
+//!
+//! The world is plain data behind one lock. Delayed effects (a partner source appearing after a relay
+//! is created, a state change taking effect) are entries in `scheduled`, applied by [`World::settle`]
+//! once simulated time reaches them; every request settles the world first, and so does advancing the
+//! clock. Nothing runs in the background, so a run is a function of its requests and the clock.
+
+use crate::clock::Millis;
+use crate::config::{AppConfig, Config, Settings};
+use crate::ids;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, VecDeque};
+
+pub type Record = Map<String, Value>;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct World {
+    pub settings: Settings,
+    /// Sequence for ids; also reseeds the random generator on load.
+    pub seq: u64,
+    pub orgs: BTreeMap<String, Org>,
+    pub accounts: BTreeMap<String, Account>,
+    /// Access key id → account id.
+    pub access_keys: BTreeMap<String, String>,
+    pub scheduled: Vec<Scheduled>,
+    pub journal: Journal,
+    pub faults: crate::faults::Faults,
+    pub deliveries: Deliveries,
+    #[serde(skip, default = "default_rng")]
+    pub rng: StdRng,
+    /// Open query cursors by locator (not persisted: a restart ends them, as on a real org).
+    #[serde(skip)]
+    pub cursors: BTreeMap<String, Cursor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    pub records: Vec<Value>,
+    pub tooling: bool,
+    pub entity: String,
+}
+
+fn default_rng() -> StdRng {
+    StdRng::seed_from_u64(0)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    pub user_id: String,
+    pub client_id: String,
+    pub expires: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub my_domain: String,
+    pub users: Vec<User>,
+    pub apps: Vec<AppConfig>,
+    pub platform_events: BTreeMap<String, Vec<String>>,
+    pub cdc_entities: BTreeMap<String, Vec<String>>,
+    pub api_limit: u64,
+    pub api_used: u64,
+    pub tokens: BTreeMap<String, Token>,
+    pub refresh_tokens: BTreeMap<String, Token>,
+    /// Tooling objects by type (`NamedCredential`, ...) then id.
+    pub tooling: BTreeMap<String, BTreeMap<String, Record>>,
+    /// Data records of CDC-enabled objects, by id.
+    pub records: BTreeMap<String, Record>,
+    /// Relay runtime (feedback, position), by relay id.
+    pub relays: BTreeMap<String, RelayRuntime>,
+    /// Published events, oldest first, pruned past retention.
+    pub events: VecDeque<StoredEvent>,
+    pub next_replay: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub replay: u64,
+    pub time: Millis,
+    pub name: String,
+    pub uuid: String,
+    pub payload: Value,
+}
+
+/// The part of a relay that Salesforce keeps at run time (EventRelayFeedback and the position).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayRuntime {
+    pub feedback_id: String,
+    pub number: u64,
+    pub status: String,
+    pub remote_resource: Option<String>,
+    pub last_relayed: Option<Millis>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_time: Option<Millis>,
+    /// Replay id of the last event handed to EventBridge; `None` before the first run.
+    pub position: Option<u64>,
+    /// Where the relay's partner source lives, resolved from its named credential at creation.
+    pub target: Option<(String, String)>,
+    pub created: Millis,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    /// IAM roles by lower-cased name (IAM names are unique case-insensitively).
+    pub roles: BTreeMap<String, Role>,
+    pub regions: BTreeMap<String, Region>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: Millis,
+    pub assume_role_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: u32,
+    pub inline_policies: BTreeMap<String, String>,
+    /// Attached managed policies: ARN → name.
+    pub attached: BTreeMap<String, String>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Region {
+    pub buses: BTreeMap<String, Bus>,
+    pub sources: BTreeMap<String, Source>,
+    /// Tags by resource ARN.
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bus {
+    pub name: String,
+    pub arn: String,
+    pub created: Millis,
+    pub modified: Millis,
+    pub description: Option<String>,
+    pub event_source: Option<String>,
+    pub rules: BTreeMap<String, Rule>,
+    pub received: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rule {
+    pub name: String,
+    pub arn: String,
+    pub event_pattern: Option<String>,
+    pub schedule_expression: Option<String>,
+    pub state: String,
+    pub description: Option<String>,
+    pub role_arn: Option<String>,
+    /// Targets by id, as sent (`Id`, `Arn`, `RoleArn`, ...).
+    pub targets: BTreeMap<String, Value>,
+    pub matched: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    pub name: String,
+    pub arn: String,
+    pub created_by: String,
+    pub created: Millis,
+    pub expiration: Millis,
+    pub state: String,
+    pub account: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Scheduled {
+    /// Salesforce registers the relay's partner event source in AWS.
+    RegisterSource {
+        due: Millis,
+        org: String,
+        relay: String,
+    },
+    /// A relay's admin state takes effect.
+    ApplyState {
+        due: Millis,
+        org: String,
+        relay: String,
+        state: String,
+    },
+}
+
+impl Scheduled {
+    fn due(&self) -> Millis {
+        match self {
+            Scheduled::RegisterSource { due, .. } | Scheduled::ApplyState { due, .. } => *due,
+        }
+    }
+}
+
+/// Every API call, in order: what tests count calls with.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Journal {
+    pub entries: VecDeque<JournalEntry>,
+    /// Entries dropped from the front to bound memory.
+    pub dropped: u64,
+}
+
+pub const JOURNAL_CAP: usize = 100_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub time: Millis,
+    /// `salesforce` or `aws`.
+    pub api: String,
+    /// `oauth`, `tooling`, `data`, `events`, `iam`, `sts`.
+    pub service: String,
+    pub operation: String,
+    /// The sObject type for Salesforce calls (`EventRelayConfig`, `Order_Placed__e`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+/// What reached which target.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Deliveries {
+    pub recent: VecDeque<Delivery>,
+    pub dropped: u64,
+    /// Counters by `account/region/bus/rule/target`.
+    pub counters: BTreeMap<String, TargetCounters>,
+}
+
+pub const DELIVERIES_CAP: usize = 10_000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TargetCounters {
+    pub invocations: u64,
+    pub failed_invocations: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub time: Millis,
+    pub account: String,
+    pub region: String,
+    pub bus: String,
+    /// Empty when the event arrived on the bus rather than through a rule's target.
+    pub rule: String,
+    pub target: String,
+    pub outcome: String,
+    pub event: Value,
+}
+
+pub const TRUST_PRINCIPAL: &str = "events.amazonaws.com";
+
+impl World {
+    pub fn new(config: &Config) -> Result<World, String> {
+        let mut world = World {
+            settings: config.settings.clone(),
+            seq: 0,
+            orgs: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            access_keys: BTreeMap::new(),
+            scheduled: Vec::new(),
+            journal: Journal::default(),
+            faults: Default::default(),
+            deliveries: Deliveries::default(),
+            rng: StdRng::seed_from_u64(config.settings.seed),
+            cursors: BTreeMap::new(),
+        };
+        for (i, o) in config.orgs.iter().enumerate() {
+            let id = match &o.org_id {
+                Some(id) if id.len() == 15 => ids::id18(id),
+                Some(id) if id.len() == 18 => id.clone(),
+                Some(id) => {
+                    return Err(format!(
+                        "org `{}`: org id `{id}` is not 15 or 18 characters",
+                        o.my_domain
+                    ));
+                }
+                None => ids::org(i as u64),
+            };
+            if world.orgs.values().any(|x| x.my_domain == o.my_domain) {
+                return Err(format!(
+                    "two orgs have the My Domain name `{}`",
+                    o.my_domain
+                ));
+            }
+            let users = o
+                .users
+                .iter()
+                .map(|u| User {
+                    id: world.next_id("005"),
+                    username: u.username.clone(),
+                    password: u.password.clone(),
+                })
+                .collect();
+            world.orgs.insert(
+                id.clone(),
+                Org {
+                    id,
+                    my_domain: o.my_domain.clone(),
+                    users,
+                    apps: o.connected_apps.clone(),
+                    platform_events: o.platform_events.clone(),
+                    cdc_entities: o.cdc_entities.clone(),
+                    api_limit: o.api_request_limit,
+                    api_used: 0,
+                    tokens: BTreeMap::new(),
+                    refresh_tokens: BTreeMap::new(),
+                    tooling: BTreeMap::new(),
+                    records: BTreeMap::new(),
+                    relays: BTreeMap::new(),
+                    events: VecDeque::new(),
+                    next_replay: 1,
+                },
+            );
+        }
+        for a in &config.aws_accounts {
+            if a.account_id.len() != 12 || !a.account_id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!(
+                    "AWS account id `{}` is not 12 digits",
+                    a.account_id
+                ));
+            }
+            world.accounts.insert(
+                a.account_id.clone(),
+                Account {
+                    id: a.account_id.clone(),
+                    ..Account::default()
+                },
+            );
+            for k in &a.access_keys {
+                world
+                    .access_keys
+                    .insert(k.access_key_id.clone(), a.account_id.clone());
+            }
+        }
+        Ok(world)
+    }
+
+    /// Restores the random generator after loading persisted state.
+    pub fn reseed(&mut self) {
+        self.rng = StdRng::seed_from_u64(self.settings.seed ^ self.seq.rotate_left(17));
+    }
+
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A fresh 18-character Salesforce id with this key prefix.
+    pub fn next_id(&mut self, prefix: &str) -> String {
+        let n = self.next_seq();
+        ids::salesforce(prefix, n)
+    }
+
+    pub fn org_by_domain(&self, domain: &str) -> Option<&Org> {
+        self.orgs.values().find(|o| o.my_domain == domain)
+    }
+
+    /// The account an access key belongs to: a configured key, or a 12-digit key naming a known account.
+    pub fn account_for_key(&self, key: &str) -> Option<String> {
+        if let Some(a) = self.access_keys.get(key) {
+            return Some(a.clone());
+        }
+        self.accounts.contains_key(key).then(|| key.to_owned())
+    }
+
+    pub fn record(&mut self, mut entry: JournalEntry) {
+        entry.seq = self.next_seq();
+        if self.journal.entries.len() >= JOURNAL_CAP {
+            self.journal.entries.pop_front();
+            self.journal.dropped += 1;
+        }
+        self.journal.entries.push_back(entry);
+    }
+
+    pub fn schedule(&mut self, s: Scheduled) {
+        let at = self.scheduled.partition_point(|x| x.due() <= s.due());
+        self.scheduled.insert(at, s);
+    }
+
+    /// Applies everything due at or before `now`, in due order, then prunes expired events.
+    pub fn settle(&mut self, now: Millis) {
+        while self.scheduled.first().is_some_and(|s| s.due() <= now) {
+            let s = self.scheduled.remove(0);
+            match s {
+                Scheduled::RegisterSource { due, org, relay } => {
+                    self.register_source(&org, &relay, due)
+                }
+                Scheduled::ApplyState {
+                    due,
+                    org,
+                    relay,
+                    state,
+                } => self.apply_state(&org, &relay, &state, due),
+            }
+        }
+        let horizon = now - (self.settings.retention_seconds as Millis) * 1000;
+        for org in self.orgs.values_mut() {
+            while org.events.front().is_some_and(|e| e.time < horizon) {
+                org.events.pop_front();
+            }
+        }
+    }
+
+    /// The partner source name of a relay: `aws.partner/salesforce.com/<orgId18>/<channelId18>`.
+    fn source_name(&self, org: &str, relay: &str) -> Option<String> {
+        let o = self.orgs.get(org)?;
+        let r = o.tooling.get("EventRelayConfig")?.get(relay)?;
+        let channel = r.get("EventChannel")?.as_str()?;
+        let channel_id = o
+            .tooling
+            .get("PlatformEventChannel")?
+            .values()
+            .find(|c| c.get("FullName").and_then(Value::as_str) == Some(channel))?
+            .get("Id")?
+            .as_str()?
+            .to_owned();
+        Some(format!("aws.partner/salesforce.com/{org}/{channel_id}"))
+    }
+
+    fn register_source(&mut self, org: &str, relay: &str, now: Millis) {
+        let Some(name) = self.source_name(org, relay) else {
+            return;
+        };
+        let Some(rt) = self
+            .orgs
+            .get(org)
+            .and_then(|o| o.relays.get(relay))
+            .cloned()
+        else {
+            return;
+        };
+        match rt
+            .target
+            .clone()
+            .filter(|(acct, _)| self.accounts.contains_key(acct))
+        {
+            Some((account, region)) => {
+                let arn = format!("arn:aws:events:{region}::event-source/{name}");
+                let reg = self.region_mut(&account, &region);
+                // A bus that was already associated (a relay re-created on the same channel) makes the
+                // new source active at once.
+                let state = if reg.buses.contains_key(&name) {
+                    "ACTIVE"
+                } else {
+                    "PENDING"
+                };
+                reg.sources.insert(
+                    name.clone(),
+                    Source {
+                        name: name.clone(),
+                        arn,
+                        created_by: "salesforce.com".into(),
+                        created: now,
+                        expiration: now + 14 * 24 * 3600 * 1000,
+                        state: state.into(),
+                        account: account.clone(),
+                    },
+                );
+                if let Some(rt) = self.relay_mut(org, relay) {
+                    rt.remote_resource = Some(name);
+                }
+            }
+            None => self.relay_error(
+                org,
+                relay,
+                now,
+                "sfdc.platform.eventbus.relay.aws.partner.eventsource.invalid",
+                "The AWS account in the relay's named credential is not valid.",
+            ),
+        }
+        self.pump_relay(org, relay, now);
+    }
+
+    fn relay_mut(&mut self, org: &str, relay: &str) -> Option<&mut RelayRuntime> {
+        self.orgs.get_mut(org)?.relays.get_mut(relay)
+    }
+
+    /// Puts a relay in ERROR (as Salesforce does when delivery fails); it recovers by itself after
+    /// `recover_after_ms` if it is still meant to run.
+    pub fn inject_relay_error(
+        &mut self,
+        org: &str,
+        relay: &str,
+        code: &str,
+        message: &str,
+        now: Millis,
+        recover_after_ms: Millis,
+    ) -> bool {
+        if self
+            .orgs
+            .get(org)
+            .is_none_or(|o| !o.relays.contains_key(relay))
+        {
+            return false;
+        }
+        self.relay_error(org, relay, now, code, message);
+        self.schedule(Scheduled::ApplyState {
+            due: now + recover_after_ms,
+            org: org.into(),
+            relay: relay.into(),
+            state: "RUN".into(),
+        });
+        true
+    }
+
+    fn relay_error(&mut self, org: &str, relay: &str, now: Millis, code: &str, message: &str) {
+        if let Some(rt) = self.relay_mut(org, relay) {
+            rt.status = "ERROR".into();
+            rt.error_code = Some(code.into());
+            rt.error_message = Some(message.into());
+            rt.error_time = Some(now);
+        }
+    }
+
+    pub fn region_mut(&mut self, account: &str, region: &str) -> &mut Region {
+        self.accounts
+            .entry(account.to_owned())
+            .or_insert_with(|| Account {
+                id: account.to_owned(),
+                ..Account::default()
+            })
+            .regions
+            .entry(region.to_owned())
+            .or_default()
+    }
+
+    /// A relay's admin state takes effect.
+    fn apply_state(&mut self, org: &str, relay: &str, state: &str, now: Millis) {
+        let tail = self.orgs.get(org).map(|o| o.next_replay - 1).unwrap_or(0);
+        let Some(rt) = self.relay_mut(org, relay) else {
+            return;
+        };
+        match state {
+            // From ERROR, recovery (and where to resume) is the pump's decision.
+            "RUN" if rt.status == "ERROR" => {}
+            "RUN" => {
+                if rt.position.is_none() || rt.status == "STOPPED" {
+                    // From STOP, only events published from now on flow.
+                    rt.position = Some(tail);
+                }
+                rt.status = "RUNNING".into();
+            }
+            "PAUSE" => rt.status = "PAUSED".into(),
+            _ => {
+                rt.status = "STOPPED".into();
+                rt.position = None;
+                rt.last_relayed = None;
+                rt.error_code = None;
+                rt.error_message = None;
+                rt.error_time = None;
+            }
+        }
+        self.pump_relay(org, relay, now);
+    }
+
+    /// The source of a relay and whether it is associated (ACTIVE).
+    fn relay_source_active(&self, org: &str, relay: &str) -> Option<bool> {
+        let rt = self.orgs.get(org)?.relays.get(relay)?;
+        let (account, region) = rt.target.as_ref()?;
+        let name = rt.remote_resource.as_ref()?;
+        let src = self
+            .accounts
+            .get(account)?
+            .regions
+            .get(region)?
+            .sources
+            .get(name)?;
+        Some(src.state == "ACTIVE")
+    }
+
+    /// Delivers what a running relay owes EventBridge, or moves it in or out of ERROR as its source
+    /// comes and goes. Resuming after an error continues after the last delivered event when that is
+    /// still retained; otherwise the relay option decides (EARLIEST: all retained, LATEST: new only).
+    pub fn pump_relay(&mut self, org: &str, relay: &str, now: Millis) {
+        let Some(status) = self
+            .orgs
+            .get(org)
+            .and_then(|o| o.relays.get(relay))
+            .map(|r| r.status.clone())
+        else {
+            return;
+        };
+        let admin = self
+            .orgs
+            .get(org)
+            .and_then(|o| o.tooling.get("EventRelayConfig"))
+            .and_then(|t| t.get(relay))
+            .and_then(|r| r.get("State"))
+            .and_then(Value::as_str)
+            .unwrap_or("STOP")
+            .to_owned();
+        let wants_run = status == "RUNNING" || (status == "ERROR" && admin == "RUN");
+        if !wants_run {
+            return;
+        }
+        match self.relay_source_active(org, relay) {
+            Some(true) => {}
+            Some(false) | None => {
+                if status != "ERROR" {
+                    self.relay_error(
+                        org,
+                        relay,
+                        now,
+                        "sfdc.platform.eventbus.relay.aws.partner.eventsource.connect.error",
+                        "The partner event source is not associated with an event bus in Amazon EventBridge.",
+                    );
+                }
+                return;
+            }
+        }
+        // Running with an active source: recover from an error first.
+        let o = self.orgs.get(org).expect("org");
+        let oldest = o.events.front().map(|e| e.replay);
+        let tail = o.next_replay - 1;
+        let option = o
+            .tooling
+            .get("EventRelayConfig")
+            .and_then(|t| t.get(relay))
+            .and_then(|r| r.get("RelayOption"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let rt = self.relay_mut(org, relay).expect("relay");
+        if rt.status == "ERROR" {
+            let resumable = match (rt.position, oldest) {
+                (Some(p), Some(first)) => p + 1 >= first,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !resumable {
+                rt.position = Some(if option.contains("EARLIEST") {
+                    oldest.map_or(tail, |f| f - 1)
+                } else {
+                    tail
+                });
+            }
+            rt.status = "RUNNING".into();
+            rt.error_code = None;
+            rt.error_message = None;
+            rt.error_time = None;
+        }
+        self.deliver_backlog(org, relay, now);
+    }
+
+    fn deliver_backlog(&mut self, org: &str, relay: &str, now: Millis) {
+        let o = &self.orgs[org];
+        let rt = &o.relays[relay];
+        let Some((account, region)) = rt.target.clone() else {
+            return;
+        };
+        let Some(source) = rt.remote_resource.clone() else {
+            return;
+        };
+        let position = rt.position.unwrap_or(0);
+        let selected = self.channel_events(org, relay);
+        let batch: Vec<StoredEvent> = o
+            .events
+            .iter()
+            .filter(|e| e.replay > position && selected.contains(&e.name))
+            .cloned()
+            .collect();
+        let tail = o.next_replay - 1;
+        for e in &batch {
+            let envelope = json!({
+                "version": "0",
+                "id": ids::uuid(&mut self.rng),
+                "detail-type": e.name,
+                "source": source,
+                "account": account,
+                "time": crate::clock::iso(e.time).replace(".000Z", "Z"),
+                "region": region,
+                "resources": [],
+                "detail": {"payload": e.payload},
+            });
+            crate::aws::events::put_on_bus(self, &account, &region, &source, envelope, now, 0);
+        }
+        if let Some(rt) = self.relay_mut(org, relay) {
+            rt.position = Some(tail);
+            if !batch.is_empty() {
+                rt.last_relayed = Some(now);
+            }
+        }
+    }
+
+    /// The events the relay's channel selects (its members' selected entities).
+    pub fn channel_events(&self, org: &str, relay: &str) -> Vec<String> {
+        let o = &self.orgs[org];
+        let Some(channel) = o
+            .tooling
+            .get("EventRelayConfig")
+            .and_then(|t| t.get(relay))
+            .and_then(|r| r.get("EventChannel"))
+            .and_then(Value::as_str)
+        else {
+            return Vec::new();
+        };
+        let channel_id = o
+            .tooling
+            .get("PlatformEventChannel")
+            .and_then(|t| {
+                t.values()
+                    .find(|c| c.get("FullName").and_then(Value::as_str) == Some(channel))
+            })
+            .and_then(|c| c.get("Id"))
+            .and_then(Value::as_str);
+        o.tooling
+            .get("PlatformEventChannelMember")
+            .map(|t| {
+                t.values()
+                    .filter(|m| m.get("EventChannel").and_then(Value::as_str) == channel_id)
+                    .filter_map(|m| {
+                        m.get("SelectedEntity")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Stores an event published in an org and hands it to every running relay whose channel selects it.
+    pub fn publish(&mut self, org: &str, name: &str, payload: Value, now: Millis) -> StoredEvent {
+        let uuid = ids::uuid(&mut self.rng);
+        let o = self.orgs.get_mut(org).expect("org");
+        let e = StoredEvent {
+            replay: o.next_replay,
+            time: now,
+            name: name.to_owned(),
+            uuid,
+            payload,
+        };
+        o.next_replay += 1;
+        o.events.push_back(e.clone());
+        let relays: Vec<String> = o
+            .relays
+            .iter()
+            .filter(|(_, r)| r.status == "RUNNING")
+            .map(|(id, _)| id.clone())
+            .collect();
+        for relay in relays {
+            self.pump_relay(org, &relay, now);
+        }
+        e
+    }
+
+    /// Re-evaluates the relays whose partner source is `source` (after association changes).
+    pub fn source_changed(&mut self, source: &str, now: Millis) {
+        let affected: Vec<(String, String)> = self
+            .orgs
+            .iter()
+            .flat_map(|(oid, o)| {
+                o.relays
+                    .iter()
+                    .filter(|(_, r)| r.remote_resource.as_deref() == Some(source))
+                    .map(move |(rid, _)| (oid.clone(), rid.clone()))
+            })
+            .collect();
+        for (org, relay) in affected {
+            self.pump_relay(&org, &relay, now);
+        }
+    }
+
+    pub fn log_delivery(&mut self, d: Delivery) {
+        if self.deliveries.recent.len() >= DELIVERIES_CAP {
+            self.deliveries.recent.pop_front();
+            self.deliveries.dropped += 1;
+        }
+        let key = format!(
+            "{}/{}/{}/{}/{}",
+            d.account, d.region, d.bus, d.rule, d.target
+        );
+        let c = self.deliveries.counters.entry(key).or_default();
+        if d.outcome == "delivered" {
+            c.invocations += 1;
+        } else {
+            c.failed_invocations += 1;
+        }
+        self.deliveries.recent.push_back(d);
+    }
+}
