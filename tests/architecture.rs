@@ -2,7 +2,8 @@
 //!
 //! - The spec crate and the planner are pure: no async runtime, no HTTP client, no cloud SDK, however
 //!   indirectly.
-//! - The simulator shares no code with the engine: it depends on none of the engine's crates.
+//! - The simulator shares no code with the engine: it depends on none of the engine's crates, and
+//!   only the CLI (which embeds it) depends on it.
 
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, PackageId};
 use std::collections::{BTreeSet, HashMap};
@@ -72,6 +73,27 @@ fn planner_does_no_io() {
         bad.is_empty(),
         "relayform-plan must stay pure, but depends on {bad:?}"
     );
+}
+
+#[test]
+fn the_simulator_shares_no_code_with_the_engine() {
+    let meta = metadata();
+    let deps = shipped_dependencies(&meta, "relayform-simulator");
+    let engine: Vec<&String> = deps.iter().filter(|d| d.starts_with("relayform")).collect();
+    assert!(
+        engine.is_empty(),
+        "the simulator must not depend on engine crates, but depends on {engine:?}"
+    );
+    // And no engine crate but the CLI (which embeds it) depends on the simulator.
+    for p in meta.workspace_packages() {
+        let name = p.name.as_str();
+        if name != "relayform" && name != "relayform-simulator" && name != "relayform-tests" {
+            assert!(
+                !shipped_dependencies(&meta, name).contains("relayform-simulator"),
+                "{name} must not depend on the simulator"
+            );
+        }
+    }
 }
 
 #[test]

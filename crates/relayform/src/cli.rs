@@ -19,6 +19,34 @@ pub enum Command {
     Schema,
     /// Print the resource graph of a spec: what depends on what, in creation order.
     Graph(GraphArgs),
+    /// The bundled simulator of the Salesforce and AWS APIs.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve the simulator until interrupted (Ctrl-C), saving its state on the way out.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    pub addr: std::net::SocketAddr,
+    /// Listen on a non-loopback address (the simulator has no real security: demo credentials only).
+    #[arg(long)]
+    pub listen_beyond_loopback: bool,
+    /// Keep the simulated world in this file between runs (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// A YAML config of orgs and accounts (see simulator/README.md); the demo org and account otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the URLs and credentials as one JSON line, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

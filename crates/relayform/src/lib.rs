@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod load;
+mod sim;
 mod validate;
 
 use anstream::AutoStream;
@@ -72,6 +73,7 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::run(&args, out, err),
         cli::Command::Graph(args) => graph(&args, out, err),
+        cli::Command::Sim(cli::SimCommand::Serve(args)) => sim::serve(&args, out, err),
         cli::Command::Schema => {
             let schema = relayform_spec::schema::json_schema();
             serde_json::to_writer_pretty(&mut *out, &schema)

@@ -1,0 +1,103 @@
+//! `relayform sim serve`.
+
+use crate::cli::ServeArgs;
+use anyhow::{Context, bail};
+use relayform_simulator::config::{
+    Config, DEMO_ACCESS_KEY_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD,
+    DEMO_SECRET_ACCESS_KEY, DEMO_USERNAME,
+};
+use serde_json::json;
+use std::io::Write;
+
+pub(crate) fn serve(
+    args: &ServeArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    if !args.addr.ip().is_loopback() && !args.listen_beyond_loopback {
+        bail!(
+            "refusing to listen on {}: the simulator accepts demo credentials and is meant for this machine only\nhint: use 127.0.0.1, or add --listen-beyond-loopback if you really mean it",
+            args.addr
+        );
+    }
+    let config = match &args.config {
+        None => Config::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read simulator config `{}`", path.display()))?;
+            Config::from_yaml(&text).map_err(|e| {
+                anyhow::anyhow!("simulator config `{}` is not valid: {e}", path.display())
+            })?
+        }
+    };
+    let demo = config == Config::default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let running = relayform_simulator::start(relayform_simulator::Options {
+            addr: args.addr,
+            config,
+            state_file: args.state.clone(),
+        })
+        .await?;
+        let u = &running.urls;
+        if args.json {
+            let mut doc = u.to_json();
+            if demo {
+                doc["demo"] = demo_credentials();
+            }
+            writeln!(out, "{doc}")?;
+        } else {
+            writeln!(out, "relayform simulator listening on {}", u.base)?;
+            for (domain, id, url) in &u.orgs {
+                writeln!(out, "  salesforce org {domain} ({id}): {url}")?;
+            }
+            writeln!(out, "  aws endpoint (IAM, STS, EventBridge): {}", u.aws_endpoint)?;
+            writeln!(out, "  admin api: {}", u.admin)?;
+            if demo {
+                writeln!(out, "demo credentials (simulator only):")?;
+                writeln!(out, "  salesforce user {DEMO_USERNAME} / {DEMO_PASSWORD}, connected app {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")?;
+                writeln!(out, "  aws access key {DEMO_ACCESS_KEY_ID} / {DEMO_SECRET_ACCESS_KEY} (or any known 12-digit account id as the key)")?;
+            }
+            if let Some(state) = &args.state {
+                writeln!(out, "  state: {}", state.display())?;
+            }
+        }
+        out.flush()?;
+        wait_for_signal().await;
+        writeln!(err, "stopping; saving state")?;
+        running.shutdown().await.context("cannot save the simulator state")?;
+        Ok(0)
+    })
+}
+
+fn demo_credentials() -> serde_json::Value {
+    json!({
+        "username": DEMO_USERNAME, "password": DEMO_PASSWORD,
+        "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET,
+        "access_key_id": DEMO_ACCESS_KEY_ID, "secret_access_key": DEMO_SECRET_ACCESS_KEY,
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
