@@ -82,6 +82,75 @@ pub struct Org {
     /// Published events, oldest first, pruned past retention.
     pub events: VecDeque<StoredEvent>,
     pub next_replay: u64,
+    /// Which relays select which events, derived from channels, members and relays; dropped whenever
+    /// a Tooling object changes and rebuilt when next needed.
+    #[serde(skip)]
+    pub selection: Option<Selection>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub by_event: BTreeMap<String, Vec<String>>,
+    pub by_relay: BTreeMap<String, Vec<String>>,
+}
+
+impl Org {
+    fn selection(&mut self) -> &Selection {
+        if self.selection.is_none() {
+            let mut sel = Selection::default();
+            let empty = BTreeMap::new();
+            let channels = self.tooling.get("PlatformEventChannel").unwrap_or(&empty);
+            let members = self
+                .tooling
+                .get("PlatformEventChannelMember")
+                .unwrap_or(&empty);
+            for (relay_id, relay) in self.tooling.get("EventRelayConfig").unwrap_or(&empty) {
+                let channel = relay.get("EventChannel").and_then(Value::as_str);
+                let Some(channel_id) = channels
+                    .values()
+                    .find(|c| c.get("FullName").and_then(Value::as_str) == channel)
+                    .and_then(|c| c.get("Id"))
+                else {
+                    continue;
+                };
+                for m in members
+                    .values()
+                    .filter(|m| m.get("EventChannel") == Some(channel_id))
+                {
+                    if let Some(e) = m.get("SelectedEntity").and_then(Value::as_str) {
+                        sel.by_event
+                            .entry(e.to_owned())
+                            .or_default()
+                            .push(relay_id.clone());
+                        sel.by_relay
+                            .entry(relay_id.clone())
+                            .or_default()
+                            .push(e.to_owned());
+                    }
+                }
+            }
+            self.selection = Some(sel);
+        }
+        self.selection.get_or_insert_with(Selection::default)
+    }
+
+    /// Relay ids whose channel selects `event`.
+    pub fn relays_selecting(&mut self, event: &str) -> Vec<String> {
+        self.selection()
+            .by_event
+            .get(event)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The events a relay's channel selects.
+    pub fn relay_events(&mut self, relay: &str) -> Vec<String> {
+        self.selection()
+            .by_relay
+            .get(relay)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +236,21 @@ pub struct Rule {
     /// Targets by id, as sent (`Id`, `Arn`, `RoleArn`, ...).
     pub targets: BTreeMap<String, Value>,
     pub matched: u64,
+    /// The pattern, parsed once (patterns are checked when put, so this cannot fail then).
+    #[serde(skip)]
+    pub parsed: std::sync::OnceLock<Option<Value>>,
+}
+
+impl Rule {
+    pub fn parsed_pattern(&self) -> Option<&Value> {
+        self.parsed
+            .get_or_init(|| {
+                self.event_pattern
+                    .as_deref()
+                    .and_then(|p| crate::aws::pattern::parse(p).ok())
+            })
+            .as_ref()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -330,6 +414,7 @@ impl World {
                     relays: BTreeMap::new(),
                     events: VecDeque::new(),
                     next_replay: 1,
+                    selection: None,
                 },
             );
         }
@@ -664,6 +749,11 @@ impl World {
     }
 
     fn deliver_backlog(&mut self, org: &str, relay: &str, now: Millis) {
+        let selected = self
+            .orgs
+            .get_mut(org)
+            .map(|o| o.relay_events(relay))
+            .unwrap_or_default();
         let o = &self.orgs[org];
         let rt = &o.relays[relay];
         let Some((account, region)) = rt.target.clone() else {
@@ -673,11 +763,12 @@ impl World {
             return;
         };
         let position = rt.position.unwrap_or(0);
-        let selected = self.channel_events(org, relay);
+        // Replay ids increase along the log: find the first undelivered event by binary search.
+        let start = o.events.partition_point(|e| e.replay <= position);
         let batch: Vec<StoredEvent> = o
             .events
-            .iter()
-            .filter(|e| e.replay > position && selected.contains(&e.name))
+            .range(start..)
+            .filter(|e| selected.contains(&e.name))
             .cloned()
             .collect();
         let tail = o.next_replay - 1;
@@ -703,42 +794,6 @@ impl World {
         }
     }
 
-    /// The events the relay's channel selects (its members' selected entities).
-    pub fn channel_events(&self, org: &str, relay: &str) -> Vec<String> {
-        let o = &self.orgs[org];
-        let Some(channel) = o
-            .tooling
-            .get("EventRelayConfig")
-            .and_then(|t| t.get(relay))
-            .and_then(|r| r.get("EventChannel"))
-            .and_then(Value::as_str)
-        else {
-            return Vec::new();
-        };
-        let channel_id = o
-            .tooling
-            .get("PlatformEventChannel")
-            .and_then(|t| {
-                t.values()
-                    .find(|c| c.get("FullName").and_then(Value::as_str) == Some(channel))
-            })
-            .and_then(|c| c.get("Id"))
-            .and_then(Value::as_str);
-        o.tooling
-            .get("PlatformEventChannelMember")
-            .map(|t| {
-                t.values()
-                    .filter(|m| m.get("EventChannel").and_then(Value::as_str) == channel_id)
-                    .filter_map(|m| {
-                        m.get("SelectedEntity")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Stores an event published in an org and hands it to every running relay whose channel selects it.
     pub fn publish(&mut self, org: &str, name: &str, payload: Value, now: Millis) -> StoredEvent {
         let uuid = ids::uuid(&mut self.rng);
@@ -752,11 +807,11 @@ impl World {
         };
         o.next_replay += 1;
         o.events.push_back(e.clone());
+        // Only the relays whose channel selects this event have anything to do.
         let relays: Vec<String> = o
-            .relays
-            .iter()
-            .filter(|(_, r)| r.status == "RUNNING")
-            .map(|(id, _)| id.clone())
+            .relays_selecting(name)
+            .into_iter()
+            .filter(|id| o.relays.get(id).is_some_and(|r| r.status == "RUNNING"))
             .collect();
         for relay in relays {
             self.pump_relay(org, &relay, now);

@@ -287,6 +287,24 @@ async fn a_role_for_the_wrong_account_drops_the_event_and_counts_a_failure() {
 }
 
 #[tokio::test]
+async fn members_added_later_are_relayed() {
+    let w = relay_world("LATEST").await;
+    w.associate().await;
+    w.set_state("RUN").await;
+    w.publish("1").await;
+    let (s, _) = w.sf.post(&format!("{V}/tooling/sobjects/PlatformEventChannelMember"), &json!({"FullName": "Carbon_Comparison_Channel_chn_Order_Shipped_e", "Metadata": {"eventChannel": "Carbon_Comparison_Channel__chn", "selectedEntity": "Order_Shipped__e"}})).await;
+    assert_eq!(s, 201);
+    let (s, _) =
+        w.sf.post(
+            &format!("{V}/sobjects/Order_Shipped__e"),
+            &json!({"Order_Id__c": "2"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(w.arrived(&w.source).await, ["1", "2"]);
+}
+
+#[tokio::test]
 async fn running_before_association_is_an_error_that_clears_when_associated() {
     let w = relay_world("LATEST").await;
     w.set_state("RUN").await;

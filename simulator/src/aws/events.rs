@@ -628,6 +628,7 @@ fn put_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             role_arn: opt_str(input, "RoleArn").map(str::to_owned),
             targets,
             matched: 0,
+            parsed: Default::default(),
         },
     );
     if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
@@ -960,10 +961,9 @@ pub fn put_on_bus(
         if r.state == "DISABLED" {
             continue;
         }
-        let matched = match r.event_pattern.as_deref().map(pattern::parse) {
-            Some(Ok(p)) => pattern::matches(&p, &event),
-            _ => false,
-        };
+        let matched = r
+            .parsed_pattern()
+            .is_some_and(|p| pattern::matches(p, &event));
         if matched {
             r.matched += 1;
             hits.push((r.name.clone(), r.targets.values().cloned().collect()));

@@ -95,18 +95,15 @@ fn required<'a>(meta: &'a Map<String, Value>, key: &str) -> Result<&'a str, SfEr
         })
 }
 
+/// The records of a type, for changing them: drops the org's derived event selection.
 fn records<'w>(
     world: &'w mut World,
     ctx: &Ctx,
     t: &str,
 ) -> &'w mut std::collections::BTreeMap<String, Record> {
-    world
-        .orgs
-        .get_mut(&ctx.org)
-        .expect("org")
-        .tooling
-        .entry(t.to_owned())
-        .or_default()
+    let org = world.orgs.get_mut(&ctx.org).expect("org");
+    org.selection = None;
+    org.tooling.entry(t.to_owned()).or_default()
 }
 
 fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Option<Record> {
