@@ -16,6 +16,39 @@ use std::collections::{BTreeMap, VecDeque};
 
 pub type Record = Map<String, Value>;
 
+/// A record at rest: compact JSON text, parsed when read. A JSON map costs several times its text in
+/// memory, and an org holds hundreds of these; reads are rare next to what they would cost at rest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Stored(Box<serde_json::value::RawValue>);
+
+impl Stored {
+    pub fn new(record: &Record) -> Stored {
+        let text = serde_json::to_string(record).expect("a JSON map serializes");
+        Stored(serde_json::value::RawValue::from_string(text).expect("serialized JSON is JSON"))
+    }
+
+    pub fn record(&self) -> Record {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+
+    /// One top-level string field.
+    pub fn str_field(&self, key: &str) -> Option<String> {
+        self.record()
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// Whether a top-level field holds this value. Scans of many records use it, so it first looks
+    /// for `"key":value` in the compact text (absent there means absent) and parses only on a hit, to
+    /// rule out the same pair nested deeper.
+    pub fn field_is(&self, key: &str, value: &Value) -> bool {
+        let needle = format!("{}:{value}", Value::from(key));
+        self.0.get().contains(&needle) && self.record().get(key) == Some(value)
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct World {
     pub settings: Settings,
@@ -41,6 +74,10 @@ pub struct Cursor {
     pub records: Vec<Value>,
     pub tooling: bool,
     pub entity: String,
+}
+
+fn stop() -> String {
+    "STOP".into()
 }
 
 fn default_rng() -> StdRng {
@@ -74,7 +111,7 @@ pub struct Org {
     pub tokens: BTreeMap<String, Token>,
     pub refresh_tokens: BTreeMap<String, Token>,
     /// Tooling objects by type (`NamedCredential`, ...) then id.
-    pub tooling: BTreeMap<String, BTreeMap<String, Record>>,
+    pub tooling: BTreeMap<String, BTreeMap<String, Stored>>,
     /// Data records of CDC-enabled objects, by id.
     pub records: BTreeMap<String, Record>,
     /// Relay runtime (feedback, position), by relay id.
@@ -99,23 +136,31 @@ impl Org {
         if self.selection.is_none() {
             let mut sel = Selection::default();
             let empty = BTreeMap::new();
-            let channels = self.tooling.get("PlatformEventChannel").unwrap_or(&empty);
-            let members = self
-                .tooling
-                .get("PlatformEventChannelMember")
-                .unwrap_or(&empty);
-            for (relay_id, relay) in self.tooling.get("EventRelayConfig").unwrap_or(&empty) {
+            let all = |t: &str| -> Vec<(String, Record)> {
+                self.tooling
+                    .get(t)
+                    .unwrap_or(&empty)
+                    .iter()
+                    .map(|(id, r)| (id.clone(), r.record()))
+                    .collect()
+            };
+            let (channels, members, relays) = (
+                all("PlatformEventChannel"),
+                all("PlatformEventChannelMember"),
+                all("EventRelayConfig"),
+            );
+            for (relay_id, relay) in &relays {
                 let channel = relay.get("EventChannel").and_then(Value::as_str);
                 let Some(channel_id) = channels
-                    .values()
-                    .find(|c| c.get("FullName").and_then(Value::as_str) == channel)
-                    .and_then(|c| c.get("Id"))
+                    .iter()
+                    .find(|(_, c)| c.get("FullName").and_then(Value::as_str) == channel)
+                    .and_then(|(_, c)| c.get("Id"))
                 else {
                     continue;
                 };
-                for m in members
-                    .values()
-                    .filter(|m| m.get("EventChannel") == Some(channel_id))
+                for (_, m) in members
+                    .iter()
+                    .filter(|(_, m)| m.get("EventChannel") == Some(channel_id))
                 {
                     if let Some(e) = m.get("SelectedEntity").and_then(Value::as_str) {
                         sel.by_event
@@ -177,6 +222,11 @@ pub struct RelayRuntime {
     pub position: Option<u64>,
     /// Where the relay's partner source lives, resolved from its named credential at creation.
     pub target: Option<(String, String)>,
+    /// The record's `State` (the admin state) and `RelayOption`, mirrored here for the hot path.
+    #[serde(default = "stop")]
+    pub admin_state: String,
+    #[serde(default)]
+    pub relay_option: String,
     pub created: Millis,
 }
 
@@ -510,13 +560,17 @@ impl World {
     /// The partner source name of a relay: `aws.partner/salesforce.com/<orgId18>/<channelId18>`.
     fn source_name(&self, org: &str, relay: &str) -> Option<String> {
         let o = self.orgs.get(org)?;
-        let r = o.tooling.get("EventRelayConfig")?.get(relay)?;
-        let channel = r.get("EventChannel")?.as_str()?;
+        let channel = o
+            .tooling
+            .get("EventRelayConfig")?
+            .get(relay)?
+            .str_field("EventChannel")?;
         let channel_id = o
             .tooling
             .get("PlatformEventChannel")?
             .values()
-            .find(|c| c.get("FullName").and_then(Value::as_str) == Some(channel))?
+            .map(Stored::record)
+            .find(|c| c.get("FullName").and_then(Value::as_str) == Some(channel.as_str()))?
             .get("Id")?
             .as_str()?
             .to_owned();
@@ -686,15 +740,7 @@ impl World {
         else {
             return;
         };
-        let admin = self
-            .orgs
-            .get(org)
-            .and_then(|o| o.tooling.get("EventRelayConfig"))
-            .and_then(|t| t.get(relay))
-            .and_then(|r| r.get("State"))
-            .and_then(Value::as_str)
-            .unwrap_or("STOP")
-            .to_owned();
+        let admin = self.orgs[org].relays[relay].admin_state.clone();
         let wants_run = status == "RUNNING" || (status == "ERROR" && admin == "RUN");
         if !wants_run {
             return;
@@ -718,14 +764,7 @@ impl World {
         let o = self.orgs.get(org).expect("org");
         let oldest = o.events.front().map(|e| e.replay);
         let tail = o.next_replay - 1;
-        let option = o
-            .tooling
-            .get("EventRelayConfig")
-            .and_then(|t| t.get(relay))
-            .and_then(|r| r.get("RelayOption"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let option = o.relays[relay].relay_option.clone();
         let rt = self.relay_mut(org, relay).expect("relay");
         if rt.status == "ERROR" {
             let resumable = match (rt.position, oldest) {
@@ -852,5 +891,42 @@ impl World {
             c.failed_invocations += 1;
         }
         self.deliveries.recent.push_back(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_records_match_top_level_fields_exactly() {
+        let rec: Record = json!({
+            "DeveloperName": "Order_Events", "XEventChannel": "c1", "Quote": "a\"b",
+            "Metadata": {"eventChannel": "c2", "DeveloperName": "nested"},
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        let s = Stored::new(&rec);
+        assert_eq!(s.record(), rec);
+        assert!(s.field_is("DeveloperName", &json!("Order_Events")));
+        assert!(
+            !s.field_is("DeveloperName", &json!("Order")),
+            "a prefix of the value"
+        );
+        assert!(
+            !s.field_is("EventChannel", &json!("c1")),
+            "a suffix of another key"
+        );
+        assert!(!s.field_is("eventChannel", &json!("c1")));
+        assert!(s.field_is("Quote", &json!("a\"b")), "escaped values");
+        assert_eq!(
+            s.str_field("DeveloperName").as_deref(),
+            Some("Order_Events")
+        );
+        assert!(
+            !s.field_is("DeveloperName", &json!("nested")),
+            "a nested field with the same name"
+        );
     }
 }

@@ -161,7 +161,7 @@ fn rows(world: &World, ctx: &Ctx, entity: &str, tooling: bool) -> Vec<Record> {
         let mut out: Vec<Record> = org
             .tooling
             .get(entity)
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(crate::world::Stored::record).collect())
             .unwrap_or_default();
         if !tooling {
             for r in &mut out {
@@ -176,7 +176,7 @@ fn rows(world: &World, ctx: &Ctx, entity: &str, tooling: bool) -> Vec<Record> {
             .relays
             .iter()
             .map(|(relay_id, rt)| {
-                let relay = org.tooling.get("EventRelayConfig").and_then(|m| m.get(relay_id)).cloned().unwrap_or_default();
+                let relay = org.tooling.get("EventRelayConfig").and_then(|m| m.get(relay_id)).map(crate::world::Stored::record).unwrap_or_default();
                 let mut rel = relay.clone();
                 rel.remove("FullName");
                 rel.remove("Metadata");

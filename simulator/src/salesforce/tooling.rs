@@ -6,7 +6,7 @@
 use super::{Ctx, Route, SfError, json_body};
 use crate::clock::sf_datetime;
 use crate::reply::{Reply, Request};
-use crate::world::{Record, RelayRuntime, Scheduled, World};
+use crate::world::{Record, RelayRuntime, Scheduled, Stored, World};
 use serde_json::{Map, Value, json};
 
 pub const TYPES: [&str; 4] = [
@@ -95,15 +95,26 @@ fn required<'a>(meta: &'a Map<String, Value>, key: &str) -> Result<&'a str, SfEr
         })
 }
 
-/// The records of a type, for changing them: drops the org's derived event selection.
+/// The records of a type, for adding or removing some: drops the org's derived event selection
+/// (which relays select which events). Updates cannot change it: a relay's channel and a member's
+/// channel and event are immutable.
 fn records<'w>(
     world: &'w mut World,
     ctx: &Ctx,
     t: &str,
-) -> &'w mut std::collections::BTreeMap<String, Record> {
+) -> &'w mut std::collections::BTreeMap<String, Stored> {
     let org = world.orgs.get_mut(&ctx.org).expect("org");
     org.selection = None;
     org.tooling.entry(t.to_owned()).or_default()
+}
+
+/// Stores an updated record, keeping the derived event selection.
+fn store_update(world: &mut World, ctx: &Ctx, t: &str, id: &str, rec: &Record) {
+    let org = world.orgs.get_mut(&ctx.org).expect("org");
+    org.tooling
+        .entry(t.to_owned())
+        .or_default()
+        .insert(id.to_owned(), Stored::new(rec));
 }
 
 fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Option<Record> {
@@ -111,8 +122,8 @@ fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Optio
         .tooling
         .get(t)?
         .values()
-        .find(|r| r.get(field).and_then(Value::as_str) == Some(value))
-        .cloned()
+        .find(|r| r.field_is(field, &Value::from(value)))
+        .map(Stored::record)
 }
 
 /// The AWS account and region a named credential endpoint `arn:aws:<REGION>:<account>` points at.
@@ -240,8 +251,8 @@ fn create(
             let channel_id = ch["Id"].clone();
             let dup = world.orgs[&ctx.org].tooling.get(t).is_some_and(|m| {
                 m.values().any(|r| {
-                    r.get("EventChannel") == Some(&channel_id)
-                        && r.get("SelectedEntity").and_then(Value::as_str) == Some(entity)
+                    r.field_is("EventChannel", &channel_id)
+                        && r.field_is("SelectedEntity", &Value::from(entity))
                 })
             });
             if dup {
@@ -338,6 +349,8 @@ fn create(
                 position: None,
                 target,
                 created: ctx.now,
+                admin_state: "STOP".into(),
+                relay_option: rec["RelayOption"].as_str().unwrap_or_default().to_owned(),
             },
         );
         let due = ctx.now + world.settings.partner_source_delay_seconds as i64 * 1000;
@@ -348,7 +361,7 @@ fn create(
         });
     }
     rec.insert("Metadata".into(), Value::Object(meta));
-    records(world, ctx, t).insert(id.clone(), rec);
+    records(world, ctx, t).insert(id.clone(), Stored::new(&rec));
     let location = format!(
         "{}{}/tooling/sobjects/{t}/{id}",
         ctx.prefix,
@@ -398,15 +411,17 @@ fn lookup(world: &World, ctx: &Ctx, t: &str, id: &str) -> Result<Record, SfError
         .tooling
         .get(t)
         .and_then(|m| {
-            m.get(id).or_else(|| {
-                m.values().find(|r| {
-                    r["Id"]
-                        .as_str()
-                        .is_some_and(|x| x.starts_with(id) && id.len() == 15)
-                })
+            m.get(id).map(Stored::record).or_else(|| {
+                // A 15-character id names the same record as its 18-character form.
+                (id.len() == 15)
+                    .then(|| {
+                        m.iter()
+                            .find(|(k, _)| k.starts_with(id))
+                            .map(|(_, r)| r.record())
+                    })
+                    .flatten()
             })
         })
-        .cloned()
         .ok_or_else(SfError::not_found)
 }
 
@@ -552,7 +567,15 @@ fn update(
     }
     rec.insert("Metadata".into(), Value::Object(meta));
     audit(&mut rec, ctx, false);
-    records(world, ctx, t).insert(id.clone(), rec);
+    if let Some(rt) = world
+        .orgs
+        .get_mut(&ctx.org)
+        .and_then(|o| o.relays.get_mut(&id))
+    {
+        rt.admin_state = rec["State"].as_str().unwrap_or("STOP").to_owned();
+        rt.relay_option = rec["RelayOption"].as_str().unwrap_or_default().to_owned();
+    }
+    store_update(world, ctx, t, &id, &rec);
     if let Some(state) = new_state {
         let due = ctx.now + world.settings.state_change_delay_seconds as i64 * 1000;
         world.schedule(Scheduled::ApplyState {
@@ -582,7 +605,7 @@ fn delete(world: &mut World, ctx: &Ctx, t: &str, id: &str) -> Result<Reply, SfEr
             }
             // Deleting a channel deletes its members.
             records(world, ctx, "PlatformEventChannelMember")
-                .retain(|_, m| m.get("EventChannel").and_then(Value::as_str) != Some(&id));
+                .retain(|_, m| m.str_field("EventChannel").as_deref() != Some(id.as_str()));
         }
         "NamedCredential" => {
             let name = format!("callout:{}", rec["DeveloperName"].as_str().unwrap_or(""));
