@@ -222,3 +222,34 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../config.example.yaml");
+        let c = Config::from_yaml(text).unwrap();
+        assert_eq!(c.orgs.len(), 2);
+        assert_eq!(c.orgs[1].org_id.as_deref(), Some("00D000000000062"));
+        assert_eq!(c.settings.clock, ClockMode::Frozen);
+        assert_eq!(
+            c.settings.query_page_size, 2000,
+            "unset settings keep their defaults"
+        );
+        crate::world::World::new(&c).unwrap();
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_a_reason() {
+        let e = Config::from_yaml("orgs:\n  - my_domain: x\n    colour: blue\n").unwrap_err();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let c = Config::from_yaml("aws_accounts:\n  - account_id: \"123\"\n").unwrap();
+        assert!(
+            crate::world::World::new(&c)
+                .unwrap_err()
+                .contains("12 digits")
+        );
+    }
+}

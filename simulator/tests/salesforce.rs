@@ -261,6 +261,26 @@ async fn sessions_versions_and_limits() {
         (403, Some("REQUEST_LIMIT_EXCEEDED"))
     );
 
+    // userinfo, and the base URL serving the org the token names.
+    let info: Value = http
+        .get(format!("{}/services/oauth2/userinfo", sim.base_url()))
+        .bearer_auth(&sf.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["organization_id"], sim.urls.orgs[0].1);
+    assert_eq!(info["preferred_username"], DEMO_USERNAME);
+    let r = http
+        .get(format!("{}/services/oauth2/userinfo", sim.base_url()))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
     // Tokens expire in simulated time.
     sim.advance(61_000);
     let (s, e) = sf.get(V).await;
@@ -474,6 +494,16 @@ async fn queries() {
     for i in 0..4 {
         sf.post(&format!("{V}/tooling/sobjects/NamedCredential"), &json!({"FullName": format!("NC_{i}"), "Metadata": {"endpoint": "arn:aws:US-EAST-1:000000000000"}})).await;
     }
+    // The base URL serves the org the token belongs to, as the instance URL does.
+    let root = Sf {
+        instance: sim.base_url().to_owned(),
+        http: sf.http.clone(),
+        token: sf.token.clone(),
+    };
+    assert_eq!(
+        root.query("SELECT Id FROM EventRelayConfig", true).await.1["totalSize"],
+        1
+    );
     let (s, r) = sf.query("SELECT Id, DeveloperName FROM EventRelayConfig WHERE DeveloperName = 'Carbon_Comparison_Relay'", true).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(
