@@ -23,6 +23,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod faults;
+pub mod glob;
 pub mod ids;
 pub mod persist;
 pub mod reply;

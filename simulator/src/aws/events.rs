@@ -94,6 +94,22 @@ fn check(value: &str, member: &str, ok: bool, constraint: &str) -> Result<(), Aw
     }
 }
 
+/// A list member with 1 to `max` entries, as the model constrains it.
+fn list(input: &Value, key: &str, member: &str, max: usize) -> Result<Vec<Value>, AwsError> {
+    let items = input
+        .get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    check(
+        &items.len().to_string(),
+        member,
+        (1..=max).contains(&items.len()),
+        &format!("Member must have length between 1 and {max}"),
+    )?;
+    Ok(items)
+}
+
 fn name_chars(s: &str, extra: &str) -> bool {
     s.chars()
         .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c) || extra.contains(c))
@@ -290,17 +306,7 @@ fn delete_partner_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 }
 
 fn put_partner_events(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
-    let entries = input
-        .get("Entries")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    check(
-        &entries.len().to_string(),
-        "entries",
-        (1..=20).contains(&entries.len()),
-        "Member must have length between 1 and 20",
-    )?;
+    let entries = list(input, "Entries", "entries", 20)?;
     let mut results = Vec::new();
     let mut failed = 0;
     for e in entries {
@@ -714,17 +720,7 @@ fn delete_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 }
 
 fn put_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
-    let targets = input
-        .get("Targets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    check(
-        &targets.len().to_string(),
-        "targets",
-        (1..=100).contains(&targets.len()),
-        "Member must have length between 1 and 100",
-    )?;
+    let targets = list(input, "Targets", "targets", 100)?;
     for t in &targets {
         let id = opt_str(t, "Id").unwrap_or("");
         check(
@@ -874,17 +870,7 @@ fn list_tags(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 }
 
 fn put_events(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
-    let entries = input
-        .get("Entries")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    check(
-        &entries.len().to_string(),
-        "entries",
-        (1..=10).contains(&entries.len()),
-        "Member must have length less than or equal to 10",
-    )?;
+    let entries = list(input, "Entries", "entries", 10)?;
     for e in &entries {
         if let Some(b) = opt_str(e, "EventBusName") {
             if bus_name(b).contains('/') {

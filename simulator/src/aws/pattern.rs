@@ -210,25 +210,7 @@ fn scalar(m: &Value, v: &Value) -> bool {
 
 /// `*` matches any run of characters.
 pub fn wildcard(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == s;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !s.starts_with(first)
-        || !s[first.len()..].ends_with(last)
-        || s.len() < first.len() + last.len()
-    {
-        return false;
-    }
-    let mut rest = &s[first.len()..s.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
+    crate::glob::matches(pattern.as_bytes(), s.as_bytes(), b'*', None)
 }
 
 #[cfg(test)]

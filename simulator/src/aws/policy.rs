@@ -20,16 +20,7 @@ fn statements(doc: &Value) -> Vec<&Value> {
 
 /// IAM's `*` and `?` wildcards, case-insensitive for actions.
 fn glob(pattern: &str, s: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), s.as_bytes())
+    crate::glob::matches(pattern.as_bytes(), s.as_bytes(), b'*', Some(b'?'))
 }
 
 /// Whether a trust policy lets `service` assume the role.

@@ -370,18 +370,14 @@ fn eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// SOQL `LIKE`: `%` any run, `_` one character, case-insensitive.
 fn like(pattern: &str, s: &str) -> bool {
-    let re: String = pattern.to_lowercase().replace('%', "*").replace('_', "?");
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    go(re.as_bytes(), s.to_lowercase().as_bytes())
+    crate::glob::matches(
+        pattern.to_lowercase().as_bytes(),
+        s.to_lowercase().as_bytes(),
+        b'%',
+        Some(b'_'),
+    )
 }
 
 pub fn eval(c: &Cond, r: &Map<String, Value>) -> bool {
