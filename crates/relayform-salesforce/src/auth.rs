@@ -1,0 +1,204 @@
+//! Sessions and where they come from.
+
+use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::Mutex;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An access token and the instance URL it is good for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub access_token: Secret,
+    pub instance_url: String,
+}
+
+/// Hands out sessions. `stale` is a token the API has just refused (401): a source that can renew
+/// returns a fresh session instead of it; one that cannot returns an `Unauthorized` error.
+pub trait TokenSource: Send + Sync + fmt::Debug {
+    fn session<'a>(&'a self, stale: Option<&'a Secret>) -> BoxFuture<'a, Result<Session, Error>>;
+}
+
+/// A fixed session (an access token from elsewhere). It cannot be renewed.
+#[derive(Debug)]
+pub struct StaticToken(pub Session);
+
+impl TokenSource for StaticToken {
+    fn session<'a>(&'a self, stale: Option<&'a Secret>) -> BoxFuture<'a, Result<Session, Error>> {
+        Box::pin(async move {
+            if stale == Some(&self.0.access_token) {
+                return Err(Error::new(
+                    ErrorKind::Unauthorized,
+                    "session",
+                    "the access token was refused and cannot be renewed; get a new one",
+                ));
+            }
+            Ok(self.0.clone())
+        })
+    }
+}
+
+/// An OAuth 2.0 grant at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum Grant {
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+    },
+    RefreshToken {
+        client_id: String,
+        client_secret: Option<Secret>,
+        refresh_token: Secret,
+    },
+    /// The username-password flow (being retired by Salesforce; kept for simulators and old orgs).
+    Password {
+        client_id: String,
+        client_secret: Secret,
+        username: String,
+        password: Secret,
+    },
+}
+
+/// Sessions from an OAuth token endpoint, cached and renewed when refused.
+#[derive(Debug)]
+pub struct OAuth {
+    token_url: String,
+    grant: Grant,
+    http: reqwest::Client,
+    cached: Mutex<Option<Session>>,
+}
+
+impl OAuth {
+    /// `login_url` is the org's My Domain URL (or a login host); the token endpoint is under it.
+    pub fn new(login_url: &str, grant: Grant) -> Self {
+        OAuth {
+            token_url: format!("{}/services/oauth2/token", login_url.trim_end_matches('/')),
+            grant,
+            http: reqwest::Client::new(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Session, Error> {
+        let op = "oauth.token";
+        let mut form: Vec<(&str, &str)> = Vec::new();
+        match &self.grant {
+            Grant::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                form.extend([
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", client_secret.expose()),
+                ]);
+            }
+            Grant::RefreshToken {
+                client_id,
+                client_secret,
+                refresh_token,
+            } => {
+                form.extend([
+                    ("grant_type", "refresh_token"),
+                    ("client_id", client_id),
+                    ("refresh_token", refresh_token.expose()),
+                ]);
+                if let Some(s) = client_secret {
+                    form.push(("client_secret", s.expose()));
+                }
+            }
+            Grant::Password {
+                client_id,
+                client_secret,
+                username,
+                password,
+            } => {
+                form.extend([
+                    ("grant_type", "password"),
+                    ("client_id", client_id),
+                    ("client_secret", client_secret.expose()),
+                    ("username", username),
+                    ("password", password.expose()),
+                ]);
+            }
+        }
+        let resp = self
+            .http
+            .post(&self.token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                // reqwest errors carry the URL, not the form: no secret in them.
+                Error::new(
+                    ErrorKind::Transient,
+                    op,
+                    format!("cannot reach the token endpoint: {e}"),
+                )
+            })?;
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.map_err(|e| {
+            let mut err = Error::new(
+                ErrorKind::Protocol,
+                op,
+                format!("the token endpoint did not answer JSON: {e}"),
+            );
+            err.status = Some(status);
+            err
+        })?;
+        if !(200..300).contains(&status) {
+            let code = body
+                .get("error")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let message = body
+                .get("error_description")
+                .and_then(|v| v.as_str())
+                .unwrap_or("the token request was refused")
+                .to_owned();
+            let kind = if status >= 500 {
+                ErrorKind::Transient
+            } else {
+                ErrorKind::Unauthorized
+            };
+            return Err(Error {
+                kind,
+                operation: op.into(),
+                status: Some(status),
+                code,
+                message,
+                retry_after: None,
+            });
+        }
+        let field = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        match (field("access_token"), field("instance_url")) {
+            (Some(token), Some(instance_url)) => Ok(Session {
+                access_token: Secret::new(token),
+                instance_url,
+            }),
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                op,
+                "the token response lacks access_token or instance_url",
+            )),
+        }
+    }
+}
+
+impl TokenSource for OAuth {
+    fn session<'a>(&'a self, stale: Option<&'a Secret>) -> BoxFuture<'a, Result<Session, Error>> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            match cached.as_ref() {
+                Some(s) if stale != Some(&s.access_token) => return Ok(s.clone()),
+                _ => {}
+            }
+            let fresh = self.fetch().await?;
+            *cached = Some(fresh.clone());
+            Ok(fresh)
+        })
+    }
+}

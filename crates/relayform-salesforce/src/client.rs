@@ -1,0 +1,413 @@
+//! Calls to the REST data API and the Tooling API, with retries, paging and session renewal.
+
+use crate::auth::TokenSource;
+use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
+use serde_json::{Value, json};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often and how patiently to retry transient and throttled calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: the server's `Retry-After` if it gave one, else
+    /// exponential from `base_delay`, never past `max_delay`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        retry_after.unwrap_or(exp).min(self.max_delay)
+    }
+}
+
+/// One attempt of one call, as observers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub operation: String,
+    pub method: &'static str,
+    pub path: String,
+    pub attempt: u32,
+    /// `None` when no response came back.
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+}
+
+/// Sees every attempt of every call: for counting calls, progress and audit logs.
+pub trait Observer: Send + Sync + fmt::Debug {
+    fn observe(&self, call: &Call);
+}
+
+/// A client of one org.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    auth: Arc<dyn TokenSource>,
+    version: String,
+    retry: RetryPolicy,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl Client {
+    pub fn new(auth: Arc<dyn TokenSource>) -> Self {
+        Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
+            auth,
+            version: crate::API_VERSION.to_owned(),
+            retry: RetryPolicy::default(),
+            observer: None,
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+
+    fn data(&self) -> String {
+        format!("/services/data/v{}", self.version)
+    }
+
+    /// One call: renews the session once on 401, retries transient and throttled failures.
+    async fn send(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, Error> {
+        let mut stale: Option<Secret> = None;
+        let mut renewed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let session = self.auth.session(stale.as_ref()).await.map_err(|mut e| {
+                e.operation = format!("{operation} (session)");
+                e
+            })?;
+            let url = format!("{}{path}", session.instance_url.trim_end_matches('/'));
+            let mut req = match method {
+                Method::Get => self.http.get(&url),
+                Method::Post => self.http.post(&url),
+                Method::Patch => self.http.patch(&url),
+                Method::Delete => self.http.delete(&url),
+            }
+            .bearer_auth(session.access_token.expose());
+            if let Some(q) = query {
+                req = req.query(&[("q", q)]);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let started = Instant::now();
+            let result = req.send().await;
+            let status = result.as_ref().ok().map(|r| r.status().as_u16());
+            self.report(operation, method, path, attempt, status, started.elapsed());
+            let err = match result {
+                Err(e) => Error::new(
+                    ErrorKind::Transient,
+                    operation,
+                    format!("request failed: {}", without_url(&e)),
+                ),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let text = resp.text().await.unwrap_or_default();
+                    if (200..300).contains(&status) {
+                        if text.trim().is_empty() {
+                            return Ok(None);
+                        }
+                        return serde_json::from_str(&text).map(Some).map_err(|e| {
+                            let mut err = Error::new(
+                                ErrorKind::Protocol,
+                                operation,
+                                format!("the response is not JSON: {e}"),
+                            );
+                            err.status = Some(status);
+                            err
+                        });
+                    }
+                    let (code, message) = vendor_error(&text);
+                    let mut err = Error::from_response(operation, status, code, message);
+                    err.retry_after = retry_after;
+                    err
+                }
+            };
+            if err.kind == ErrorKind::Unauthorized && !renewed {
+                // One renewal, and this attempt does not count against the retry budget.
+                renewed = true;
+                stale = Some(session.access_token);
+                attempt -= 1;
+                continue;
+            }
+            if err.is_retryable() && attempt < self.retry.max_attempts {
+                let wait = self.retry.delay(attempt, err.retry_after);
+                tracing::debug!(operation, attempt, ?wait, error = %err, "retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    fn report(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        attempt: u32,
+        status: Option<u16>,
+        elapsed: Duration,
+    ) {
+        tracing::debug!(
+            operation,
+            method = method.as_str(),
+            path,
+            attempt,
+            status,
+            ?elapsed,
+            "salesforce call"
+        );
+        if let Some(o) = &self.observer {
+            o.observe(&Call {
+                operation: operation.to_owned(),
+                method: method.as_str(),
+                path: path.to_owned(),
+                attempt,
+                status,
+                elapsed,
+            });
+        }
+    }
+
+    async fn query_all(
+        &self,
+        operation: &str,
+        path: String,
+        soql: &str,
+    ) -> Result<Vec<Value>, Error> {
+        let mut records = Vec::new();
+        let mut page = self
+            .send(operation, Method::Get, &path, Some(soql), None)
+            .await?;
+        loop {
+            let Some(body) = page else {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    operation,
+                    "the query answered nothing",
+                ));
+            };
+            match body.get("records").and_then(Value::as_array) {
+                Some(r) => records.extend(r.iter().cloned()),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        operation,
+                        "the query response has no records",
+                    ));
+                }
+            }
+            let next = body
+                .get("nextRecordsUrl")
+                .and_then(Value::as_str)
+                .filter(|_| body.get("done") != Some(&Value::Bool(true)));
+            match next {
+                Some(next) => page = self.send(operation, Method::Get, next, None, None).await?,
+                None => return Ok(records),
+            }
+        }
+    }
+
+    /// A SOQL query on the data API, every page.
+    pub async fn query(&self, soql: &str) -> Result<Vec<Value>, Error> {
+        self.query_all("query", format!("{}/query", self.data()), soql)
+            .await
+    }
+
+    /// A SOQL query on the Tooling API, every page.
+    pub async fn tooling_query(&self, soql: &str) -> Result<Vec<Value>, Error> {
+        self.query_all(
+            "tooling.query",
+            format!("{}/tooling/query", self.data()),
+            soql,
+        )
+        .await
+    }
+
+    /// Creates a Tooling record from `{"FullName", "Metadata"}`; returns its id.
+    pub async fn tooling_create(&self, sobject: &str, body: &Value) -> Result<String, Error> {
+        let op = format!("tooling.create {sobject}");
+        let resp = self
+            .send(
+                &op,
+                Method::Post,
+                &format!("{}/tooling/sobjects/{sobject}", self.data()),
+                None,
+                Some(body),
+            )
+            .await?;
+        resp.as_ref()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, op, "the create response has no id"))
+    }
+
+    pub async fn tooling_get(&self, sobject: &str, id: &str) -> Result<Value, Error> {
+        let op = format!("tooling.get {sobject}");
+        let resp = self
+            .send(
+                &op,
+                Method::Get,
+                &format!("{}/tooling/sobjects/{sobject}/{id}", self.data()),
+                None,
+                None,
+            )
+            .await?;
+        resp.ok_or_else(|| Error::new(ErrorKind::Protocol, op, "the record came back empty"))
+    }
+
+    pub async fn tooling_update(&self, sobject: &str, id: &str, body: &Value) -> Result<(), Error> {
+        let op = format!("tooling.update {sobject}");
+        self.send(
+            &op,
+            Method::Patch,
+            &format!("{}/tooling/sobjects/{sobject}/{id}", self.data()),
+            None,
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn tooling_delete(&self, sobject: &str, id: &str) -> Result<(), Error> {
+        let op = format!("tooling.delete {sobject}");
+        self.send(
+            &op,
+            Method::Delete,
+            &format!("{}/tooling/sobjects/{sobject}/{id}", self.data()),
+            None,
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Publishes a platform event; returns the event's UUID when the org reports it.
+    pub async fn publish(&self, event: &str, fields: &Value) -> Result<Option<String>, Error> {
+        let op = format!("publish {event}");
+        let resp = self
+            .send(
+                &op,
+                Method::Post,
+                &format!("{}/sobjects/{event}", self.data()),
+                None,
+                Some(fields),
+            )
+            .await?;
+        Ok(resp
+            .as_ref()
+            .and_then(|r| r.get("errors"))
+            .and_then(Value::as_array)
+            .and_then(|e| {
+                e.iter()
+                    .find(|x| x.get("statusCode") == Some(&json!("OPERATION_ENQUEUED")))
+            })
+            .and_then(|x| x.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+}
+
+/// The `errorCode` and `message` of Salesforce's error array (or of an OAuth error object).
+fn vendor_error(text: &str) -> (Option<String>, String) {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let first = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+    let code = first
+        .get("errorCode")
+        .or_else(|| first.get("error"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let message = first
+        .get("message")
+        .or_else(|| first.get("error_description"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let t = text.trim();
+            if t.is_empty() {
+                "no error body".to_owned()
+            } else {
+                t.chars().take(200).collect()
+            }
+        });
+    (code, message)
+}
+
+/// A reqwest error's text without its URL (which could carry a query with data in it).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    };
+    kind.to_owned()
+}

@@ -1,0 +1,172 @@
+//! Classified Salesforce errors.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure an error is, which decides what the caller may do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The record or resource does not exist (404 `NOT_FOUND`).
+    NotFound,
+    /// It exists already, or is bound elsewhere (`DUPLICATE_DEVELOPER_NAME`, `DUPLICATE_VALUE`, a channel
+    /// "referenced by an existing event relay"): look it up and adopt it, or report the clash.
+    Conflict,
+    /// The request was refused as it stands (validation, permissions, the daily API limit): retrying
+    /// will not help.
+    Rejected,
+    /// Too many requests just now (429, concurrent-request limits): retried with backoff.
+    Throttled,
+    /// The service or the network failed (5xx, connection errors, timeouts): retried with backoff.
+    Transient,
+    /// The credentials were refused, or the session could not be renewed.
+    Unauthorized,
+    /// The response was not what the API documents.
+    Protocol,
+}
+
+/// A failed call: which operation, what kind of failure, and the vendor's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    /// What was being done (`tooling.create EventRelayConfig`, `oauth.token`, ...).
+    pub operation: String,
+    pub status: Option<u16>,
+    /// The vendor's error code (`FIELD_INTEGRITY_EXCEPTION`, `invalid_grant`, ...).
+    pub code: Option<String>,
+    pub message: String,
+    /// How long the server asked us to wait.
+    pub retry_after: Option<Duration>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            operation: operation.into(),
+            status: None,
+            code: None,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::Throttled)
+    }
+
+    /// Classifies a REST error response: status, Salesforce `errorCode` and message.
+    pub fn from_response(
+        operation: &str,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    ) -> Self {
+        let kind = classify(status, code.as_deref(), &message);
+        Error {
+            kind,
+            operation: operation.to_owned(),
+            status: Some(status),
+            code,
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+fn classify(status: u16, code: Option<&str>, message: &str) -> ErrorKind {
+    match (status, code.unwrap_or("")) {
+        (401, _) => ErrorKind::Unauthorized,
+        (404, _) | (_, "NOT_FOUND") => ErrorKind::NotFound,
+        (_, "DUPLICATE_DEVELOPER_NAME" | "DUPLICATE_VALUE") => ErrorKind::Conflict,
+        (_, "FIELD_INTEGRITY_EXCEPTION")
+            if message.contains("referenced by an existing event relay") =>
+        {
+            ErrorKind::Conflict
+        }
+        // The daily allocation is spent: waiting seconds will not help.
+        (403, "REQUEST_LIMIT_EXCEEDED") if message.contains("TotalRequests") => ErrorKind::Rejected,
+        (403, "REQUEST_LIMIT_EXCEEDED") | (429, _) => ErrorKind::Throttled,
+        (500 | 502 | 503 | 504, _) | (_, "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW") => {
+            ErrorKind::Transient
+        }
+        _ => ErrorKind::Rejected,
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Salesforce {}: ", self.operation)?;
+        if let Some(code) = &self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let k = |s, c: &str, m: &str| classify(s, Some(c), m);
+        assert_eq!(k(404, "NOT_FOUND", ""), ErrorKind::NotFound);
+        assert_eq!(k(400, "DUPLICATE_DEVELOPER_NAME", ""), ErrorKind::Conflict);
+        assert_eq!(
+            k(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "The channel X is referenced by an existing event relay."
+            ),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            k(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "An event relay can be created only in the STOP state."
+            ),
+            ErrorKind::Rejected
+        );
+        assert_eq!(
+            k(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded."
+            ),
+            ErrorKind::Rejected
+        );
+        assert_eq!(
+            k(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "ConcurrentPerOrgLongTxn Limit exceeded."
+            ),
+            ErrorKind::Throttled
+        );
+        assert_eq!(k(403, "INSUFFICIENT_ACCESS", ""), ErrorKind::Rejected);
+        assert_eq!(k(503, "SERVER_UNAVAILABLE", ""), ErrorKind::Transient);
+        assert_eq!(k(401, "INVALID_SESSION_ID", ""), ErrorKind::Unauthorized);
+        assert_eq!(classify(502, None, ""), ErrorKind::Transient);
+    }
+
+    #[test]
+    fn display() {
+        let e = Error::from_response(
+            "tooling.create EventRelayConfig",
+            400,
+            Some("DUPLICATE_DEVELOPER_NAME".into()),
+            "There's already one.".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "Salesforce tooling.create EventRelayConfig: DUPLICATE_DEVELOPER_NAME: There's already one. (HTTP 400)"
+        );
+    }
+}

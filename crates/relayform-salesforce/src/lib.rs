@@ -1,0 +1,31 @@
+//! relayform's Salesforce client: authentication, the REST data and Tooling APIs, and the behaviour
+//! around every call that an engine needs to be safe against real orgs.
+//!
+//! # Design
+//!
+//! - **Authentication behind its own seam.** A [`TokenSource`] hands out sessions (access token and
+//!   instance URL) and renews one the API refused; the OAuth flows ([`OAuth`]) and a fixed token
+//!   ([`StaticToken`]) implement it, and org pinning or other credential stores can later.
+//! - **Errors are classified** ([`ErrorKind`]): not found, conflict, rejected (with the vendor's code and
+//!   message), throttled, transient, unauthorized. Transient and throttled calls are retried a bounded
+//!   number of times with exponential backoff, honouring `Retry-After`; a 401 renews the session once and
+//!   retries. Nothing else is retried.
+//! - **Every call is observable and countable**: an [`Observer`] sees each attempt (operation, method,
+//!   path, status, attempt number, time taken), and each attempt is a `tracing` event.
+//! - **Secrets never leave**: tokens and client secrets are [`Secret`]s, whose `Debug` prints `***` and
+//!   which have no `Display`; error messages carry the vendor's code and message, never a credential.
+//! - No reqwest type appears in this crate's public signatures, so the engine's provider contract does
+//!   not depend on the HTTP client.
+
+mod auth;
+mod client;
+mod error;
+mod secret;
+
+pub use auth::{BoxFuture, Grant, OAuth, Session, StaticToken, TokenSource};
+pub use client::{Call, Client, Observer, RetryPolicy};
+pub use error::{Error, ErrorKind};
+pub use secret::Secret;
+
+/// The API version relayform speaks (Event Relay objects need 56.0 or later).
+pub const API_VERSION: &str = "59.0";

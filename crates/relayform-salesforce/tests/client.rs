@@ -1,0 +1,405 @@
+//! The client against wiremock (each error mapping, the retries, paging, session renewal) and against
+//! the simulator (the real flow).
+
+use relayform_salesforce::*;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const V: &str = "/services/data/v59.0";
+
+#[derive(Debug, Default)]
+struct Calls(Mutex<Vec<Call>>);
+
+impl Observer for Calls {
+    fn observe(&self, call: &Call) {
+        self.0.lock().unwrap().push(call.clone());
+    }
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+fn client(server: &MockServer, token: &str) -> (Client, Arc<Calls>) {
+    let calls = Arc::new(Calls::default());
+    let session = Session {
+        access_token: Secret::new(token),
+        instance_url: server.uri(),
+    };
+    let c = Client::new(Arc::new(StaticToken(session)))
+        .with_retry(fast())
+        .with_observer(calls.clone());
+    (c, calls)
+}
+
+fn sf_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!([{"message": message, "errorCode": code}]))
+}
+
+#[tokio::test]
+async fn each_error_is_classified() {
+    let server = MockServer::start().await;
+    let cases: Vec<(&str, ResponseTemplate, ErrorKind, Option<&str>)> = vec![
+        (
+            "NotFound",
+            sf_error(404, "NOT_FOUND", "The requested resource does not exist"),
+            ErrorKind::NotFound,
+            Some("NOT_FOUND"),
+        ),
+        (
+            "Dup",
+            sf_error(400, "DUPLICATE_DEVELOPER_NAME", "There's already one."),
+            ErrorKind::Conflict,
+            Some("DUPLICATE_DEVELOPER_NAME"),
+        ),
+        (
+            "Bound",
+            sf_error(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "The channel X__chn is referenced by an existing event relay.",
+            ),
+            ErrorKind::Conflict,
+            Some("FIELD_INTEGRITY_EXCEPTION"),
+        ),
+        (
+            "Invalid",
+            sf_error(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "An event relay can be created only in the STOP state.",
+            ),
+            ErrorKind::Rejected,
+            Some("FIELD_INTEGRITY_EXCEPTION"),
+        ),
+        (
+            "Daily",
+            sf_error(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+            ),
+            ErrorKind::Rejected,
+            Some("REQUEST_LIMIT_EXCEEDED"),
+        ),
+        (
+            "Busy",
+            sf_error(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "ConcurrentPerOrgLongTxn Limit exceeded.",
+            ),
+            ErrorKind::Throttled,
+            Some("REQUEST_LIMIT_EXCEEDED"),
+        ),
+        (
+            "Down",
+            sf_error(503, "SERVER_UNAVAILABLE", "Try later."),
+            ErrorKind::Transient,
+            Some("SERVER_UNAVAILABLE"),
+        ),
+        (
+            "Html",
+            ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"),
+            ErrorKind::Transient,
+            None,
+        ),
+        (
+            "Garbage",
+            ResponseTemplate::new(200).set_body_string("not json"),
+            ErrorKind::Protocol,
+            None,
+        ),
+    ];
+    for (name, resp, ..) in &cases {
+        Mock::given(method("GET"))
+            .and(path(format!("{V}/tooling/sobjects/{name}/x")))
+            .respond_with(resp.clone())
+            .mount(&server)
+            .await;
+    }
+    let (c, calls) = client(&server, "tok");
+    for (name, _, kind, code) in cases {
+        let e = c.tooling_get(name, "x").await.unwrap_err();
+        assert_eq!((e.kind, e.code.as_deref()), (kind, code), "{name}: {e}");
+        assert_eq!(e.operation, format!("tooling.get {name}"));
+    }
+    // Transient and throttled were tried three times each; the rest once.
+    let attempts = |n: &str| {
+        calls
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.path.contains(&format!("/{n}/")))
+            .count()
+    };
+    assert_eq!(
+        (attempts("Busy"), attempts("Down"), attempts("Html")),
+        (3, 3, 3)
+    );
+    assert_eq!(
+        (attempts("NotFound"), attempts("Dup"), attempts("Daily")),
+        (1, 1, 1)
+    );
+}
+
+/// Answers with each response in turn, then the last one forever.
+struct Sequence(Mutex<Vec<ResponseTemplate>>);
+
+impl Respond for Sequence {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let mut v = self.0.lock().unwrap();
+        if v.len() > 1 {
+            v.remove(0)
+        } else {
+            v[0].clone()
+        }
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_retry_after_is_honoured() {
+    let server = MockServer::start().await;
+    let seq = Sequence(Mutex::new(vec![
+        sf_error(503, "SERVER_UNAVAILABLE", "down"),
+        sf_error(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded.",
+        )
+        .insert_header("Retry-After", "0"),
+        ResponseTemplate::new(201)
+            .set_body_json(json!({"id": "0XASM0000000001AAA", "success": true, "errors": []})),
+    ]));
+    Mock::given(method("POST"))
+        .and(path(format!("{V}/tooling/sobjects/NamedCredential")))
+        .respond_with(seq)
+        .mount(&server)
+        .await;
+    let (c, calls) = client(&server, "tok");
+    let id = c
+        .tooling_create("NamedCredential", &json!({"FullName": "X", "Metadata": {}}))
+        .await
+        .unwrap();
+    assert_eq!(id, "0XASM0000000001AAA");
+    let statuses: Vec<Option<u16>> = calls.0.lock().unwrap().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [Some(503), Some(403), Some(201)]);
+    assert_eq!(
+        RetryPolicy::default().delay(1, Some(Duration::from_secs(3))),
+        Duration::from_secs(3)
+    );
+    assert_eq!(
+        RetryPolicy::default().delay(3, None),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        RetryPolicy::default().delay(30, None),
+        Duration::from_secs(8)
+    );
+}
+
+#[tokio::test]
+async fn queries_follow_next_records_url() {
+    let server = MockServer::start().await;
+    let rec = |n: u32| json!({"attributes": {"type": "EventRelayConfig"}, "DeveloperName": format!("R{n}")});
+    Mock::given(method("GET")).and(path(format!("{V}/tooling/query"))).and(query_param("q", "SELECT DeveloperName FROM EventRelayConfig"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"size": 3, "totalSize": 3, "done": false, "records": [rec(1), rec(2)], "nextRecordsUrl": format!("{V}/tooling/query/01gXX-2")})))
+        .mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/tooling/query/01gXX-2")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"size": 3, "totalSize": 3, "done": true, "records": [rec(3)]}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let (c, calls) = client(&server, "tok");
+    let rows = c
+        .tooling_query("SELECT DeveloperName FROM EventRelayConfig")
+        .await
+        .unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["DeveloperName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["R1", "R2", "R3"]);
+    assert_eq!(calls.0.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_session_is_renewed_once() {
+    let server = MockServer::start().await;
+    // The token endpoint hands out "first" then "second"; the API accepts only "second".
+    struct Tokens(String, std::sync::atomic::AtomicUsize);
+    impl Respond for Tokens {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            let n = self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let token = if n == 0 { "first" } else { "second" };
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": token, "instance_url": self.0}))
+        }
+    }
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .respond_with(Tokens(server.uri(), Default::default()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .and(header("authorization", "Bearer second"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"totalSize": 0, "done": true, "records": []})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .and(header("authorization", "Bearer first"))
+        .respond_with(sf_error(
+            401,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        ))
+        .mount(&server)
+        .await;
+    let oauth = OAuth::new(
+        &server.uri(),
+        Grant::ClientCredentials {
+            client_id: "app".into(),
+            client_secret: Secret::new("s3cret-value"),
+        },
+    );
+    let c = Client::new(Arc::new(oauth)).with_retry(fast());
+    assert!(
+        c.query("SELECT Id FROM Organization")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Debug output of everything holding a credential stays clean.
+    let dump = format!("{c:?}");
+    assert!(
+        !dump.contains("s3cret-value") && !dump.contains("second"),
+        "{dump}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_refused_twice_is_an_error_without_secrets() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(sf_error(
+            401,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        ))
+        .mount(&server)
+        .await;
+    let (c, calls) = client(&server, "00D000000000062!secret-token-value");
+    let e = c.query("SELECT Id FROM Organization").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized);
+    assert_eq!(
+        calls.0.lock().unwrap().len(),
+        1,
+        "a static token cannot be renewed: one call, then the error"
+    );
+    assert!(
+        !e.to_string().contains("secret-token-value")
+            && !format!("{e:?}").contains("secret-token-value")
+    );
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"error": "invalid_client", "error_description": "invalid client credentials"}),
+        ))
+        .mount(&server)
+        .await;
+    let oauth = OAuth::new(
+        &server.uri(),
+        Grant::ClientCredentials {
+            client_id: "app".into(),
+            client_secret: Secret::new("s3cret-value"),
+        },
+    );
+    let e = Client::new(Arc::new(oauth))
+        .query("SELECT Id FROM Organization")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (ErrorKind::Unauthorized, Some("invalid_client"))
+    );
+    assert_eq!(
+        e.to_string(),
+        "Salesforce query (session): invalid_client: invalid client credentials (HTTP 400)"
+    );
+}
+
+#[tokio::test]
+async fn against_the_simulator() {
+    let sim = relayform_simulator::start(relayform_simulator::Options::default())
+        .await
+        .unwrap();
+    let oauth = OAuth::new(
+        &sim.instance_url("demo").unwrap(),
+        Grant::ClientCredentials {
+            client_id: relayform_simulator::config::DEMO_CLIENT_ID.into(),
+            client_secret: Secret::new(relayform_simulator::config::DEMO_CLIENT_SECRET),
+        },
+    );
+    let calls = Arc::new(Calls::default());
+    let c = Client::new(Arc::new(oauth)).with_observer(calls.clone());
+    let id = c.tooling_create("NamedCredential", &json!({"FullName": "Relayform_000000000000_us_east_1", "Metadata": {"label": "x", "endpoint": "arn:aws:US-EAST-1:000000000000", "principalType": "NamedUser", "protocol": "NoAuthentication"}})).await.unwrap();
+    let rec = c.tooling_get("NamedCredential", &id).await.unwrap();
+    assert_eq!(rec["Endpoint"], "arn:aws:US-EAST-1:000000000000");
+    let dup = c.tooling_create("NamedCredential", &json!({"FullName": "Relayform_000000000000_us_east_1", "Metadata": {"endpoint": "arn:aws:US-EAST-1:000000000000"}})).await.unwrap_err();
+    assert_eq!(dup.kind, ErrorKind::Conflict);
+    let rows = c
+        .tooling_query("SELECT Id, DeveloperName FROM NamedCredential")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    c.tooling_update(
+        "NamedCredential",
+        &id,
+        &json!({"Metadata": {"label": "renamed"}}),
+    )
+    .await
+    .unwrap();
+    c.tooling_delete("NamedCredential", &id).await.unwrap();
+    assert_eq!(
+        c.tooling_get("NamedCredential", &id)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::NotFound
+    );
+    let uuid = c
+        .publish("Order_Placed__e", &json!({"Order_Id__c": "1"}))
+        .await
+        .unwrap();
+    assert_eq!(uuid.map(|u| u.len()), Some(36));
+    let ops: Vec<String> = calls
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.operation.clone())
+        .collect();
+    assert_eq!(ops.len(), 8);
+    assert_eq!(ops[0], "tooling.create NamedCredential");
+}
