@@ -93,6 +93,7 @@ pub fn desired(spec: &Spec) -> Graph<Resource> {
         let forwarding = match (&relay.destination, &relay.names.role) {
             (Some(dest), Some(role)) => {
                 let arn = dest.value.arn();
+                let partition = relayform_spec::rules::partition(&account.region).unwrap_or("aws");
                 let role_node = add(
                     Kind::Role,
                     format!("{}/{role}", account.name),
@@ -100,6 +101,12 @@ pub fn desired(spec: &Spec) -> Graph<Resource> {
                         account: account.name.clone(),
                         name: role.clone(),
                         destination_arn: arn.clone(),
+                        trust: crate::policy::forwarding_trust(
+                            partition,
+                            &account.region,
+                            &account.account_id,
+                        ),
+                        permission: crate::policy::forwarding_permission(&arn),
                     },
                 );
                 let fwd = add(
@@ -206,6 +213,29 @@ relays:
             )
         );
         assert!(!closure.iter().any(|a| a.key.starts_with("returns")));
+    }
+
+    #[test]
+    fn the_role_grants_exactly_the_destination() {
+        let g = desired(&spec(TWO_RELAYS));
+        let role: Address = "aws.role[events/relayform-eu-west-1-orders]"
+            .parse()
+            .unwrap();
+        let Desired::Role {
+            trust, permission, ..
+        } = &g.get(&role).unwrap().desired
+        else {
+            panic!("not a role");
+        };
+        assert_eq!(
+            permission["Statement"][0]["Resource"],
+            "arn:aws:events:eu-west-1:123456789012:event-bus/orders"
+        );
+        assert_eq!(permission["Statement"][0]["Action"], "events:PutEvents");
+        assert_eq!(
+            trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 pub mod desired;
 pub mod graph;
+pub mod policy;
 pub mod resource;
 
 pub use desired::desired;

@@ -111,11 +111,14 @@ impl Keyed for Resource {
 /// `account` are spec names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Desired {
-    /// An IAM role that EventBridge assumes to put events on `destination_arn`.
+    /// An IAM role that EventBridge assumes to put events on `destination_arn`, with its trust and
+    /// permission policies (see [`crate::policy`]).
     Role {
         account: String,
         name: String,
         destination_arn: String,
+        trust: serde_json::Value,
+        permission: serde_json::Value,
     },
     /// A legacy named credential whose endpoint is `arn:aws:<REGION>:<account>`.
     NamedCredential {
