@@ -1,7 +1,7 @@
 //! Architecture rules that matter, as tests over `cargo metadata`.
 //!
-//! - The spec crate and the planner are pure: no async runtime, no HTTP client, no cloud SDK, however
-//!   indirectly.
+//! - The spec crate, the planner and the provider contract are pure: no async runtime, no HTTP client,
+//!   no cloud SDK, however indirectly.
 //! - The simulator shares no code with the engine: it depends on none of the engine's crates, and
 //!   only the CLI (which embeds it) depends on it.
 
@@ -62,6 +62,19 @@ fn spec_crate_does_no_io() {
     assert!(
         bad.is_empty(),
         "relayform-spec must stay pure, but depends on {bad:?}"
+    );
+}
+
+#[test]
+fn provider_contract_does_no_io() {
+    let meta = metadata();
+    let bad = forbidden(
+        &shipped_dependencies(&meta, "relayform-provider"),
+        IO_CRATES,
+    );
+    assert!(
+        bad.is_empty(),
+        "relayform-provider must stay plain data, but depends on {bad:?}"
     );
 }
 

@@ -1,7 +1,8 @@
 //! Sessions and where they come from.
 
-use crate::error::{Error, ErrorKind};
-use crate::secret::Secret;
+use crate::error::Error;
+use relayform_provider::ErrorKind;
+use relayform_provider::Secret;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

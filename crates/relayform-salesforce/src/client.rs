@@ -1,8 +1,9 @@
 //! Calls to the REST data API and the Tooling API, with retries, paging and session renewal.
 
 use crate::auth::TokenSource;
-use crate::error::{Error, ErrorKind};
-use crate::secret::Secret;
+use crate::error::Error;
+use relayform_provider::ErrorKind;
+use relayform_provider::Secret;
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::Arc;

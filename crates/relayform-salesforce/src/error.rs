@@ -1,28 +1,8 @@
 //! Classified Salesforce errors.
 
+use relayform_provider::ErrorKind;
 use std::fmt;
 use std::time::Duration;
-
-/// What kind of failure an error is, which decides what the caller may do about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// The record or resource does not exist (404 `NOT_FOUND`).
-    NotFound,
-    /// It exists already, or is bound elsewhere (`DUPLICATE_DEVELOPER_NAME`, `DUPLICATE_VALUE`, a channel
-    /// "referenced by an existing event relay"): look it up and adopt it, or report the clash.
-    Conflict,
-    /// The request was refused as it stands (validation, permissions, the daily API limit): retrying
-    /// will not help.
-    Rejected,
-    /// Too many requests just now (429, concurrent-request limits): retried with backoff.
-    Throttled,
-    /// The service or the network failed (5xx, connection errors, timeouts): retried with backoff.
-    Transient,
-    /// The credentials were refused, or the session could not be renewed.
-    Unauthorized,
-    /// The response was not what the API documents.
-    Protocol,
-}
 
 /// A failed call: which operation, what kind of failure, and the vendor's code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +31,7 @@ impl Error {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Transient | ErrorKind::Throttled)
+        self.kind.is_retryable()
     }
 
     /// Classifies a REST error response: status, Salesforce `errorCode` and message.

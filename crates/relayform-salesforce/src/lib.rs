@@ -20,12 +20,11 @@
 mod auth;
 mod client;
 mod error;
-mod secret;
 
 pub use auth::{BoxFuture, Grant, OAuth, Session, StaticToken, TokenSource};
 pub use client::{Call, Client, Observer, RetryPolicy};
-pub use error::{Error, ErrorKind};
-pub use secret::Secret;
+pub use error::Error;
+pub use relayform_provider::{ErrorKind, Secret};
 
 /// The API version relayform speaks (Event Relay objects need 56.0 or later).
 pub const API_VERSION: &str = "59.0";

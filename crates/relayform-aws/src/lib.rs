@@ -1,0 +1,371 @@
+//! relayform's connection to AWS: IAM, STS and EventBridge clients for one account and region, with
+//! the credentials a spec names, an optional endpoint (the simulator, or a local emulator), the account
+//! checked before anything else is done, errors classified as the engine needs them, and every call
+//! reported.
+//!
+//! # Design
+//!
+//! - **Credentials as the spec says**: static keys (the simulator), the SDK's default chain, a named
+//!   profile, or a role assumed with STS from either. Nothing is read from the environment that the SDK
+//!   would not read itself, and secrets stay [`Secret`]s.
+//! - **Account pinning**: [`Aws::pin`] asks STS who the credentials belong to and refuses another account
+//!   than the spec's, before the engine changes anything.
+//! - **Every call is observable**: an SDK interceptor reports each attempt (service, operation, HTTP
+//!   status) to an [`Observer`] and as a `tracing` event. The SDK's own standard retry (bounded attempts,
+//!   backoff, `x-amz-retry-after`) stays in charge of retrying.
+//! - **Errors are classified** ([`classify`]) into the provider contract's [`ErrorKind`]s, keeping the
+//!   AWS error code and message.
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_eventbridge::config::{
+    ConfigBag, Intercept, RuntimeComponents, interceptors::FinalizerInterceptorContextRef,
+};
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+pub use relayform_provider::{ErrorKind, Secret};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where AWS credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Fixed keys (the simulator's demo keys, or keys handed over by a secret store).
+    Static {
+        access_key_id: String,
+        secret_access_key: Secret,
+    },
+    /// The SDK's default chain: environment, shared files, SSO cache, container and instance roles.
+    DefaultChain,
+    /// A named profile of the shared config files.
+    Profile(String),
+    /// A role assumed with STS, from the default chain or `source_profile`.
+    AssumeRole {
+        role_arn: String,
+        external_id: Option<String>,
+        session_name: Option<String>,
+        source_profile: Option<String>,
+    },
+}
+
+/// One account and region to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub region: String,
+    /// Another endpoint for all three services (the simulator, a local emulator).
+    pub endpoint_url: Option<String>,
+    pub credentials: Credentials,
+    /// The shared config file to read profiles from, instead of `~/.aws/config`.
+    pub config_file: Option<PathBuf>,
+}
+
+/// One attempt of one AWS call, as observers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    /// `None` when no response came back.
+    pub status: Option<u16>,
+}
+
+/// Sees every attempt of every AWS call.
+pub trait Observer: Send + Sync + fmt::Debug {
+    fn observe(&self, call: &Call);
+}
+
+/// A failed AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub operation: String,
+    pub status: Option<u16>,
+    /// The AWS error code (`ResourceNotFoundException`, `NoSuchEntity`, ...).
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AWS {}: ", self.operation)?;
+        if let Some(code) = &self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The class of an AWS error code (with its HTTP status for codes it does not know).
+pub fn kind_of(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    match code.unwrap_or("") {
+        "ResourceNotFoundException" | "NoSuchEntity" => ErrorKind::NotFound,
+        "ResourceAlreadyExistsException" | "EntityAlreadyExists" => ErrorKind::Conflict,
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        "InternalException"
+        | "ServiceFailure"
+        | "ConcurrentModificationException"
+        | "ConcurrentModification" => ErrorKind::Transient,
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "AccessDenied"
+        | "AccessDeniedException"
+        | "MissingAuthenticationTokenException"
+        | "MissingAuthenticationToken"
+        | "SignatureDoesNotMatch" => ErrorKind::Unauthorized,
+        "" if status.is_some_and(|s| s >= 500) => ErrorKind::Transient,
+        "" if status.is_none() => ErrorKind::Transient,
+        _ => ErrorKind::Rejected,
+    }
+}
+
+/// Classifies an SDK error.
+pub fn classify<E, R>(operation: &str, e: &SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let (status, code, message) = match e {
+        SdkError::ServiceError(ctx) => {
+            let err = ctx.err();
+            (
+                None,
+                err.code().map(str::to_owned),
+                err.message().unwrap_or("no message").to_owned(),
+            )
+        }
+        SdkError::TimeoutError(_) => (None, None, "the request timed out".to_owned()),
+        SdkError::DispatchFailure(_) => (
+            None,
+            None,
+            "the request could not be sent (connection failed)".to_owned(),
+        ),
+        SdkError::ResponseError(_) => (None, None, "the response could not be read".to_owned()),
+        SdkError::ConstructionFailure(_) => (
+            Some(0),
+            None,
+            "the request could not be built (check region and endpoint)".to_owned(),
+        ),
+        _ => (None, None, e.to_string()),
+    };
+    let kind = match (e, status) {
+        (SdkError::ResponseError(_), _) => ErrorKind::Protocol,
+        (SdkError::ConstructionFailure(_), _) => ErrorKind::Rejected,
+        _ => kind_of(code.as_deref(), status),
+    };
+    Error {
+        kind,
+        operation: operation.to_owned(),
+        status: status.filter(|s| *s != 0),
+        code,
+        message,
+    }
+}
+
+#[derive(Debug)]
+struct Reporter {
+    observer: Arc<dyn Observer>,
+    service: &'static str,
+}
+
+impl Intercept for Reporter {
+    fn name(&self) -> &'static str {
+        "relayform-observer"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        let status = context.response().map(|r| r.status().as_u16());
+        tracing::debug!(service = self.service, operation, status, "aws call");
+        self.observer.observe(&Call {
+            service: self.service.to_owned(),
+            operation,
+            status,
+        });
+        Ok(())
+    }
+}
+
+/// Clients for one account and region.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub events: aws_sdk_eventbridge::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+impl Aws {
+    /// Builds the clients. No call is made yet.
+    pub async fn connect(target: &Target, observer: Option<Arc<dyn Observer>>) -> Aws {
+        let base = || {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .region(Region::new(target.region.clone()));
+            if let Some(url) = &target.endpoint_url {
+                loader = loader.endpoint_url(url);
+            }
+            if let Some(file) = &target.config_file {
+                let files = aws_runtime::env_config::file::EnvConfigFiles::builder()
+                    .with_file(
+                        aws_runtime::env_config::file::EnvConfigFileKind::Config,
+                        file,
+                    )
+                    .build();
+                loader = loader.profile_files(files);
+            }
+            loader
+        };
+        let loader = match &target.credentials {
+            Credentials::Static {
+                access_key_id,
+                secret_access_key,
+            } => base().credentials_provider(aws_sdk_sts::config::Credentials::new(
+                access_key_id,
+                secret_access_key.expose(),
+                None,
+                None,
+                "relayform",
+            )),
+            Credentials::DefaultChain => base(),
+            Credentials::Profile(name) => base().profile_name(name),
+            Credentials::AssumeRole {
+                role_arn,
+                external_id,
+                session_name,
+                source_profile,
+            } => {
+                let source = match source_profile {
+                    Some(p) => base().profile_name(p),
+                    None => base(),
+                };
+                let source = source.load().await;
+                let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                    .session_name(session_name.clone().unwrap_or_else(|| "relayform".into()))
+                    .configure(&source);
+                if let Some(id) = external_id {
+                    provider = provider.external_id(id);
+                }
+                base().credentials_provider(provider.build().await)
+            }
+        };
+        let conf = loader.load().await;
+        let reporter = |service: &'static str| {
+            observer
+                .clone()
+                .map(|observer| Reporter { observer, service })
+        };
+        let mut events = aws_sdk_eventbridge::config::Builder::from(&conf);
+        let mut iam = aws_sdk_iam::config::Builder::from(&conf);
+        let mut sts = aws_sdk_sts::config::Builder::from(&conf);
+        if let Some(r) = reporter("events") {
+            events = events.interceptor(r);
+        }
+        if let Some(r) = reporter("iam") {
+            iam = iam.interceptor(r);
+        }
+        if let Some(r) = reporter("sts") {
+            sts = sts.interceptor(r);
+        }
+        Aws {
+            events: aws_sdk_eventbridge::Client::from_conf(events.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            region: target.region.clone(),
+        }
+    }
+
+    /// The account the credentials belong to.
+    pub async fn caller_account(&self) -> Result<String, Error> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("sts:GetCallerIdentity", &e))?;
+        out.account().map(str::to_owned).ok_or_else(|| Error {
+            kind: ErrorKind::Protocol,
+            operation: "sts:GetCallerIdentity".into(),
+            status: None,
+            code: None,
+            message: "the answer names no account".into(),
+        })
+    }
+
+    /// Checks that the credentials are for `expected`; refuses any other account.
+    pub async fn pin(&self, expected: &str) -> Result<(), Error> {
+        let actual = self.caller_account().await?;
+        if actual == expected {
+            return Ok(());
+        }
+        Err(Error {
+            kind: ErrorKind::Unauthorized,
+            operation: "sts:GetCallerIdentity".into(),
+            status: None,
+            code: Some("AccountMismatch".into()),
+            message: format!(
+                "the credentials are for account {actual}, but the spec says {expected}; nothing was changed in either"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert_eq!(
+            kind_of(Some("ResourceNotFoundException"), Some(400)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of(Some("NoSuchEntity"), Some(404)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of(Some("EntityAlreadyExists"), Some(409)),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_of(Some("DeleteConflict"), Some(409)),
+            ErrorKind::Rejected
+        );
+        assert_eq!(
+            kind_of(Some("ThrottlingException"), Some(400)),
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            kind_of(Some("InternalException"), Some(500)),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            kind_of(Some("LimitExceededException"), Some(400)),
+            ErrorKind::Rejected
+        );
+        assert_eq!(
+            kind_of(Some("UnrecognizedClientException"), Some(403)),
+            ErrorKind::Unauthorized
+        );
+        assert_eq!(kind_of(None, Some(503)), ErrorKind::Transient);
+        assert_eq!(kind_of(None, None), ErrorKind::Transient);
+    }
+}

@@ -1,0 +1,76 @@
+//! The contract between relayform's engine and its providers (Salesforce, AWS).
+//!
+//! It holds only plain value types, so that the engine, the planner and the providers can share them
+//! without depending on one another or on any HTTP client or SDK. Today that is what both providers
+//! already share: [`Secret`], and the classes of failure ([`ErrorKind`]) that decide what the engine
+//! may do after an error. The observed-state types and the change requests join them with the engine
+//! (`docs/engine-design.md` records the intended shape).
+
+use std::fmt;
+
+/// A credential (token, client secret, password, secret access key). `Debug` prints `Secret(***)`;
+/// there is no `Display`, so a secret cannot end up in a message by accident. [`Secret::expose`] is the
+/// one way to the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for putting on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What kind of failure an error is, which decides what the engine may do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The resource does not exist.
+    NotFound,
+    /// It exists already or is bound elsewhere: look it up and adopt it, or report the clash.
+    Conflict,
+    /// Refused as it stands (validation, permissions, quotas): retrying will not help.
+    Rejected,
+    /// Too many requests just now: retried with backoff.
+    Throttled,
+    /// The service or the network failed: retried with backoff.
+    Transient,
+    /// The credentials were refused, or are for another org or account than the spec pins.
+    Unauthorized,
+    /// The response was not what the API documents.
+    Protocol,
+}
+
+impl ErrorKind {
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Transient | ErrorKind::Throttled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(***))");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn only_transient_and_throttled_are_retried() {
+        assert!(ErrorKind::Transient.is_retryable() && ErrorKind::Throttled.is_retryable());
+        assert!(!ErrorKind::Conflict.is_retryable() && !ErrorKind::Rejected.is_retryable());
+    }
+}
