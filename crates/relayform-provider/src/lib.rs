@@ -74,3 +74,64 @@ mod tests {
         assert!(!ErrorKind::Conflict.is_retryable() && !ErrorKind::Rejected.is_retryable());
     }
 }
+
+/// What an org holds of relayform's concern, as read in one refresh. Values are as Salesforce returns
+/// them (for example `state` is `RUN`, `PAUSE` or `STOP`); the planner interprets them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedOrg {
+    /// The 18-character org id.
+    pub org_id: String,
+    pub named_credentials: Vec<ObservedNamedCredential>,
+    pub channels: Vec<ObservedChannel>,
+    pub members: Vec<ObservedMember>,
+    pub relays: Vec<ObservedRelay>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedNamedCredential {
+    pub id: String,
+    pub name: String,
+    pub label: Option<String>,
+    /// `arn:aws:<REGION>:<account>` for relay credentials.
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedChannel {
+    pub id: String,
+    /// The DeveloperName; the full name adds `__chn`.
+    pub name: String,
+    pub label: Option<String>,
+    /// `event` or `data`.
+    pub channel_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedMember {
+    pub id: String,
+    pub name: String,
+    /// The channel's id (queries return the id, not the name).
+    pub channel_id: Option<String>,
+    pub event: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedRelay {
+    pub id: String,
+    pub name: String,
+    pub label: Option<String>,
+    /// The channel's full name (`X__chn`).
+    pub channel: Option<String>,
+    /// `callout:<NamedCredential>`.
+    pub destination: Option<String>,
+    /// The JSON string `{"ReplayRecovery":"LATEST"|"EARLIEST"}`.
+    pub relay_option: Option<String>,
+    /// The admin state: `RUN`, `PAUSE` or `STOP`.
+    pub state: Option<String>,
+    /// From `EventRelayFeedback`: `RUNNING`, `PAUSED`, `STOPPED`, `ERROR`.
+    pub status: Option<String>,
+    /// The partner event source name, once Salesforce has registered it.
+    pub remote_resource: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}

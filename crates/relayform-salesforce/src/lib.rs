@@ -20,10 +20,12 @@
 mod auth;
 mod client;
 mod error;
+pub mod observe;
 
 pub use auth::{BoxFuture, Grant, OAuth, Session, StaticToken, TokenSource};
 pub use client::{Call, Client, Observer, RetryPolicy};
 pub use error::Error;
+pub use observe::observe_org;
 pub use relayform_provider::{ErrorKind, Secret};
 
 /// The API version relayform speaks (Event Relay objects need 56.0 or later).

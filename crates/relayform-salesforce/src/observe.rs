@@ -1,0 +1,97 @@
+//! Reading what an org holds, in a fixed number of queries.
+
+use crate::client::Client;
+use crate::error::Error;
+use relayform_provider::{
+    ObservedChannel, ObservedMember, ObservedNamedCredential, ObservedOrg, ObservedRelay,
+};
+use serde_json::Value;
+
+/// The queries of one refresh: one per object type, whatever the number of relays (paging aside).
+/// `FullName` and `Metadata` are left out on purpose: Salesforce refuses them for more than one row.
+pub const ORG_QUERY: &str = "SELECT Id FROM Organization";
+pub const NAMED_CREDENTIALS: &str =
+    "SELECT Id, DeveloperName, MasterLabel, Endpoint FROM NamedCredential";
+pub const CHANNELS: &str =
+    "SELECT Id, DeveloperName, MasterLabel, ChannelType FROM PlatformEventChannel";
+pub const MEMBERS: &str =
+    "SELECT Id, DeveloperName, EventChannel, SelectedEntity FROM PlatformEventChannelMember";
+pub const RELAYS: &str = "SELECT Id, DeveloperName, MasterLabel, EventChannel, DestinationResourceName, RelayOption, State FROM EventRelayConfig";
+pub const FEEDBACK: &str = "SELECT EventRelayConfigId, Status, RemoteResource, ErrorCode, ErrorMessage FROM EventRelayFeedback";
+
+fn s(r: &Value, k: &str) -> Option<String> {
+    r.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Reads the org's relay objects: six queries, run concurrently.
+pub async fn observe_org(client: &Client) -> Result<ObservedOrg, Error> {
+    let (org, ncs, channels, members, relays, feedback) = tokio::try_join!(
+        client.query(ORG_QUERY),
+        client.tooling_query(NAMED_CREDENTIALS),
+        client.tooling_query(CHANNELS),
+        client.tooling_query(MEMBERS),
+        client.tooling_query(RELAYS),
+        client.query(FEEDBACK),
+    )?;
+    let id = |r: &Value| s(r, "Id").unwrap_or_default();
+    let mut out = ObservedOrg {
+        org_id: org.first().map(id).unwrap_or_default(),
+        named_credentials: ncs
+            .iter()
+            .map(|r| ObservedNamedCredential {
+                id: id(r),
+                name: s(r, "DeveloperName").unwrap_or_default(),
+                label: s(r, "MasterLabel"),
+                endpoint: s(r, "Endpoint"),
+            })
+            .collect(),
+        channels: channels
+            .iter()
+            .map(|r| ObservedChannel {
+                id: id(r),
+                name: s(r, "DeveloperName").unwrap_or_default(),
+                label: s(r, "MasterLabel"),
+                channel_type: s(r, "ChannelType"),
+            })
+            .collect(),
+        members: members
+            .iter()
+            .map(|r| ObservedMember {
+                id: id(r),
+                name: s(r, "DeveloperName").unwrap_or_default(),
+                channel_id: s(r, "EventChannel"),
+                event: s(r, "SelectedEntity"),
+            })
+            .collect(),
+        relays: relays
+            .iter()
+            .map(|r| ObservedRelay {
+                id: id(r),
+                name: s(r, "DeveloperName").unwrap_or_default(),
+                label: s(r, "MasterLabel"),
+                channel: s(r, "EventChannel"),
+                destination: s(r, "DestinationResourceName"),
+                relay_option: s(r, "RelayOption"),
+                state: s(r, "State"),
+                ..ObservedRelay::default()
+            })
+            .collect(),
+    };
+    for f in &feedback {
+        let Some(relay) = s(f, "EventRelayConfigId") else {
+            continue;
+        };
+        // Ids may come back in the 15- or the 18-character form.
+        if let Some(r) = out
+            .relays
+            .iter_mut()
+            .find(|r| r.id == relay || r.id.get(..15) == relay.get(..15))
+        {
+            r.status = s(f, "Status");
+            r.remote_resource = s(f, "RemoteResource");
+            r.error_code = s(f, "ErrorCode");
+            r.error_message = s(f, "ErrorMessage");
+        }
+    }
+    Ok(out)
+}
