@@ -16,6 +16,8 @@
 //! - **Errors are classified** ([`classify`]) into the provider contract's [`ErrorKind`]s, keeping the
 //!   AWS error code and message.
 
+pub mod observe;
+
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eventbridge::config::{
     ConfigBag, Intercept, RuntimeComponents, interceptors::FinalizerInterceptorContextRef,

@@ -135,3 +135,57 @@ pub struct ObservedRelay {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
 }
+
+/// What an AWS account and region hold of relayform's concern, as read in one refresh. Policy
+/// documents are as IAM returns them (percent-encoded JSON); the planner decodes and compares them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedAccount {
+    pub account_id: String,
+    pub region: String,
+    /// Salesforce partner event sources.
+    pub sources: Vec<ObservedSource>,
+    /// Partner event buses (associations) and the other buses asked about.
+    pub buses: Vec<ObservedBus>,
+    /// Rules (with their targets) on the partner buses asked about.
+    pub rules: Vec<ObservedRule>,
+    /// The roles asked about that exist.
+    pub roles: Vec<ObservedRole>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedSource {
+    pub name: String,
+    /// `PENDING`, `ACTIVE` or `DELETED`.
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedBus {
+    pub name: String,
+    pub arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedRule {
+    pub bus: String,
+    pub name: String,
+    pub event_pattern: Option<String>,
+    pub state: Option<String>,
+    pub targets: Vec<ObservedTarget>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedTarget {
+    pub id: String,
+    pub arn: String,
+    pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedRole {
+    pub name: String,
+    pub arn: String,
+    pub trust_policy: Option<String>,
+    /// The inline policy asked about, if the role has it.
+    pub policy: Option<(String, String)>,
+}
