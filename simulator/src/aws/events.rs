@@ -187,6 +187,16 @@ fn page<T: Clone>(items: &[T], input: &Value) -> Result<(Vec<T>, Option<String>)
     Ok((items[start..end].to_vec(), next))
 }
 
+/// A page of `all` under `key`, with `NextToken` when more remain.
+fn paged(key: &str, all: &[Value], input: &Value) -> Res {
+    let (items, next) = page(all, input)?;
+    let mut out = json!({ key: items });
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
 fn secs(ms: Millis) -> Value {
     json!(ms as f64 / 1000.0)
 }
@@ -355,12 +365,7 @@ fn list_event_sources(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .filter(|s| s.name.starts_with(prefix))
         .map(source_json)
         .collect();
-    let (items, next) = page(&all, input)?;
-    let mut out = json!({"EventSources": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("EventSources", &all, input)
 }
 
 fn find_source<'w>(
@@ -521,12 +526,7 @@ fn list_event_buses(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .filter(|b| b.name.starts_with(prefix))
         .map(bus_json)
         .collect();
-    let (items, next) = page(&all, input)?;
-    let mut out = json!({"EventBuses": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("EventBuses", &all, input)
 }
 
 fn delete_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
@@ -690,12 +690,7 @@ fn list_rules(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .filter(|r| r.name.starts_with(&prefix))
         .map(|r| rule_json(r, &b.name))
         .collect();
-    let (items, next) = page(&all, input)?;
-    let mut out = json!({"Rules": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("Rules", &all, input)
 }
 
 fn delete_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
@@ -786,12 +781,7 @@ fn remove_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 fn list_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let (r, _) = rule(world, ctx, input, "Rule")?;
     let all: Vec<Value> = r.targets.values().cloned().collect();
-    let (items, next) = page(&all, input)?;
-    let mut out = json!({"Targets": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("Targets", &all, input)
 }
 
 /// The tags map of an existing bus or rule, by ARN.
