@@ -26,7 +26,10 @@ pub(crate) fn serve(
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read simulator config `{}`", path.display()))?;
             Config::from_yaml(&text).map_err(|e| {
-                anyhow::anyhow!("simulator config `{}` is not valid: {e}", path.display())
+                anyhow::anyhow!(
+                    "simulator config `{}` is not valid: {e}\nhint: see the Configuration section of simulator/README.md",
+                    path.display()
+                )
             })?
         }
     };
@@ -40,7 +43,13 @@ pub(crate) fn serve(
             config,
             state_file: args.state.clone(),
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            relayform_simulator::Error::Bind { addr, source } if source.kind() == std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+                "cannot listen on {addr}: {source}\nhint: another process (perhaps another simulator) uses this port; stop it, or pick a free port with --addr 127.0.0.1:0"
+            ),
+            other => anyhow::Error::new(other),
+        })?;
         let u = &running.urls;
         if args.json {
             let mut doc = u.to_json();

@@ -143,3 +143,24 @@ fn graph_prints_dot_and_mermaid_and_refuses_invalid_specs() {
     );
     assert!(err.contains("error: the spec has"), "{err}");
 }
+
+#[test]
+fn sim_serve_refuses_non_loopback_and_busy_ports_with_hints() {
+    let o = relayform(&["sim", "serve", "--addr", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0") && err.contains("hint: use 127.0.0.1"),
+        "{err}"
+    );
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let o = relayform(&["sim", "serve", "--addr", &addr]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("hint: another process"),
+        "{err}"
+    );
+}
