@@ -19,7 +19,9 @@
 //!   `salesforce.relay[orders]`; `--target` and plan output use the same strings.
 
 pub mod desired;
+pub mod diff;
 pub mod graph;
+pub mod plan;
 pub mod policy;
 pub mod resource;
 

@@ -1,0 +1,606 @@
+//! Desired × observed → plan: a pure function.
+//!
+//! Each desired resource is looked up in what the providers observed, by name (Salesforce
+//! DeveloperNames, IAM role names, partner bus names): missing ones are created, differing ones updated
+//! in place or, where the vendor allows no change, replaced together with what depends on them.
+//! Relays marked `ensure: absent` are removed with the resources only they use. Objects nobody in the
+//! spec accounts for are listed as unmanaged and never touched.
+//!
+//! Not yet here (see `docs/engine-design.md`): telling drift from a spec change, which needs the
+//! fingerprints apply will write.
+
+use crate::desired::desired;
+use crate::graph::Keyed;
+use crate::plan::{Action, Change, FieldChange, Plan, Unmanaged};
+use crate::policy;
+use crate::resource::{Address, Desired, Kind, Resource};
+use relayform_provider::{ObservedAccount, ObservedOrg};
+use relayform_spec::{Ensure, ErrorRecovery, RelayState, Spec, names};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the providers saw: orgs and accounts by their spec names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub orgs: BTreeMap<String, ObservedOrg>,
+    pub accounts: BTreeMap<String, ObservedAccount>,
+}
+
+/// The name of relayform's rule on a partner bus, of its target, and of the role's inline policy.
+pub const FORWARD_RULE: &str = "relayform-forward";
+pub const FORWARD_TARGET: &str = "destination";
+pub const ROLE_POLICY: &str = "relayform-forward";
+
+const PENDING_SOURCE: &str =
+    "the partner event source, which Salesforce registers after it creates the relay";
+
+pub fn recovery_option(r: ErrorRecovery) -> &'static str {
+    match r {
+        ErrorRecovery::Earliest => r#"{"ReplayRecovery":"EARLIEST"}"#,
+        ErrorRecovery::Latest => r#"{"ReplayRecovery":"LATEST"}"#,
+    }
+}
+
+pub fn admin_state(s: RelayState) -> &'static str {
+    match s {
+        RelayState::Running => "RUN",
+        RelayState::Paused => "PAUSE",
+        RelayState::Stopped => "STOP",
+    }
+}
+
+fn field(field: &'static str, before: Option<&str>, after: Option<&str>) -> FieldChange {
+    FieldChange {
+        field,
+        before: before.map(str::to_owned),
+        after: after.map(str::to_owned),
+    }
+}
+
+/// A change; fields that stay the same are left out.
+fn change(address: &Address, action: Action, mut fields: Vec<FieldChange>) -> Change {
+    fields.retain(|f| f.before != f.after);
+    Change {
+        address: address.clone(),
+        action,
+        fields,
+        reason: None,
+        waits_for: None,
+    }
+}
+
+/// Whether the recovery option JSON says the same as `want`.
+fn same_recovery(observed: Option<&str>, want: ErrorRecovery) -> bool {
+    let word = match want {
+        ErrorRecovery::Earliest => "EARLIEST",
+        ErrorRecovery::Latest => "LATEST",
+    };
+    observed.is_some_and(|o| o.contains(word))
+}
+
+/// Plans the changes that make the observed orgs and accounts match the spec.
+pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
+    let graph = desired(spec);
+    let order: Vec<&Resource> = graph.order().unwrap_or_else(|_| graph.nodes().collect());
+    let empty_org = ObservedOrg::default();
+    let empty_account = ObservedAccount::default();
+    let org = |name: &str| observed.orgs.get(name).unwrap_or(&empty_org);
+    let account = |name: &str| observed.accounts.get(name).unwrap_or(&empty_account);
+    let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
+    // Relays (spec names) that must be replaced, and why.
+    let mut replaced: BTreeMap<String, String> = BTreeMap::new();
+    let created_or_replaced = |changes: &BTreeMap<Address, Change>, a: &Address| {
+        changes
+            .get(a)
+            .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
+    };
+
+    for r in &order {
+        let addr = r.key();
+        match &r.desired {
+            Desired::NamedCredential {
+                org: o,
+                name,
+                endpoint,
+            } => {
+                let seen = org(o).named_credentials.iter().find(|n| &n.name == name);
+                match seen {
+                    None => {
+                        changes.insert(
+                            addr.clone(),
+                            change(
+                                &addr,
+                                Action::Create,
+                                vec![field("endpoint", None, Some(endpoint))],
+                            ),
+                        );
+                    }
+                    Some(n) if n.endpoint.as_deref() != Some(endpoint.as_str()) => {
+                        let callout = format!("callout:{name}");
+                        let in_use = org(o)
+                            .relays
+                            .iter()
+                            .any(|r| r.destination.as_deref() == Some(callout.as_str()));
+                        let mut c = change(
+                            &addr,
+                            if in_use {
+                                Action::Replace
+                            } else {
+                                Action::Update
+                            },
+                            vec![field("endpoint", n.endpoint.as_deref(), Some(endpoint))],
+                        );
+                        if in_use {
+                            c.reason = Some("Salesforce does not let a named credential's AWS account or region change while relays use it".into());
+                            for (rname, rel) in &spec.relays {
+                                if rel.org.value == *o
+                                    && rel.names.named_credential == *name
+                                    && rel.ensure == Ensure::Present
+                                {
+                                    replaced.entry(rname.clone()).or_insert_with(|| {
+                                        format!("its named credential {name} is replaced")
+                                    });
+                                }
+                            }
+                        }
+                        changes.insert(addr.clone(), c);
+                    }
+                    Some(_) => {}
+                }
+            }
+            Desired::Channel {
+                org: o,
+                name,
+                channel_type,
+            } => {
+                let want = channel_type.as_str();
+                match org(o).channels.iter().find(|c| &c.name == name) {
+                    None => {
+                        changes.insert(
+                            addr.clone(),
+                            change(
+                                &addr,
+                                Action::Create,
+                                vec![field("channel_type", None, Some(want))],
+                            ),
+                        );
+                    }
+                    Some(c) if c.channel_type.as_deref() != Some(want) => {
+                        let mut ch = change(
+                            &addr,
+                            Action::Replace,
+                            vec![field("channel_type", c.channel_type.as_deref(), Some(want))],
+                        );
+                        ch.reason = Some("a channel's type cannot change".into());
+                        replaced
+                            .entry(addr.key.clone())
+                            .or_insert_with(|| format!("its channel {name}__chn is replaced"));
+                        changes.insert(addr.clone(), ch);
+                    }
+                    Some(_) => {}
+                }
+            }
+            Desired::ChannelMember {
+                org: o,
+                channel,
+                event,
+                ..
+            } => {
+                let relay = addr.key.split('/').next().unwrap_or_default().to_owned();
+                let channel_addr = Address::new(Kind::Channel, relay);
+                let exists = !created_or_replaced(&changes, &channel_addr)
+                    && org(o)
+                        .channels
+                        .iter()
+                        .find(|c| &c.name == channel)
+                        .is_some_and(|c| {
+                            org(o).members.iter().any(|m| {
+                                m.channel_id.as_deref() == Some(c.id.as_str())
+                                    && m.event.as_deref() == Some(event.as_str())
+                            })
+                        });
+                if !exists {
+                    changes.insert(
+                        addr.clone(),
+                        change(
+                            &addr,
+                            Action::Create,
+                            vec![field("event", None, Some(event))],
+                        ),
+                    );
+                }
+            }
+            Desired::Relay {
+                org: o,
+                name,
+                channel,
+                named_credential,
+                error_recovery,
+            } => {
+                let full = names::channel_full_name(channel);
+                let callout = format!("callout:{named_credential}");
+                let option = recovery_option(*error_recovery);
+                let fields_new = || {
+                    vec![
+                        field("channel", None, Some(&full)),
+                        field("named_credential", None, Some(named_credential)),
+                        field("error_recovery", None, Some(option)),
+                    ]
+                };
+                match org(o).relays.iter().find(|r| &r.name == name) {
+                    None => {
+                        changes.insert(addr.clone(), change(&addr, Action::Create, fields_new()));
+                    }
+                    Some(seen) => {
+                        let why = if seen.channel.as_deref() != Some(full.as_str()) {
+                            Some("a relay's channel cannot change".to_owned())
+                        } else if seen.destination.as_deref() != Some(callout.as_str()) {
+                            Some("a relay's named credential cannot change".to_owned())
+                        } else {
+                            replaced.get(&addr.key).cloned()
+                        };
+                        if let Some(why) = why {
+                            let mut c = change(
+                                &addr,
+                                Action::Replace,
+                                vec![
+                                    field("channel", seen.channel.as_deref(), Some(&full)),
+                                    field(
+                                        "named_credential",
+                                        seen.destination
+                                            .as_deref()
+                                            .and_then(|d| d.strip_prefix("callout:")),
+                                        Some(named_credential),
+                                    ),
+                                ],
+                            );
+                            c.reason = Some(why);
+                            changes.insert(addr.clone(), c);
+                        } else if !same_recovery(seen.relay_option.as_deref(), *error_recovery) {
+                            changes.insert(
+                                addr.clone(),
+                                change(
+                                    &addr,
+                                    Action::Update,
+                                    vec![field(
+                                        "error_recovery",
+                                        seen.relay_option.as_deref(),
+                                        Some(option),
+                                    )],
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            Desired::Association { account: a, relay } => {
+                let relay_addr = Address::new(Kind::Relay, relay.clone());
+                match source_of(spec, &changes, relay, &relay_addr, org) {
+                    None => {
+                        let mut c = change(&addr, Action::Create, Vec::new());
+                        c.waits_for = Some(PENDING_SOURCE.into());
+                        changes.insert(addr.clone(), c);
+                    }
+                    Some(src) if !account(a).buses.iter().any(|b| b.name == src) => {
+                        changes.insert(
+                            addr.clone(),
+                            change(
+                                &addr,
+                                Action::Create,
+                                vec![field("partner_bus", None, Some(&src))],
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+            Desired::Forwarding {
+                account: a,
+                relay,
+                destination_arn,
+                role,
+            } => {
+                let acct = &spec.aws_accounts[a];
+                let partition = relayform_spec::rules::partition(&acct.region).unwrap_or("aws");
+                let role_arn =
+                    format!("arn:{partition}:iam::{}:role/{role}", acct.account_id.value);
+                let relay_addr = Address::new(Kind::Relay, relay.clone());
+                let want = vec![
+                    field("destination", None, Some(destination_arn)),
+                    field("role", None, Some(&role_arn)),
+                ];
+                match source_of(spec, &changes, relay, &relay_addr, org) {
+                    None => {
+                        let mut c = change(&addr, Action::Create, want);
+                        c.waits_for = Some(PENDING_SOURCE.into());
+                        changes.insert(addr.clone(), c);
+                    }
+                    Some(src) => {
+                        let rule = account(a)
+                            .rules
+                            .iter()
+                            .find(|r| r.bus == src && r.name == FORWARD_RULE);
+                        let target =
+                            rule.and_then(|r| r.targets.iter().find(|t| t.id == FORWARD_TARGET));
+                        match target {
+                            None => {
+                                changes.insert(addr.clone(), change(&addr, Action::Create, want));
+                            }
+                            Some(t)
+                                if t.arn != *destination_arn
+                                    || t.role_arn.as_deref() != Some(role_arn.as_str()) =>
+                            {
+                                changes.insert(
+                                    addr.clone(),
+                                    change(
+                                        &addr,
+                                        Action::Update,
+                                        vec![
+                                            field(
+                                                "destination",
+                                                Some(&t.arn),
+                                                Some(destination_arn),
+                                            ),
+                                            field("role", t.role_arn.as_deref(), Some(&role_arn)),
+                                        ],
+                                    ),
+                                );
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+            Desired::Role {
+                account: a,
+                name,
+                trust,
+                permission,
+                ..
+            } => {
+                let compact = |v: &serde_json::Value| v.to_string();
+                match account(a).roles.iter().find(|r| &r.name == name) {
+                    None => {
+                        changes.insert(
+                            addr.clone(),
+                            change(
+                                &addr,
+                                Action::Create,
+                                vec![
+                                    field("trust_policy", None, Some(&compact(trust))),
+                                    field("permission_policy", None, Some(&compact(permission))),
+                                ],
+                            ),
+                        );
+                    }
+                    Some(seen) => {
+                        let seen_trust = seen.trust_policy.as_deref().and_then(policy::decode);
+                        let seen_perm = seen
+                            .policy
+                            .as_ref()
+                            .filter(|(n, _)| n == ROLE_POLICY)
+                            .and_then(|(_, d)| policy::decode(d));
+                        let mut fields = Vec::new();
+                        if !seen_trust.as_ref().is_some_and(|t| policy::same(t, trust)) {
+                            fields.push(field(
+                                "trust_policy",
+                                seen_trust.as_ref().map(compact).as_deref(),
+                                Some(&compact(trust)),
+                            ));
+                        }
+                        if !seen_perm
+                            .as_ref()
+                            .is_some_and(|p| policy::same(p, permission))
+                        {
+                            fields.push(field(
+                                "permission_policy",
+                                seen_perm.as_ref().map(compact).as_deref(),
+                                Some(&compact(permission)),
+                            ));
+                        }
+                        if !fields.is_empty() {
+                            changes.insert(addr.clone(), change(&addr, Action::Update, fields));
+                        }
+                    }
+                }
+            }
+            Desired::RelayState {
+                org: o,
+                relay,
+                state,
+            } => {
+                let relay_addr = Address::new(Kind::Relay, relay.clone());
+                let want = admin_state(*state);
+                let now = if created_or_replaced(&changes, &relay_addr) {
+                    Some("STOP".to_owned())
+                } else {
+                    let rname = &spec.relays[relay].names.relay;
+                    org(o)
+                        .relays
+                        .iter()
+                        .find(|r| &r.name == rname)
+                        .and_then(|r| r.state.clone())
+                };
+                if now.as_deref() != Some(want) {
+                    changes.insert(
+                        addr.clone(),
+                        change(
+                            &addr,
+                            Action::Update,
+                            vec![field("state", now.as_deref(), Some(want))],
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // In graph order; then removals, last-created first.
+    let mut out: Vec<Change> = order
+        .iter()
+        .filter_map(|r| changes.remove(&r.key()))
+        .collect();
+    let mut removals = removals(spec, observed);
+    removals.sort_by(|a, b| {
+        b.address
+            .kind
+            .cmp(&a.address.kind)
+            .then(a.address.cmp(&b.address))
+    });
+    out.extend(removals);
+    Plan {
+        changes: out,
+        unmanaged: unmanaged(spec, observed),
+    }
+}
+
+/// The partner source of a relay, if it is known and will stay: the relay exists, is not being created
+/// or replaced, and Salesforce has registered its source.
+fn source_of<'a>(
+    spec: &Spec,
+    changes: &BTreeMap<Address, Change>,
+    relay: &str,
+    relay_addr: &Address,
+    org: impl Fn(&str) -> &'a ObservedOrg,
+) -> Option<String> {
+    if changes
+        .get(relay_addr)
+        .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
+    {
+        return None;
+    }
+    let r = &spec.relays[relay];
+    org(&r.org.value)
+        .relays
+        .iter()
+        .find(|o| o.name == r.names.relay)?
+        .remote_resource
+        .clone()
+}
+
+/// What `ensure: absent` relays leave behind to remove: their forwarding, association, relay and
+/// channel, and their named credential and role when nothing else uses them.
+fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
+    let mut out = Vec::new();
+    let present: Vec<_> = spec
+        .relays
+        .values()
+        .filter(|r| r.ensure == Ensure::Present)
+        .collect();
+    for (name, r) in spec
+        .relays
+        .iter()
+        .filter(|(_, r)| r.ensure == Ensure::Absent)
+    {
+        let Some(o) = observed.orgs.get(&r.org.value) else {
+            continue;
+        };
+        let acct = observed.accounts.get(&r.aws_account.value);
+        let del = |kind, key: String, what: &str| Change {
+            address: Address::new(kind, key),
+            action: Action::Delete,
+            fields: vec![field("name", Some(what), None)],
+            reason: Some("ensure: absent".into()),
+            waits_for: None,
+        };
+        let seen = o.relays.iter().find(|x| x.name == r.names.relay);
+        if let (Some(seen), Some(acct)) = (seen, acct) {
+            if let Some(src) = &seen.remote_resource {
+                if acct
+                    .rules
+                    .iter()
+                    .any(|x| &x.bus == src && x.name == FORWARD_RULE)
+                {
+                    out.push(del(Kind::Forwarding, name.clone(), FORWARD_RULE));
+                }
+                if acct.buses.iter().any(|b| &b.name == src) {
+                    out.push(del(Kind::Association, name.clone(), src));
+                }
+            }
+        }
+        if let Some(seen) = seen {
+            out.push(del(Kind::Relay, name.clone(), &seen.name));
+        }
+        if o.channels.iter().any(|c| c.name == r.names.channel) {
+            out.push(del(
+                Kind::Channel,
+                name.clone(),
+                &names::channel_full_name(&r.names.channel),
+            ));
+        }
+        let nc = &r.names.named_credential;
+        let callout = format!("callout:{nc}");
+        let nc_used = present
+            .iter()
+            .any(|p| p.org.value == r.org.value && p.names.named_credential == *nc)
+            || o.relays.iter().any(|x| {
+                x.name != r.names.relay && x.destination.as_deref() == Some(callout.as_str())
+            });
+        if !nc_used && o.named_credentials.iter().any(|n| n.name == *nc) {
+            out.push(del(
+                Kind::NamedCredential,
+                format!("{}/{nc}", r.org.value),
+                nc,
+            ));
+        }
+        if let (Some(role), Some(acct)) = (&r.names.role, acct) {
+            let role_used = present.iter().any(|p| {
+                p.aws_account.value == r.aws_account.value && p.names.role.as_ref() == Some(role)
+            });
+            if !role_used && acct.roles.iter().any(|x| &x.name == role) {
+                out.push(del(
+                    Kind::Role,
+                    format!("{}/{role}", r.aws_account.value),
+                    role,
+                ));
+            }
+        }
+    }
+    // Shared resources are named once even when several absent relays leave them.
+    let mut seen = BTreeSet::new();
+    out.retain(|c| seen.insert(c.address.clone()));
+    out
+}
+
+/// Relays, channels and named credentials in the spec's orgs that no spec relay names.
+fn unmanaged(spec: &Spec, observed: &Observed) -> Vec<Unmanaged> {
+    let mut out = Vec::new();
+    for (org_name, o) in &observed.orgs {
+        let relays: Vec<_> = spec
+            .relays
+            .values()
+            .filter(|r| r.org.value == *org_name)
+            .collect();
+        for r in &o.relays {
+            if !relays.iter().any(|x| x.names.relay == r.name) {
+                out.push(Unmanaged {
+                    system: "salesforce",
+                    scope: org_name.clone(),
+                    kind: "relay",
+                    name: r.name.clone(),
+                });
+            }
+        }
+        for c in &o.channels {
+            if !relays.iter().any(|x| x.names.channel == c.name) {
+                out.push(Unmanaged {
+                    system: "salesforce",
+                    scope: org_name.clone(),
+                    kind: "channel",
+                    name: names::channel_full_name(&c.name),
+                });
+            }
+        }
+        for n in &o.named_credentials {
+            if !relays.iter().any(|x| x.names.named_credential == n.name) {
+                out.push(Unmanaged {
+                    system: "salesforce",
+                    scope: org_name.clone(),
+                    kind: "named credential",
+                    name: n.name.clone(),
+                });
+            }
+        }
+    }
+    out.sort();
+    out
+}

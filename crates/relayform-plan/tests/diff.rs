@@ -1,0 +1,324 @@
+//! The planner: desired × observed → plan, checked against the observed state of a fully applied spec
+//! and variations of it.
+
+use relayform_plan::diff::{
+    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, plan, recovery_option,
+};
+use relayform_plan::plan::Action;
+use relayform_provider::*;
+use relayform_spec::{Ensure, SourceFile, Spec, check, names};
+
+const ORG_ID: &str = "00DSM0000000001AAA";
+
+fn spec(text: &str) -> Spec {
+    let c = check(&[SourceFile::new("t.yaml", text)]);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    c.spec
+}
+
+const SPEC: &str = r#"
+version: 1
+orgs: {acme: {simulator: true}}
+aws_accounts: {events: {simulator: true, account_id: "123456789012", region: eu-west-1}}
+relays:
+  orders:
+    org: acme
+    aws_account: events
+    events: [Order_Placed__e, Order_Shipped__e]
+    error_recovery: earliest
+    destination_bus: orders
+  accounts:
+    org: acme
+    aws_account: events
+    events: [AccountChangeEvent]
+    error_recovery: latest
+    state: paused
+"#;
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// What the orgs and accounts look like once the spec has been applied.
+fn converged(spec: &Spec) -> Observed {
+    let mut obs = Observed::default();
+    for (i, (_, r)) in spec
+        .relays
+        .iter()
+        .filter(|(_, r)| r.ensure == Ensure::Present)
+        .enumerate()
+    {
+        let acct = &spec.aws_accounts[&r.aws_account.value];
+        let o = obs
+            .orgs
+            .entry(r.org.value.clone())
+            .or_insert_with(|| ObservedOrg {
+                org_id: ORG_ID.into(),
+                ..Default::default()
+            });
+        if !o
+            .named_credentials
+            .iter()
+            .any(|n| n.name == r.names.named_credential)
+        {
+            o.named_credentials.push(ObservedNamedCredential {
+                id: format!("0XA{i}"),
+                name: r.names.named_credential.clone(),
+                label: None,
+                endpoint: Some(names::named_credential_endpoint(
+                    &acct.account_id,
+                    &acct.region,
+                )),
+            });
+        }
+        let channel_id = format!("0YLSM00000000{i:02}AAA");
+        o.channels.push(ObservedChannel {
+            id: channel_id.clone(),
+            name: r.names.channel.clone(),
+            label: None,
+            channel_type: Some(r.channel_type.as_str().into()),
+        });
+        for e in &r.events {
+            o.members.push(ObservedMember {
+                id: format!("0v8{i}{}", e.value),
+                name: names::channel_member(&r.names.channel, e),
+                channel_id: Some(channel_id.clone()),
+                event: Some(e.value.clone()),
+            });
+        }
+        let source = format!("aws.partner/salesforce.com/{ORG_ID}/{channel_id}");
+        o.relays.push(ObservedRelay {
+            id: format!("7k2{i}"),
+            name: r.names.relay.clone(),
+            channel: Some(names::channel_full_name(&r.names.channel)),
+            destination: Some(format!("callout:{}", r.names.named_credential)),
+            relay_option: Some(recovery_option(r.error_recovery).into()),
+            state: Some(admin_state(r.state).into()),
+            status: Some("RUNNING".into()),
+            remote_resource: Some(source.clone()),
+            ..Default::default()
+        });
+        let a = obs
+            .accounts
+            .entry(r.aws_account.value.clone())
+            .or_insert_with(|| ObservedAccount {
+                account_id: acct.account_id.value.clone(),
+                region: acct.region.value.clone(),
+                ..Default::default()
+            });
+        a.sources.push(ObservedSource {
+            name: source.clone(),
+            state: Some("ACTIVE".into()),
+        });
+        a.buses.push(ObservedBus {
+            name: source.clone(),
+            arn: None,
+        });
+        if let (Some(d), Some(role)) = (&r.destination, &r.names.role) {
+            let role_arn = format!("arn:aws:iam::{}:role/{role}", acct.account_id.value);
+            a.rules.push(ObservedRule {
+                bus: source.clone(),
+                name: FORWARD_RULE.into(),
+                event_pattern: None,
+                state: Some("ENABLED".into()),
+                targets: vec![ObservedTarget {
+                    id: FORWARD_TARGET.into(),
+                    arn: d.value.arn(),
+                    role_arn: Some(role_arn.clone()),
+                }],
+            });
+            if !a.roles.iter().any(|x| &x.name == role) {
+                let trust =
+                    relayform_plan::policy::forwarding_trust("aws", &acct.region, &acct.account_id);
+                let perm = relayform_plan::policy::forwarding_permission(&d.value.arn());
+                a.roles.push(ObservedRole {
+                    name: role.clone(),
+                    arn: role_arn,
+                    trust_policy: Some(encode(&trust.to_string())),
+                    policy: Some((ROLE_POLICY.into(), encode(&perm.to_string()))),
+                });
+            }
+        }
+    }
+    obs
+}
+
+fn actions(p: &relayform_plan::plan::Plan) -> Vec<String> {
+    p.changes
+        .iter()
+        .map(|c| format!("{} {}", c.action.symbol(), c.address))
+        .collect()
+}
+
+#[test]
+fn a_converged_world_needs_no_changes() {
+    let s = spec(SPEC);
+    let p = plan(&s, &converged(&s));
+    assert!(p.is_empty(), "{p}");
+    assert_eq!(
+        p.to_string(),
+        "No changes: the orgs and accounts match the spec.\n"
+    );
+}
+
+#[test]
+fn an_empty_world_gets_everything_in_order_with_pending_externals() {
+    let s = spec(SPEC);
+    let p = plan(&s, &Observed::default());
+    insta::assert_snapshot!(p.to_string());
+    let pending: Vec<_> = p
+        .changes
+        .iter()
+        .filter(|c| c.waits_for.is_some())
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            "aws.association[accounts]",
+            "aws.association[orders]",
+            "aws.forwarding[orders]"
+        ]
+    );
+}
+
+#[test]
+fn a_relay_paused_by_hand_is_started_again() {
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    obs.orgs
+        .get_mut("acme")
+        .unwrap()
+        .relays
+        .iter_mut()
+        .find(|r| r.name == "orders")
+        .unwrap()
+        .state = Some("PAUSE".into());
+    let p = plan(&s, &obs);
+    assert_eq!(actions(&p), ["~ salesforce.relay_state[orders]"]);
+    assert!(p.to_string().contains("state: \"PAUSE\" → \"RUN\""), "{p}");
+}
+
+#[test]
+fn a_removed_member_is_added_and_an_extra_one_removed_by_the_channel_diff() {
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    obs.orgs
+        .get_mut("acme")
+        .unwrap()
+        .members
+        .retain(|m| m.event.as_deref() != Some("Order_Shipped__e"));
+    let p = plan(&s, &obs);
+    assert_eq!(
+        actions(&p),
+        ["+ salesforce.channel_member[orders/Order_Shipped__e]"]
+    );
+}
+
+#[test]
+fn a_deleted_bus_is_associated_again_and_its_forwarding_recreated() {
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    let a = obs.accounts.get_mut("events").unwrap();
+    let src = a.rules[0].bus.clone();
+    a.buses.retain(|b| b.name != src);
+    a.rules.clear();
+    let p = plan(&s, &obs);
+    assert_eq!(
+        actions(&p),
+        ["+ aws.association[orders]", "+ aws.forwarding[orders]"]
+    );
+}
+
+#[test]
+fn an_equivalent_policy_is_no_change_and_an_edited_one_is_reverted() {
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    let role = &mut obs.accounts.get_mut("events").unwrap().roles[0];
+    role.policy = Some((ROLE_POLICY.into(), r#"{"Version":"2012-10-17","Statement":{"Sid":"x","Effect":"Allow","Action":["events:PutEvents"],"Resource":["arn:aws:events:eu-west-1:123456789012:event-bus/orders"]}}"#.into()));
+    assert!(plan(&s, &obs).is_empty());
+    let role = &mut obs.accounts.get_mut("events").unwrap().roles[0];
+    role.policy = Some((
+        ROLE_POLICY.into(),
+        r#"{"Statement":{"Effect":"Allow","Action":"events:*","Resource":"*"}}"#.into(),
+    ));
+    let p = plan(&s, &obs);
+    assert_eq!(
+        actions(&p),
+        ["~ aws.role[events/relayform-eu-west-1-orders]"]
+    );
+    assert!(p.to_string().contains("permission_policy: "), "{p}");
+}
+
+#[test]
+fn changing_the_account_replaces_credential_and_relays() {
+    let s = spec(SPEC);
+    let obs = converged(&s);
+    let moved = spec(&SPEC.replace("region: eu-west-1", "region: us-east-1"));
+    let p = plan(&moved, &obs);
+    insta::assert_snapshot!(p.to_string());
+    assert!(p.changes.iter().any(
+        |c| c.action == Action::Replace && c.address.to_string() == "salesforce.relay[orders]"
+    ));
+}
+
+#[test]
+fn changing_the_kind_of_events_replaces_channel_and_relay() {
+    let s = spec(SPEC);
+    let obs = converged(&s);
+    let changed = spec(&SPEC.replace("events: [AccountChangeEvent]", "events: [Invoice_Paid__e]"));
+    let p = plan(&changed, &obs);
+    let got = actions(&p);
+    assert!(
+        got.contains(&"-/+ salesforce.channel[accounts]".to_owned()),
+        "{p}"
+    );
+    assert!(
+        got.contains(&"-/+ salesforce.relay[accounts]".to_owned()),
+        "{p}"
+    );
+    assert!(
+        got.contains(&"+ salesforce.channel_member[accounts/Invoice_Paid__e]".to_owned()),
+        "{p}"
+    );
+    assert!(
+        got.contains(&"+ aws.association[accounts]".to_owned()),
+        "the new relay's source has to be associated: {p}"
+    );
+}
+
+#[test]
+fn absent_relays_are_removed_with_what_only_they_use_and_strangers_are_left_alone() {
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    obs.orgs
+        .get_mut("acme")
+        .unwrap()
+        .relays
+        .push(ObservedRelay {
+            id: "7k2x".into(),
+            name: "Hand_Made".into(),
+            ..Default::default()
+        });
+    let gone = spec(&SPEC.replace(
+        "    destination_bus: orders\n",
+        "    destination_bus: orders\n    ensure: absent\n",
+    ));
+    let p = plan(&gone, &obs);
+    insta::assert_snapshot!(p.to_string());
+    assert!(p.unmanaged.iter().any(|u| u.name == "Hand_Made"));
+    // The named credential is still used by the other relay: kept.
+    assert!(
+        !p.changes
+            .iter()
+            .any(|c| c.address.kind == relayform_plan::Kind::NamedCredential)
+    );
+}
