@@ -17,6 +17,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of the spec language (for editors: yaml-language-server).
     Schema,
+    /// Show what apply would change: read the orgs and accounts (nothing is changed) and compare them
+    /// with the spec.
+    Plan(PlanArgs),
     /// Print the resource graph of a spec: what depends on what, in creation order.
     Graph(GraphArgs),
     /// The bundled simulator of the Salesforce and AWS APIs.
@@ -47,6 +50,19 @@ pub struct ServeArgs {
     /// Print the URLs and credentials as one JSON line, for scripts.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Spec files or directories, as for `validate`.
+    #[arg(default_value = "specs", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Exit 0 when there is nothing to change, 2 when there is, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Where the embedded simulator keeps its state (for `simulator: true` orgs and accounts).
+    #[arg(long, value_name = "FILE", default_value = ".relayform/simulator.json")]
+    pub simulator_state: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -11,12 +11,14 @@
 //! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap).
 
 pub mod cli;
+mod engine;
 pub mod load;
 mod sim;
 mod validate;
 
 use anstream::AutoStream;
 use anstream::adapter::StripBytes;
+use anyhow::Context;
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
@@ -72,6 +74,7 @@ where
 fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::run(&args, out, err),
+        cli::Command::Plan(args) => plan(&args, out, err),
         cli::Command::Graph(args) => graph(&args, out, err),
         cli::Command::Sim(cli::SimCommand::Serve(args)) => sim::serve(&args, out, err),
         cli::Command::Schema => {
@@ -120,6 +123,29 @@ fn load_spec(
             )
         }
     }
+}
+
+fn plan(args: &cli::PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let spec = load_spec(&args.paths, err)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let plan = runtime.block_on(async {
+        let sim = engine::embedded(&spec, &args.simulator_state).await?;
+        let observed = engine::refresh(&spec, sim.as_ref(), err).await?;
+        if let Some(sim) = sim {
+            sim.shutdown()
+                .await
+                .context("cannot save the embedded simulator's state")?;
+        }
+        Ok::<_, anyhow::Error>(relayform_plan::diff::plan(&spec, &observed))
+    })?;
+    write!(out, "{plan}")?;
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    })
 }
 
 fn graph(args: &cli::GraphArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {

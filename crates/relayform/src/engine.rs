@@ -1,0 +1,334 @@
+//! The engine's edge: connecting to the orgs and accounts a spec names (or to the embedded simulator),
+//! reading them, and handing desired and observed state to the pure planner.
+
+use anyhow::{Context, bail};
+use relayform_aws::observe::{Interest, observe_account};
+use relayform_aws::{Aws, Credentials, Target};
+use relayform_plan::diff::{FORWARD_RULE, Observed, ROLE_POLICY};
+use relayform_provider::Secret;
+use relayform_salesforce::{Client, Grant, OAuth, Session, StaticToken};
+use relayform_simulator::config::{AccountConfig, Config, DEMO_CLIENT_SECRET, OrgConfig};
+use relayform_spec::{
+    AwsConnection, AwsCredentials, Ensure, OrgConnection, SalesforceAuth, SecretRef, Spec,
+};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The field every platform event of the embedded simulator has (spec files name events, not fields).
+pub(crate) const SIM_EVENT_FIELD: &str = "Message__c";
+
+fn uses_simulator(spec: &Spec) -> bool {
+    spec.orgs
+        .values()
+        .any(|o| matches!(o.connection, OrgConnection::Simulator))
+        || spec
+            .aws_accounts
+            .values()
+            .any(|a| matches!(a.connection, AwsConnection::Simulator))
+}
+
+/// The embedded simulator's world for a spec: one org per simulated spec org (its My Domain name is the
+/// spec name), with the events the spec's relays carry, and one account per simulated spec account.
+pub(crate) fn simulator_config(spec: &Spec) -> Config {
+    let mut config = Config {
+        orgs: Vec::new(),
+        aws_accounts: Vec::new(),
+        settings: Default::default(),
+    };
+    for (name, org) in spec
+        .orgs
+        .iter()
+        .filter(|(_, o)| matches!(o.connection, OrgConnection::Simulator))
+    {
+        let mut o = OrgConfig::demo(name);
+        o.org_id = org.org_id.as_ref().map(|id| id.value.clone());
+        for relay in spec.relays.values().filter(|r| r.org.value == *name) {
+            for e in &relay.events {
+                if e.ends_with("__e") {
+                    o.platform_events
+                        .entry(e.value.clone())
+                        .or_insert_with(|| vec![SIM_EVENT_FIELD.to_owned()]);
+                } else if let Some(entity) = e.strip_suffix("ChangeEvent") {
+                    let entity = entity
+                        .strip_suffix("__")
+                        .map_or_else(|| entity.to_owned(), |c| format!("{c}__c"));
+                    o.cdc_entities
+                        .entry(entity)
+                        .or_insert_with(|| vec!["Name".to_owned()]);
+                }
+            }
+        }
+        config.orgs.push(o);
+    }
+    let mut ids: Vec<&str> = spec
+        .aws_accounts
+        .values()
+        .filter(|a| matches!(a.connection, AwsConnection::Simulator))
+        .map(|a| a.account_id.value.as_str())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    config.aws_accounts = ids
+        .into_iter()
+        .map(|id| AccountConfig {
+            account_id: id.to_owned(),
+            access_keys: Vec::new(),
+        })
+        .collect();
+    config
+}
+
+/// Starts the embedded simulator when the spec uses it.
+pub(crate) async fn embedded(
+    spec: &Spec,
+    state: &Path,
+) -> anyhow::Result<Option<relayform_simulator::Running>> {
+    if !uses_simulator(spec) {
+        return Ok(None);
+    }
+    let running = relayform_simulator::start(relayform_simulator::Options {
+        config: simulator_config(spec),
+        state_file: Some(state.to_owned()),
+        ..Default::default()
+    })
+    .await
+    .context("cannot start the embedded simulator")?;
+    for (name, o) in spec
+        .orgs
+        .iter()
+        .filter(|(_, o)| matches!(o.connection, OrgConnection::Simulator))
+    {
+        if running.instance_url(name).is_none() {
+            bail!(
+                "the embedded simulator's state in {} has no org `{name}`\nhint: it was made for another spec; remove the file to start afresh",
+                state.display()
+            );
+        }
+        let _ = o;
+    }
+    Ok(Some(running))
+}
+
+fn secret(r: &SecretRef, what: &str) -> anyhow::Result<Secret> {
+    match r {
+        SecretRef::Env(var) => std::env::var(var)
+            .map(Secret::new)
+            .map_err(|_| anyhow::anyhow!("{what}: the environment variable {var} is not set\nhint: export {var}, or change the reference in the spec")),
+        SecretRef::File(path) => {
+            let path = expand_home(path);
+            std::fs::read_to_string(&path)
+                .map(|s| Secret::new(s.trim_end()))
+                .with_context(|| format!("{what}: cannot read the secret file {}", path.display()))
+        }
+    }
+}
+
+fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => path.into(),
+    }
+}
+
+/// A Salesforce client for a spec org.
+pub(crate) fn salesforce(
+    spec: &Spec,
+    org: &str,
+    sim: Option<&relayform_simulator::Running>,
+) -> anyhow::Result<Client> {
+    let o = &spec.orgs[org];
+    let source: Arc<dyn relayform_salesforce::TokenSource> = match &o.connection {
+        OrgConnection::Simulator => {
+            let sim = sim.context("the embedded simulator is not running")?;
+            let url = sim
+                .instance_url(org)
+                .with_context(|| format!("the embedded simulator has no org `{org}`"))?;
+            let client_id = if org == "demo" {
+                relayform_simulator::config::DEMO_CLIENT_ID.to_owned()
+            } else {
+                format!("relayform-{org}-client")
+            };
+            Arc::new(OAuth::new(
+                &url,
+                Grant::ClientCredentials {
+                    client_id,
+                    client_secret: Secret::new(DEMO_CLIENT_SECRET),
+                },
+            ))
+        }
+        OrgConnection::Remote { instance_url, auth } => {
+            let what = format!("org `{org}`");
+            match auth {
+                SalesforceAuth::ClientCredentials {
+                    client_id,
+                    client_secret,
+                } => Arc::new(OAuth::new(
+                    instance_url,
+                    Grant::ClientCredentials {
+                        client_id: client_id.clone(),
+                        client_secret: secret(client_secret, &what)?,
+                    },
+                )),
+                SalesforceAuth::RefreshToken {
+                    client_id,
+                    client_secret,
+                    refresh_token,
+                } => Arc::new(OAuth::new(
+                    instance_url,
+                    Grant::RefreshToken {
+                        client_id: client_id.clone(),
+                        client_secret: client_secret
+                            .as_ref()
+                            .map(|s| secret(s, &what))
+                            .transpose()?,
+                        refresh_token: secret(refresh_token, &what)?,
+                    },
+                )),
+                SalesforceAuth::AccessToken { token } => Arc::new(StaticToken(Session {
+                    access_token: secret(token, &what)?,
+                    instance_url: instance_url.value.clone(),
+                })),
+                SalesforceAuth::JwtBearer { .. } | SalesforceAuth::SfCli { .. } => bail!(
+                    "{what}: this relayform cannot use `jwt_bearer` or `sf_cli` authentication yet\nhint: use `client_credentials`, `refresh_token` or `access_token` for now"
+                ),
+            }
+        }
+    };
+    Ok(Client::new(source))
+}
+
+/// An AWS connection for a spec account.
+pub(crate) async fn aws(
+    spec: &Spec,
+    account: &str,
+    sim: Option<&relayform_simulator::Running>,
+) -> anyhow::Result<Aws> {
+    let a = &spec.aws_accounts[account];
+    let target = match &a.connection {
+        AwsConnection::Simulator => Target {
+            region: a.region.value.clone(),
+            endpoint_url: Some(
+                sim.context("the embedded simulator is not running")?
+                    .urls
+                    .aws_endpoint
+                    .clone(),
+            ),
+            // The simulator takes a 12-digit access key as the account it names.
+            credentials: Credentials::Static {
+                access_key_id: a.account_id.value.clone(),
+                secret_access_key: Secret::new("simulator"),
+            },
+            config_file: None,
+        },
+        AwsConnection::Remote {
+            credentials,
+            endpoint_url,
+        } => Target {
+            region: a.region.value.clone(),
+            endpoint_url: endpoint_url.as_ref().map(|u| u.value.clone()),
+            credentials: match credentials {
+                AwsCredentials::DefaultChain => Credentials::DefaultChain,
+                AwsCredentials::Profile(p) => Credentials::Profile(p.clone()),
+                AwsCredentials::AssumeRole {
+                    role_arn,
+                    external_id,
+                    session_name,
+                    source_profile,
+                } => Credentials::AssumeRole {
+                    role_arn: role_arn.clone(),
+                    external_id: external_id.clone(),
+                    session_name: session_name.clone(),
+                    source_profile: source_profile.clone(),
+                },
+            },
+            config_file: None,
+        },
+    };
+    Ok(Aws::connect(&target, None).await)
+}
+
+/// Reads every org and account the spec names, concurrently; checks pinned org and account ids.
+pub(crate) async fn refresh(
+    spec: &Spec,
+    sim: Option<&relayform_simulator::Running>,
+    err: &mut dyn Write,
+) -> anyhow::Result<Observed> {
+    let mut tasks = Vec::new();
+    for name in spec.orgs.keys() {
+        let client = salesforce(spec, name, sim)?;
+        let (name, pinned) = (name.clone(), spec.orgs[name].org_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let seen = relayform_salesforce::observe_org(&client).await.with_context(|| format!("cannot read org `{name}`"))?;
+            if let Some(pin) = pinned {
+                if seen.org_id.get(..15) != pin.value.get(..15) {
+                    bail!(
+                        "org `{name}` is {}, but the spec pins it to {} ({})\nhint: the credentials reach another org; nothing was read further or changed",
+                        seen.org_id,
+                        pin.value,
+                        pin.at
+                    );
+                }
+            }
+            Ok((name, seen))
+        }));
+    }
+    let mut orgs = BTreeMap::new();
+    for t in tasks {
+        let (name, seen) = t.await??;
+        orgs.insert(name, seen);
+    }
+    let mut tasks = Vec::new();
+    for (name, a) in &spec.aws_accounts {
+        let mut interest = Interest::default();
+        for r in spec
+            .relays
+            .values()
+            .filter(|r| r.aws_account.value == *name)
+        {
+            let source = orgs
+                .get(&r.org.value)
+                .and_then(|o: &relayform_provider::ObservedOrg| {
+                    o.relays
+                        .iter()
+                        .find(|x| x.name == r.names.relay)
+                        .and_then(|x| x.remote_resource.clone())
+                });
+            if let (Some(src), Some(_)) = (source, &r.destination) {
+                interest.forwarding.push((src, FORWARD_RULE.to_owned()));
+            }
+            if let (Some(role), true) = (
+                &r.names.role,
+                r.ensure == Ensure::Present || r.ensure == Ensure::Absent,
+            ) {
+                if !interest.roles.iter().any(|(x, _)| x == role) {
+                    interest.roles.push((role.clone(), ROLE_POLICY.to_owned()));
+                }
+            }
+        }
+        let conn = aws(spec, name, sim).await?;
+        let (name, account_id) = (name.clone(), a.account_id.value.clone());
+        tasks.push(tokio::spawn(async move {
+            conn.pin(&account_id)
+                .await
+                .with_context(|| format!("cannot use AWS account `{name}`"))?;
+            let seen = observe_account(&conn, &account_id, &interest)
+                .await
+                .with_context(|| format!("cannot read AWS account `{name}`"))?;
+            Ok::<_, anyhow::Error>((name, seen))
+        }));
+    }
+    let mut accounts = BTreeMap::new();
+    for t in tasks {
+        let (name, seen) = t.await??;
+        accounts.insert(name, seen);
+    }
+    writeln!(
+        err,
+        "read {} org(s) and {} AWS account(s)",
+        orgs.len(),
+        accounts.len()
+    )?;
+    Ok(Observed { orgs, accounts })
+}
