@@ -9,7 +9,7 @@ use relayform_provider::Secret;
 use relayform_salesforce::{Client, Grant, OAuth, Session, StaticToken};
 use relayform_simulator::config::{AccountConfig, Config, DEMO_CLIENT_SECRET, OrgConfig};
 use relayform_spec::{
-    AwsConnection, AwsCredentials, Ensure, OrgConnection, SalesforceAuth, SecretRef, Spec,
+    AwsConnection, AwsCredentials, OrgConnection, SalesforceAuth, SecretRef, Spec,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -95,7 +95,7 @@ pub(crate) async fn embedded(
     })
     .await
     .context("cannot start the embedded simulator")?;
-    for (name, o) in spec
+    for (name, _) in spec
         .orgs
         .iter()
         .filter(|(_, o)| matches!(o.connection, OrgConnection::Simulator))
@@ -106,7 +106,6 @@ pub(crate) async fn embedded(
                 state.display()
             );
         }
-        let _ = o;
     }
     Ok(Some(running))
 }
@@ -298,10 +297,8 @@ pub(crate) async fn refresh(
             if let (Some(src), Some(_)) = (source, &r.destination) {
                 interest.forwarding.push((src, FORWARD_RULE.to_owned()));
             }
-            if let (Some(role), true) = (
-                &r.names.role,
-                r.ensure == Ensure::Present || r.ensure == Ensure::Absent,
-            ) {
+            // Present relays need their role read, absent ones to know whether it is there to remove.
+            if let Some(role) = &r.names.role {
                 if !interest.roles.iter().any(|(x, _)| x == role) {
                     interest.roles.push((role.clone(), ROLE_POLICY.to_owned()));
                 }
