@@ -25,7 +25,7 @@ use aws_sdk_eventbridge::config::{
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
-pub use relayform_provider::{ErrorKind, Secret};
+pub use relayform_provider::{Error, ErrorKind, Secret};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,32 +76,8 @@ pub trait Observer: Send + Sync + fmt::Debug {
     fn observe(&self, call: &Call);
 }
 
-/// A failed AWS call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub kind: ErrorKind,
-    pub operation: String,
-    pub status: Option<u16>,
-    /// The AWS error code (`ResourceNotFoundException`, `NoSuchEntity`, ...).
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AWS {}: ", self.operation)?;
-        if let Some(code) = &self.code {
-            write!(f, "{code}: ")?;
-        }
-        write!(f, "{}", self.message)?;
-        if let Some(status) = self.status {
-            write!(f, " (HTTP {status})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Error {}
+/// AWS errors are the contract's [`Error`], with `system` = `AWS`.
+const SYSTEM: &str = "AWS";
 
 /// The class of an AWS error code (with its HTTP status for codes it does not know).
 pub fn kind_of(code: Option<&str>, status: Option<u16>) -> ErrorKind {
@@ -166,11 +142,9 @@ where
         _ => kind_of(code.as_deref(), status),
     };
     Error {
-        kind,
-        operation: operation.to_owned(),
         status: status.filter(|s| *s != 0),
         code,
-        message,
+        ..Error::new(SYSTEM, kind, operation, message)
     }
 }
 
@@ -302,12 +276,13 @@ impl Aws {
             .send()
             .await
             .map_err(|e| classify("sts:GetCallerIdentity", &e))?;
-        out.account().map(str::to_owned).ok_or_else(|| Error {
-            kind: ErrorKind::Protocol,
-            operation: "sts:GetCallerIdentity".into(),
-            status: None,
-            code: None,
-            message: "the answer names no account".into(),
+        out.account().map(str::to_owned).ok_or_else(|| {
+            Error::new(
+                SYSTEM,
+                ErrorKind::Protocol,
+                "sts:GetCallerIdentity",
+                "the answer names no account",
+            )
         })
     }
 
@@ -318,13 +293,15 @@ impl Aws {
             return Ok(());
         }
         Err(Error {
-            kind: ErrorKind::Unauthorized,
-            operation: "sts:GetCallerIdentity".into(),
-            status: None,
             code: Some("AccountMismatch".into()),
-            message: format!(
-                "the credentials are for account {actual}, but the spec says {expected}; nothing was changed in either"
-            ),
+            ..Error::new(
+                SYSTEM,
+                ErrorKind::Unauthorized,
+                "sts:GetCallerIdentity",
+                format!(
+                    "the credentials are for account {actual}, but the spec says {expected}; nothing was changed in either"
+                ),
+            )
         })
     }
 }

@@ -189,3 +189,59 @@ pub struct ObservedRole {
     /// The inline policy asked about, if the role has it.
     pub policy: Option<(String, String)>,
 }
+
+/// A failed provider call: which system and operation, what kind of failure, and the vendor's code and
+/// message (never a credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// `Salesforce` or `AWS`.
+    pub system: &'static str,
+    pub kind: ErrorKind,
+    /// What was being done (`tooling.create EventRelayConfig`, `events:CreateEventBus`, ...).
+    pub operation: String,
+    pub status: Option<u16>,
+    /// The vendor's error code (`FIELD_INTEGRITY_EXCEPTION`, `ResourceNotFoundException`, ...).
+    pub code: Option<String>,
+    pub message: String,
+    /// How long the server asked us to wait, in milliseconds.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Error {
+    pub fn new(
+        system: &'static str,
+        kind: ErrorKind,
+        operation: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error {
+            system,
+            kind,
+            operation: operation.into(),
+            status: None,
+            code: None,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: ", self.system, self.operation)?;
+        if let Some(code) = &self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

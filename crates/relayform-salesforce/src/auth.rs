@@ -1,6 +1,6 @@
 //! Sessions and where they come from.
 
-use crate::error::Error;
+use crate::error::{Error, error};
 use relayform_provider::ErrorKind;
 use relayform_provider::Secret;
 use std::fmt;
@@ -31,7 +31,7 @@ impl TokenSource for StaticToken {
     fn session<'a>(&'a self, stale: Option<&'a Secret>) -> BoxFuture<'a, Result<Session, Error>> {
         Box::pin(async move {
             if stale == Some(&self.0.access_token) {
-                return Err(Error::new(
+                return Err(error(
                     ErrorKind::Unauthorized,
                     "session",
                     "the access token was refused and cannot be renewed; get a new one",
@@ -134,7 +134,7 @@ impl OAuth {
             .await
             .map_err(|e| {
                 // reqwest errors carry the URL, not the form: no secret in them.
-                Error::new(
+                error(
                     ErrorKind::Transient,
                     op,
                     format!("cannot reach the token endpoint: {e}"),
@@ -142,7 +142,7 @@ impl OAuth {
             })?;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.map_err(|e| {
-            let mut err = Error::new(
+            let mut err = error(
                 ErrorKind::Protocol,
                 op,
                 format!("the token endpoint did not answer JSON: {e}"),
@@ -166,12 +166,9 @@ impl OAuth {
                 ErrorKind::Unauthorized
             };
             return Err(Error {
-                kind,
-                operation: op.into(),
                 status: Some(status),
                 code,
-                message,
-                retry_after: None,
+                ..error(kind, op, message)
             });
         }
         let field = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -180,7 +177,7 @@ impl OAuth {
                 access_token: Secret::new(token),
                 instance_url,
             }),
-            _ => Err(Error::new(
+            _ => Err(error(
                 ErrorKind::Protocol,
                 op,
                 "the token response lacks access_token or instance_url",

@@ -1,7 +1,7 @@
 //! Calls to the REST data API and the Tooling API, with retries, paging and session renewal.
 
 use crate::auth::TokenSource;
-use crate::error::Error;
+use crate::error::{Error, error, from_response};
 use relayform_provider::ErrorKind;
 use relayform_provider::Secret;
 use serde_json::{Value, json};
@@ -155,7 +155,7 @@ impl Client {
             let status = result.as_ref().ok().map(|r| r.status().as_u16());
             self.report(operation, method, path, attempt, status, started.elapsed());
             let err = match result {
-                Err(e) => Error::new(
+                Err(e) => error(
                     ErrorKind::Transient,
                     operation,
                     format!("request failed: {}", without_url(&e)),
@@ -174,7 +174,7 @@ impl Client {
                             return Ok(None);
                         }
                         return serde_json::from_str(&text).map(Some).map_err(|e| {
-                            let mut err = Error::new(
+                            let mut err = error(
                                 ErrorKind::Protocol,
                                 operation,
                                 format!("the response is not JSON: {e}"),
@@ -184,8 +184,8 @@ impl Client {
                         });
                     }
                     let (code, message) = vendor_error(&text);
-                    let mut err = Error::from_response(operation, status, code, message);
-                    err.retry_after = retry_after;
+                    let mut err = from_response(operation, status, code, message);
+                    err.retry_after_ms = retry_after.map(|d| d.as_millis() as u64);
                     err
                 }
             };
@@ -197,7 +197,9 @@ impl Client {
                 continue;
             }
             if err.is_retryable() && attempt < self.retry.max_attempts {
-                let wait = self.retry.delay(attempt, err.retry_after);
+                let wait = self
+                    .retry
+                    .delay(attempt, err.retry_after_ms.map(Duration::from_millis));
                 tracing::debug!(operation, attempt, ?wait, error = %err, "retrying");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -248,7 +250,7 @@ impl Client {
             .await?;
         loop {
             let Some(body) = page else {
-                return Err(Error::new(
+                return Err(error(
                     ErrorKind::Protocol,
                     operation,
                     "the query answered nothing",
@@ -257,7 +259,7 @@ impl Client {
             match body.get("records").and_then(Value::as_array) {
                 Some(r) => records.extend(r.iter().cloned()),
                 None => {
-                    return Err(Error::new(
+                    return Err(error(
                         ErrorKind::Protocol,
                         operation,
                         "the query response has no records",
@@ -307,7 +309,7 @@ impl Client {
             .and_then(|r| r.get("id"))
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| Error::new(ErrorKind::Protocol, op, "the create response has no id"))
+            .ok_or_else(|| error(ErrorKind::Protocol, op, "the create response has no id"))
     }
 
     pub async fn tooling_get(&self, sobject: &str, id: &str) -> Result<Value, Error> {
@@ -321,7 +323,7 @@ impl Client {
                 None,
             )
             .await?;
-        resp.ok_or_else(|| Error::new(ErrorKind::Protocol, op, "the record came back empty"))
+        resp.ok_or_else(|| error(ErrorKind::Protocol, op, "the record came back empty"))
     }
 
     pub async fn tooling_update(&self, sobject: &str, id: &str, body: &Value) -> Result<(), Error> {

@@ -1,55 +1,30 @@
 //! Classified Salesforce errors.
 
-use relayform_provider::ErrorKind;
-use std::fmt;
-use std::time::Duration;
+pub(crate) use relayform_provider::{Error, ErrorKind};
 
-/// A failed call: which operation, what kind of failure, and the vendor's code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub kind: ErrorKind,
-    /// What was being done (`tooling.create EventRelayConfig`, `oauth.token`, ...).
-    pub operation: String,
-    pub status: Option<u16>,
-    /// The vendor's error code (`FIELD_INTEGRITY_EXCEPTION`, `invalid_grant`, ...).
-    pub code: Option<String>,
-    pub message: String,
-    /// How long the server asked us to wait.
-    pub retry_after: Option<Duration>,
+/// Salesforce errors are the contract's [`Error`], with `system` = `Salesforce`.
+pub(crate) const SYSTEM: &str = "Salesforce";
+
+pub(crate) fn error(
+    kind: ErrorKind,
+    operation: impl Into<String>,
+    message: impl Into<String>,
+) -> Error {
+    Error::new(SYSTEM, kind, operation, message)
 }
 
-impl Error {
-    pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            operation: operation.into(),
-            status: None,
-            code: None,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn is_retryable(&self) -> bool {
-        self.kind.is_retryable()
-    }
-
-    /// Classifies a REST error response: status, Salesforce `errorCode` and message.
-    pub fn from_response(
-        operation: &str,
-        status: u16,
-        code: Option<String>,
-        message: String,
-    ) -> Self {
-        let kind = classify(status, code.as_deref(), &message);
-        Error {
-            kind,
-            operation: operation.to_owned(),
-            status: Some(status),
-            code,
-            message,
-            retry_after: None,
-        }
+/// Classifies a REST error response: status, Salesforce `errorCode` and message.
+pub(crate) fn from_response(
+    operation: &str,
+    status: u16,
+    code: Option<String>,
+    message: String,
+) -> Error {
+    let kind = classify(status, code.as_deref(), &message);
+    Error {
+        status: Some(status),
+        code,
+        ..error(kind, operation, message)
     }
 }
 
@@ -72,22 +47,6 @@ fn classify(status: u16, code: Option<&str>, message: &str) -> ErrorKind {
         _ => ErrorKind::Rejected,
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Salesforce {}: ", self.operation)?;
-        if let Some(code) = &self.code {
-            write!(f, "{code}: ")?;
-        }
-        write!(f, "{}", self.message)?;
-        if let Some(status) = self.status {
-            write!(f, " (HTTP {status})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
@@ -138,7 +97,7 @@ mod tests {
 
     #[test]
     fn display() {
-        let e = Error::from_response(
+        let e = from_response(
             "tooling.create EventRelayConfig",
             400,
             Some("DUPLICATE_DEVELOPER_NAME".into()),

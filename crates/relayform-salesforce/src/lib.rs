@@ -24,9 +24,8 @@ pub mod observe;
 
 pub use auth::{BoxFuture, Grant, OAuth, Session, StaticToken, TokenSource};
 pub use client::{Call, Client, Observer, RetryPolicy};
-pub use error::Error;
 pub use observe::observe_org;
-pub use relayform_provider::{ErrorKind, Secret};
+pub use relayform_provider::{Error, ErrorKind, Secret};
 
 /// The API version relayform speaks (Event Relay objects need 56.0 or later).
 pub const API_VERSION: &str = "59.0";

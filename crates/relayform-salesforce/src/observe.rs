@@ -1,7 +1,7 @@
 //! Reading what an org holds, in a fixed number of queries.
 
 use crate::client::Client;
-use crate::error::Error;
+use relayform_provider::Error;
 use relayform_provider::{
     ObservedChannel, ObservedMember, ObservedNamedCredential, ObservedOrg, ObservedRelay,
 };

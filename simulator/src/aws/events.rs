@@ -94,6 +94,20 @@ fn check(value: &str, member: &str, ok: bool, constraint: &str) -> Result<(), Aw
     }
 }
 
+/// A list of strings (non-strings skipped), empty when absent.
+fn strings(input: &Value, key: &str) -> Vec<String> {
+    input
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A list member with 1 to `max` entries, as the model constrains it.
 fn list(input: &Value, key: &str, member: &str, max: usize) -> Result<Vec<Value>, AwsError> {
     let items = input
@@ -752,16 +766,7 @@ fn put_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 }
 
 fn remove_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
-    let ids: Vec<String> = input
-        .get("Ids")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = strings(input, "Ids");
     check(
         &ids.len().to_string(),
         "ids",
@@ -836,16 +841,7 @@ fn tag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 
 fn untag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let arn = str_field(input, "ResourceARN")?.to_owned();
-    let keys: Vec<String> = input
-        .get("TagKeys")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let keys = strings(input, "TagKeys");
     let t = tags_of(world, ctx, &arn)?;
     for k in keys {
         t.remove(&k);
