@@ -6,8 +6,16 @@
 //! Relays marked `ensure: absent` are removed with the resources only they use. Objects nobody in the
 //! spec accounts for are listed as unmanaged and never touched.
 //!
-//! Not yet here (see `docs/engine-design.md`): telling drift from a spec change, which needs the
-//! fingerprints apply will write.
+//! # Drift
+//!
+//! relayform keeps no state file, so it tells a change made outside relayform (drift) from a spec change
+//! by a **fingerprint** written on the resources themselves: each relay's label is
+//! `<relay> (relayform <fingerprint>)`, where the fingerprint hashes the desired attributes of the
+//! relay's whole subgraph (its credential, channel, members, relay, association, forwarding, role and
+//! state) as of the last apply. When the fingerprint on a relay equals that of the current spec, the
+//! spec has not changed since it was applied, so any difference in that subgraph is drift: it is
+//! marked as such and reverted. When they differ, the differences are the spec's, and the relay's label
+//! is updated with them (a `label` field in the plan).
 
 use crate::desired::desired;
 use crate::graph::Keyed;
@@ -65,6 +73,7 @@ fn change(address: &Address, action: Action, mut fields: Vec<FieldChange>) -> Ch
         fields,
         reason: None,
         waits_for: None,
+        drift: false,
     }
 }
 
@@ -253,7 +262,12 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                                     ),
                                 ],
                             );
-                            c.reason = Some(why);
+                            c.reason = Some(match &seen.remote_resource {
+                                Some(_) => format!(
+                                    "{why}; the old partner event bus and its rule go with it"
+                                ),
+                                None => why,
+                            });
                             changes.insert(addr.clone(), c);
                         } else if !same_recovery(seen.relay_option.as_deref(), *error_recovery) {
                             changes.insert(
@@ -434,12 +448,138 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
         }
     }
 
+    // Fingerprints: mark drift, and carry the current fingerprint onto relays whose subgraph changes.
+    let mut extra_members = Vec::new();
+    for (name, r) in spec
+        .relays
+        .iter()
+        .filter(|(_, r)| r.ensure == Ensure::Present)
+    {
+        let closure: BTreeSet<Address> = graph
+            .with_dependencies(&[Address::new(Kind::RelayState, name.clone())])
+            .into_iter()
+            .collect();
+        let want = fingerprint(&graph, name);
+        let seen = org(&r.org.value)
+            .relays
+            .iter()
+            .find(|x| x.name == r.names.relay);
+        let seen_fp = seen
+            .and_then(|x| x.label.as_deref())
+            .and_then(label_fingerprint);
+        let relay_addr = Address::new(Kind::Relay, name.clone());
+        // Members on the relay's channel that the spec no longer names.
+        if !created_or_replaced(&changes, &Address::new(Kind::Channel, name.clone())) {
+            let o = org(&r.org.value);
+            if let Some(ch) = o.channels.iter().find(|c| c.name == r.names.channel) {
+                for m in o
+                    .members
+                    .iter()
+                    .filter(|m| m.channel_id.as_deref() == Some(ch.id.as_str()))
+                {
+                    let event = m.event.clone().unwrap_or_default();
+                    if !r.events.iter().any(|e| e.value == event) {
+                        let mut c = change(
+                            &Address::new(Kind::ChannelMember, format!("{name}/{event}")),
+                            Action::Delete,
+                            vec![field("name", Some(&m.name), None)],
+                        );
+                        c.reason = Some("the spec no longer names this event".into());
+                        c.drift = seen_fp.as_deref() == Some(want.as_str());
+                        extra_members.push(c);
+                    }
+                }
+            }
+        }
+        let prefix = format!("{name}/");
+        let touched = changes.keys().any(|a| closure.contains(a))
+            || extra_members
+                .iter()
+                .any(|c| c.address.key.starts_with(&prefix));
+        if !touched {
+            continue;
+        }
+        if seen_fp.as_deref() == Some(want.as_str()) {
+            for (a, c) in changes.iter_mut() {
+                if closure.contains(a) {
+                    // Shared nodes are drift only if every relay using them says so; see below.
+                    c.drift = true;
+                }
+            }
+        }
+        let label = relay_label(name, &want);
+        match changes.get_mut(&relay_addr) {
+            Some(c) if matches!(c.action, Action::Create | Action::Replace) => {
+                c.fields.push(field(
+                    "label",
+                    seen.and_then(|x| x.label.as_deref()),
+                    Some(&label),
+                ));
+            }
+            Some(c) if seen_fp.as_deref() != Some(want.as_str()) => {
+                c.fields.push(field(
+                    "label",
+                    seen.and_then(|x| x.label.as_deref()),
+                    Some(&label),
+                ));
+            }
+            Some(_) => {}
+            None if seen.is_some() && seen_fp.as_deref() != Some(want.as_str()) => {
+                changes.insert(
+                    relay_addr.clone(),
+                    change(
+                        &relay_addr,
+                        Action::Update,
+                        vec![field(
+                            "label",
+                            seen.and_then(|x| x.label.as_deref()),
+                            Some(&label),
+                        )],
+                    ),
+                );
+            }
+            None => {}
+        }
+    }
+    // A change is drift only when every relay whose subgraph holds it was applied from this spec.
+    for (a, c) in changes.iter_mut() {
+        if !c.drift {
+            continue;
+        }
+        let users: Vec<&String> = spec
+            .relays
+            .iter()
+            .filter(|(_, r)| r.ensure == Ensure::Present)
+            .filter(|(n, _)| {
+                graph
+                    .with_dependencies(&[Address::new(Kind::RelayState, (*n).clone())])
+                    .contains(a)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        c.drift = users.iter().all(|n| {
+            let r = &spec.relays[*n];
+            org(&r.org.value)
+                .relays
+                .iter()
+                .find(|x| x.name == r.names.relay)
+                .and_then(|x| x.label.as_deref())
+                .and_then(label_fingerprint)
+                .is_some_and(|fp| fp == fingerprint(&graph, n))
+        });
+        // The label update that records a new fingerprint is never drift.
+        if c.fields.iter().any(|f| f.field == "label") {
+            c.drift = false;
+        }
+    }
+
     // In graph order; then removals, last-created first.
     let mut out: Vec<Change> = order
         .iter()
         .filter_map(|r| changes.remove(&r.key()))
         .collect();
     let mut removals = removals(spec, observed);
+    removals.extend(extra_members);
     removals.sort_by(|a, b| {
         b.address
             .kind
@@ -451,6 +591,32 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
         changes: out,
         unmanaged: unmanaged(spec, observed),
     }
+}
+
+/// The fingerprint of a relay's subgraph: a hash of the desired attributes of every resource it is made
+/// of (see the module docs). Twelve hex digits of FNV-1a 64.
+pub fn fingerprint(graph: &crate::Graph<Resource>, relay: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for a in graph.with_dependencies(&[Address::new(Kind::RelayState, relay.to_owned())]) {
+        let Some(r) = graph.get(&a) else { continue };
+        for b in format!("{a}={:?};", r.desired).bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{:012x}", h >> 16)
+}
+
+/// The label relayform gives a relay: `<spec name> (relayform <fingerprint>)`.
+pub fn relay_label(relay: &str, fingerprint: &str) -> String {
+    format!("{relay} (relayform {fingerprint})")
+}
+
+/// The fingerprint in a relay label written by [`relay_label`].
+pub fn label_fingerprint(label: &str) -> Option<String> {
+    let (_, rest) = label.rsplit_once("(relayform ")?;
+    let fp = rest.strip_suffix(')')?;
+    (fp.len() == 12 && fp.bytes().all(|b| b.is_ascii_hexdigit())).then(|| fp.to_owned())
 }
 
 /// The partner source of a relay, if it is known and will stay: the relay exists, is not being created
@@ -501,6 +667,7 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
             fields: vec![field("name", Some(what), None)],
             reason: Some("ensure: absent".into()),
             waits_for: None,
+            drift: false,
         };
         let seen = o.relays.iter().find(|x| x.name == r.names.relay);
         if let (Some(seen), Some(acct)) = (seen, acct) {

@@ -41,6 +41,9 @@ pub struct Change {
     /// Something apply must wait for before it can make this change (a partner source that Salesforce
     /// registers only after the relay exists).
     pub waits_for: Option<String>,
+    /// The resource was changed outside relayform since the spec it was last applied from (see
+    /// [`crate::diff`]): this change reverts it.
+    pub drift: bool,
 }
 
 /// An object found in an org or account that no spec relay accounts for: reported, never touched.
@@ -61,31 +64,120 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
 }
 
+/// The version of the plan's JSON document; bumped on any incompatible change.
+pub const FORMAT_VERSION: &str = "1";
+
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 
-    pub fn count(&self, action: Action) -> usize {
-        self.changes.iter().filter(|c| c.action == action).count()
+    /// Keeps only the changes to the given addresses (for `--target` and `--org`).
+    pub fn restrict(&mut self, keep: &std::collections::BTreeSet<Address>) {
+        self.changes.retain(|c| keep.contains(&c.address));
     }
-}
 
-fn quoted(v: &Option<String>) -> String {
-    v.as_ref()
-        .map_or_else(|| "(none)".into(), |s| format!("{s:?}"))
-}
+    /// The versioned JSON document of `plan --json` and saved plan files: `format_version`,
+    /// `resource_changes` (address, actions, before, after, reason, drift, waits_for), `pending_externals`,
+    /// `drift` (addresses) and `unmanaged`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+        let side = |c: &Change, after: bool| -> Value {
+            let present = if after {
+                c.action != Action::Delete
+            } else {
+                c.action != Action::Create
+            };
+            if !present {
+                return Value::Null;
+            }
+            let mut m = Map::new();
+            for f in &c.fields {
+                let v = if after { &f.after } else { &f.before };
+                m.insert(f.field.to_owned(), json!(v));
+            }
+            Value::Object(m)
+        };
+        let actions = |a: Action| -> Value {
+            match a {
+                Action::Create => json!(["create"]),
+                Action::Update => json!(["update"]),
+                Action::Replace => json!(["delete", "create"]),
+                Action::Delete => json!(["delete"]),
+            }
+        };
+        json!({
+            "format_version": FORMAT_VERSION,
+            "resource_changes": self.changes.iter().map(|c| json!({
+                "address": c.address.to_string(),
+                "kind": c.address.kind.as_str(),
+                "key": c.address.key,
+                "actions": actions(c.action),
+                "before": side(c, false),
+                "after": side(c, true),
+                "reason": c.reason,
+                "drift": c.drift,
+                "waits_for": c.waits_for,
+            })).collect::<Vec<_>>(),
+            "pending_externals": self.changes.iter().filter_map(|c| c.waits_for.as_ref().map(|w| json!({
+                "address": c.address.to_string(),
+                "waits_for": w,
+            }))).collect::<Vec<_>>(),
+            "drift": self.changes.iter().filter(|c| c.drift).map(|c| c.address.to_string()).collect::<Vec<_>>(),
+            "unmanaged": self.unmanaged.iter().map(|u| json!({
+                "system": u.system,
+                "scope": u.scope,
+                "kind": u.kind,
+                "name": u.name,
+            })).collect::<Vec<_>>(),
+            "summary": {
+                "create": self.count(Action::Create),
+                "update": self.count(Action::Update),
+                "replace": self.count(Action::Replace),
+                "delete": self.count(Action::Delete),
+            },
+        })
+    }
 
-impl fmt::Display for Plan {
-    /// Terraform-style text: one block per change, fields as `before → after`, then a summary line.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The Terraform-style text, with ANSI colours when `colour` is set (`+` green, `~` yellow,
+    /// `-/+` magenta, `-` red, drift in bold). The CLI strips them where colour is not wanted.
+    pub fn render(&self, colour: bool) -> String {
         let mut out = String::new();
+        let paint = |code: &str, s: &str| {
+            if colour {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_owned()
+            }
+        };
         for c in &self.changes {
-            let _ = write!(out, "{:>3} {}", c.action.symbol(), c.address);
-            if let Some(r) = &c.reason {
+            let code = match c.action {
+                Action::Create => "32",
+                Action::Update => "33",
+                Action::Replace => "35",
+                Action::Delete => "31",
+            };
+            let _ = write!(
+                out,
+                "{} {}",
+                paint(code, &format!("{:>3}", c.action.symbol())),
+                c.address
+            );
+            if c.drift {
+                let _ = write!(
+                    out,
+                    "  {}",
+                    paint("1", "# drift: changed outside relayform; this reverts it")
+                );
+            } else if let Some(r) = &c.reason {
                 let _ = write!(out, "  # {r}");
             }
             out.push('\n');
+            if c.drift {
+                if let Some(r) = &c.reason {
+                    let _ = writeln!(out, "      # {r}");
+                }
+            }
             for fc in &c.fields {
                 let _ = match (c.action, &fc.before, &fc.after) {
                     (Action::Create, _, after) => {
@@ -117,15 +209,37 @@ impl fmt::Display for Plan {
         if self.is_empty() {
             out.push_str("No changes: the orgs and accounts match the spec.\n");
         } else {
+            let drift = self.changes.iter().filter(|c| c.drift).count();
             let _ = writeln!(
                 out,
-                "Plan: {} to create, {} to update, {} to replace, {} to delete.",
+                "Plan: {} to create, {} to update, {} to replace, {} to delete.{}",
                 self.count(Action::Create),
                 self.count(Action::Update),
                 self.count(Action::Replace),
-                self.count(Action::Delete)
+                self.count(Action::Delete),
+                if drift > 0 {
+                    format!(" ({drift} revert drift.)")
+                } else {
+                    String::new()
+                }
             );
         }
-        f.write_str(&out)
+        out
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+fn quoted(v: &Option<String>) -> String {
+    v.as_ref()
+        .map_or_else(|| "(none)".into(), |s| format!("{s:?}"))
+}
+
+impl fmt::Display for Plan {
+    /// Terraform-style text without colour: see [`Plan::render`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
     }
 }

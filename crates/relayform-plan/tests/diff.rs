@@ -2,7 +2,8 @@
 //! and variations of it.
 
 use relayform_plan::diff::{
-    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, plan, recovery_option,
+    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, fingerprint, plan,
+    recovery_option, relay_label,
 };
 use relayform_plan::plan::Action;
 use relayform_provider::*;
@@ -48,9 +49,11 @@ fn encode(s: &str) -> String {
 }
 
 /// What the orgs and accounts look like once the spec has been applied.
+/// What a spec looks like once relayform has applied it (labels carry the spec's fingerprints).
 fn converged(spec: &Spec) -> Observed {
+    let graph = relayform_plan::desired(spec);
     let mut obs = Observed::default();
-    for (i, (_, r)) in spec
+    for (i, (spec_name, r)) in spec
         .relays
         .iter()
         .filter(|(_, r)| r.ensure == Ensure::Present)
@@ -98,6 +101,7 @@ fn converged(spec: &Spec) -> Observed {
         o.relays.push(ObservedRelay {
             id: format!("7k2{i}"),
             name: r.names.relay.clone(),
+            label: Some(relay_label(spec_name, &fingerprint(&graph, spec_name))),
             channel: Some(names::channel_full_name(&r.names.channel)),
             destination: Some(format!("callout:{}", r.names.named_credential)),
             relay_option: Some(recovery_option(r.error_recovery).into()),
@@ -149,6 +153,15 @@ fn converged(spec: &Spec) -> Observed {
         }
     }
     obs
+}
+
+/// The changes that are marked as drift.
+fn drift(p: &relayform_plan::plan::Plan) -> Vec<String> {
+    p.changes
+        .iter()
+        .filter(|c| c.drift)
+        .map(|c| c.address.to_string())
+        .collect()
 }
 
 fn actions(p: &relayform_plan::plan::Plan) -> Vec<String> {
@@ -204,7 +217,34 @@ fn a_relay_paused_by_hand_is_started_again() {
         .state = Some("PAUSE".into());
     let p = plan(&s, &obs);
     assert_eq!(actions(&p), ["~ salesforce.relay_state[orders]"]);
+    assert_eq!(drift(&p), ["salesforce.relay_state[orders]"]);
     assert!(p.to_string().contains("state: \"PAUSE\" → \"RUN\""), "{p}");
+    assert!(p.to_string().contains("# drift: changed outside relayform"), "{p}");
+}
+
+#[test]
+fn a_spec_change_is_not_drift_and_records_the_new_fingerprint() {
+    let s = spec(SPEC);
+    let obs = converged(&s);
+    let changed = spec(&SPEC.replace("error_recovery: earliest", "error_recovery: latest"));
+    let p = plan(&changed, &obs);
+    assert_eq!(actions(&p), ["~ salesforce.relay[orders]"]);
+    assert!(drift(&p).is_empty(), "{p}");
+    let fields: Vec<_> = p.changes[0].fields.iter().map(|f| f.field).collect();
+    assert_eq!(fields, ["error_recovery", "label"]);
+    let graph = relayform_plan::desired(&changed);
+    assert_eq!(
+        p.changes[0].fields[1].after.as_deref(),
+        Some(relay_label("orders", &fingerprint(&graph, "orders")).as_str())
+    );
+    // Relays applied without a fingerprint (by hand, or by an older relayform) are not drift either.
+    let mut bare = converged(&s);
+    for r in &mut bare.orgs.get_mut("acme").unwrap().relays {
+        r.label = None;
+        r.state = Some("STOP".into());
+    }
+    let p = plan(&s, &bare);
+    assert!(drift(&p).is_empty(), "{p}");
 }
 
 #[test]
@@ -221,6 +261,26 @@ fn a_removed_member_is_added_and_an_extra_one_removed_by_the_channel_diff() {
         actions(&p),
         ["+ salesforce.channel_member[orders/Order_Shipped__e]"]
     );
+    assert_eq!(drift(&p), ["salesforce.channel_member[orders/Order_Shipped__e]"]);
+    // A member added by hand is removed.
+    let mut obs = converged(&s);
+    let o = obs.orgs.get_mut("acme").unwrap();
+    let channel = o
+        .members
+        .iter()
+        .find(|m| m.event.as_deref() == Some("Order_Placed__e"))
+        .unwrap()
+        .channel_id
+        .clone();
+    o.members.push(ObservedMember {
+        id: "0v8x".into(),
+        name: "orders_chn_Extra_e".into(),
+        channel_id: channel,
+        event: Some("Extra__e".into()),
+    });
+    let p = plan(&s, &obs);
+    assert_eq!(actions(&p), ["- salesforce.channel_member[orders/Extra__e]"]);
+    assert_eq!(drift(&p), ["salesforce.channel_member[orders/Extra__e]"]);
 }
 
 #[test]
@@ -236,6 +296,7 @@ fn a_deleted_bus_is_associated_again_and_its_forwarding_recreated() {
         actions(&p),
         ["+ aws.association[orders]", "+ aws.forwarding[orders]"]
     );
+    assert_eq!(drift(&p), ["aws.association[orders]", "aws.forwarding[orders]"]);
 }
 
 #[test]
@@ -256,6 +317,7 @@ fn an_equivalent_policy_is_no_change_and_an_edited_one_is_reverted() {
         ["~ aws.role[events/relayform-eu-west-1-orders]"]
     );
     assert!(p.to_string().contains("permission_policy: "), "{p}");
+    assert_eq!(drift(&p), ["aws.role[events/relayform-eu-west-1-orders]"]);
 }
 
 #[test]
