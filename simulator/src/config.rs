@@ -70,6 +70,17 @@ pub struct AccountConfig {
     pub account_id: String,
     #[serde(default)]
     pub access_keys: Vec<AccessKeyConfig>,
+    /// Custom event buses that exist from the start (destination buses, typically).
+    #[serde(default)]
+    pub event_buses: Vec<BusConfig>,
+}
+
+/// A custom event bus of an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    pub region: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +151,7 @@ impl Default for Config {
                     access_key_id: DEMO_ACCESS_KEY_ID.into(),
                     secret_access_key: DEMO_SECRET_ACCESS_KEY.into(),
                 }],
+                event_buses: Vec::new(),
             }],
             settings: Settings::default(),
         }
@@ -216,6 +228,7 @@ impl Config {
                 .map(|i| AccountConfig {
                     account_id: format!("{:012}", 100_000_000_000u64 + i as u64),
                     access_keys: Vec::new(),
+                    event_buses: Vec::new(),
                 })
                 .collect(),
             settings: Settings::default(),

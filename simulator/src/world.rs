@@ -487,6 +487,31 @@ impl World {
                     .access_keys
                     .insert(k.access_key_id.clone(), a.account_id.clone());
             }
+            for b in &a.event_buses {
+                if b.name.is_empty() || b.name.contains('/') || b.name.starts_with("aws.") {
+                    return Err(format!(
+                        "event bus `{}` of account {}: custom bus names are not empty, have no '/' and do not start with 'aws.'",
+                        b.name, a.account_id
+                    ));
+                }
+                let arn = format!(
+                    "arn:aws:events:{}:{}:event-bus/{}",
+                    b.region, a.account_id, b.name
+                );
+                world.region_mut(&a.account_id, &b.region).buses.insert(
+                    b.name.clone(),
+                    Bus {
+                        name: b.name.clone(),
+                        arn,
+                        created: 0,
+                        modified: 0,
+                        description: None,
+                        event_source: None,
+                        rules: Default::default(),
+                        received: 0,
+                    },
+                );
+            }
         }
         Ok(world)
     }

@@ -17,6 +17,7 @@
 //!   AWS error code and message.
 
 pub mod observe;
+pub mod ops;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eventbridge::config::{

@@ -219,7 +219,10 @@ fn a_relay_paused_by_hand_is_started_again() {
     assert_eq!(actions(&p), ["~ salesforce.relay_state[orders]"]);
     assert_eq!(drift(&p), ["salesforce.relay_state[orders]"]);
     assert!(p.to_string().contains("state: \"PAUSE\" → \"RUN\""), "{p}");
-    assert!(p.to_string().contains("# drift: changed outside relayform"), "{p}");
+    assert!(
+        p.to_string().contains("# drift: changed outside relayform"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -261,7 +264,10 @@ fn a_removed_member_is_added_and_an_extra_one_removed_by_the_channel_diff() {
         actions(&p),
         ["+ salesforce.channel_member[orders/Order_Shipped__e]"]
     );
-    assert_eq!(drift(&p), ["salesforce.channel_member[orders/Order_Shipped__e]"]);
+    assert_eq!(
+        drift(&p),
+        ["salesforce.channel_member[orders/Order_Shipped__e]"]
+    );
     // A member added by hand is removed.
     let mut obs = converged(&s);
     let o = obs.orgs.get_mut("acme").unwrap();
@@ -279,7 +285,10 @@ fn a_removed_member_is_added_and_an_extra_one_removed_by_the_channel_diff() {
         event: Some("Extra__e".into()),
     });
     let p = plan(&s, &obs);
-    assert_eq!(actions(&p), ["- salesforce.channel_member[orders/Extra__e]"]);
+    assert_eq!(
+        actions(&p),
+        ["- salesforce.channel_member[orders/Extra__e]"]
+    );
     assert_eq!(drift(&p), ["salesforce.channel_member[orders/Extra__e]"]);
 }
 
@@ -296,7 +305,10 @@ fn a_deleted_bus_is_associated_again_and_its_forwarding_recreated() {
         actions(&p),
         ["+ aws.association[orders]", "+ aws.forwarding[orders]"]
     );
-    assert_eq!(drift(&p), ["aws.association[orders]", "aws.forwarding[orders]"]);
+    assert_eq!(
+        drift(&p),
+        ["aws.association[orders]", "aws.forwarding[orders]"]
+    );
 }
 
 #[test]

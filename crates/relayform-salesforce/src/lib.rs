@@ -21,6 +21,7 @@ mod auth;
 mod client;
 mod error;
 pub mod observe;
+pub mod ops;
 
 pub use auth::{BoxFuture, Grant, OAuth, Session, StaticToken, TokenSource};
 pub use client::{Call, Client, Observer, RetryPolicy};

@@ -20,6 +20,10 @@ pub enum Command {
     /// Show what apply would change: read the orgs and accounts (nothing is changed) and compare them
     /// with the spec.
     Plan(PlanArgs),
+    /// Make the orgs and accounts match the spec (or a plan saved by `plan --out`).
+    Apply(ApplyArgs),
+    /// Remove everything the spec's relays are made of, in reverse order.
+    Destroy(DestroyArgs),
     /// Print the resource graph of a spec: what depends on what, in creation order.
     Graph(GraphArgs),
     /// The bundled simulator of the Salesforce and AWS APIs.
@@ -60,9 +64,89 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to change, 2 when there is, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Print the plan as a versioned JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the plan to FILE, for `relayform apply FILE` to apply exactly.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: Scope,
+}
+
+/// What part of the world a command reads and changes.
+#[derive(Debug, Clone, Args, Default)]
+pub struct Scope {
+    /// Limit to this resource (an address such as `salesforce.relay[orders]`) and what it depends on.
+    /// Repeatable.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Limit to the relays of this org (its spec name). Repeatable.
+    #[arg(long = "org", value_name = "NAME")]
+    pub orgs: Vec<String>,
     /// Where the embedded simulator keeps its state (for `simulator: true` orgs and accounts).
     #[arg(long, value_name = "FILE", default_value = ".relayform/simulator.json")]
     pub simulator_state: PathBuf,
+}
+
+/// How changes are made.
+#[derive(Debug, Clone, Args)]
+pub struct Execution {
+    /// Make the changes without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many changes run at once, across independent resources, relays and orgs.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// How long to wait for Salesforce and AWS to catch up (a partner event source appearing, a relay
+    /// starting): `90s`, `5m`, `1h`.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait_timeout: std::time::Duration,
+}
+
+/// Parses `300`, `300s`, `5m`, `1h`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write for example 90s, 5m or 1h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => {
+            return Err(format!(
+                "`{s}` is not a duration: the units are ms, s, m and h"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Spec files or directories, as for `validate`; or one plan file saved by `plan --out`.
+    #[arg(default_value = "specs", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub scope: Scope,
+    #[command(flatten)]
+    pub execution: Execution,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Spec files or directories, as for `validate`.
+    #[arg(default_value = "specs", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub scope: Scope,
+    #[command(flatten)]
+    pub execution: Execution,
 }
 
 #[derive(Debug, Args)]

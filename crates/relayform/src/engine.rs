@@ -1,13 +1,16 @@
 //! The engine's edge: connecting to the orgs and accounts a spec names (or to the embedded simulator),
 //! reading them, and handing desired and observed state to the pure planner.
 
+use crate::apply::Connections;
 use anyhow::{Context, bail};
 use relayform_aws::observe::{Interest, observe_account};
 use relayform_aws::{Aws, Credentials, Target};
 use relayform_plan::diff::{FORWARD_RULE, Observed, ROLE_POLICY};
 use relayform_provider::Secret;
 use relayform_salesforce::{Client, Grant, OAuth, Session, StaticToken};
-use relayform_simulator::config::{AccountConfig, Config, DEMO_CLIENT_SECRET, OrgConfig};
+use relayform_simulator::config::{
+    AccountConfig, BusConfig, Config, DEMO_CLIENT_SECRET, OrgConfig,
+};
 use relayform_spec::{
     AwsConnection, AwsCredentials, OrgConnection, SalesforceAuth, SecretRef, Spec,
 };
@@ -47,9 +50,10 @@ pub(crate) fn simulator_config(spec: &Spec) -> Config {
         for relay in spec.relays.values().filter(|r| r.org.value == *name) {
             for e in &relay.events {
                 if e.ends_with("__e") {
-                    o.platform_events
-                        .entry(e.value.clone())
-                        .or_insert_with(|| vec![SIM_EVENT_FIELD.to_owned()]);
+                    let fields = o.platform_events.entry(e.value.clone()).or_default();
+                    if !fields.iter().any(|f| f == SIM_EVENT_FIELD) {
+                        fields.push(SIM_EVENT_FIELD.to_owned());
+                    }
                 } else if let Some(entity) = e.strip_suffix("ChangeEvent") {
                     let entity = entity
                         .strip_suffix("__")
@@ -62,21 +66,36 @@ pub(crate) fn simulator_config(spec: &Spec) -> Config {
         }
         config.orgs.push(o);
     }
-    let mut ids: Vec<&str> = spec
+    // One simulated account per account id, with the destination buses the spec's relays name (they
+    // are the user's, not relayform's: in the embedded world they exist from the start).
+    let mut accounts: BTreeMap<String, AccountConfig> = BTreeMap::new();
+    for a in spec
         .aws_accounts
         .values()
         .filter(|a| matches!(a.connection, AwsConnection::Simulator))
-        .map(|a| a.account_id.value.as_str())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    config.aws_accounts = ids
-        .into_iter()
-        .map(|id| AccountConfig {
-            account_id: id.to_owned(),
-            access_keys: Vec::new(),
-        })
-        .collect();
+    {
+        accounts
+            .entry(a.account_id.value.clone())
+            .or_insert_with(|| AccountConfig {
+                account_id: a.account_id.value.clone(),
+                access_keys: Vec::new(),
+                event_buses: Vec::new(),
+            });
+    }
+    for r in spec.relays.values() {
+        let Some(d) = &r.destination else { continue };
+        let d = &d.value;
+        if let Some(acct) = accounts.get_mut(&d.account_id) {
+            let bus = BusConfig {
+                region: d.region.clone(),
+                name: d.bus_name.clone(),
+            };
+            if !acct.event_buses.contains(&bus) {
+                acct.event_buses.push(bus);
+            }
+        }
+    }
+    config.aws_accounts = accounts.into_values().collect();
     config
 }
 
@@ -248,15 +267,31 @@ pub(crate) async fn aws(
     Ok(Aws::connect(&target, None).await)
 }
 
+/// Connects to every org and account the spec names (nothing is called yet).
+pub(crate) async fn connect(
+    spec: &Spec,
+    sim: Option<&relayform_simulator::Running>,
+) -> anyhow::Result<Connections> {
+    let mut conn = Connections::default();
+    for name in spec.orgs.keys() {
+        conn.orgs.insert(name.clone(), salesforce(spec, name, sim)?);
+    }
+    for name in spec.aws_accounts.keys() {
+        conn.accounts
+            .insert(name.clone(), aws(spec, name, sim).await?);
+    }
+    Ok(conn)
+}
+
 /// Reads every org and account the spec names, concurrently; checks pinned org and account ids.
 pub(crate) async fn refresh(
     spec: &Spec,
-    sim: Option<&relayform_simulator::Running>,
+    conn: &Connections,
     err: &mut dyn Write,
 ) -> anyhow::Result<Observed> {
     let mut tasks = Vec::new();
     for name in spec.orgs.keys() {
-        let client = salesforce(spec, name, sim)?;
+        let client = conn.orgs[name].clone();
         let (name, pinned) = (name.clone(), spec.orgs[name].org_id.clone());
         tasks.push(tokio::spawn(async move {
             let seen = relayform_salesforce::observe_org(&client).await.with_context(|| format!("cannot read org `{name}`"))?;
@@ -304,7 +339,7 @@ pub(crate) async fn refresh(
                 }
             }
         }
-        let conn = aws(spec, name, sim).await?;
+        let conn = conn.accounts[name].clone();
         let (name, account_id) = (name.clone(), a.account_id.value.clone());
         tasks.push(tokio::spawn(async move {
             conn.pin(&account_id)

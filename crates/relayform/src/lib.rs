@@ -10,7 +10,10 @@
 //!
 //! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap).
 
+mod apply;
 pub mod cli;
+mod commands;
+mod demo;
 mod engine;
 pub mod load;
 mod sim;
@@ -18,7 +21,6 @@ mod validate;
 
 use anstream::AutoStream;
 use anstream::adapter::StripBytes;
-use anyhow::Context;
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
@@ -74,7 +76,9 @@ where
 fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::run(&args, out, err),
-        cli::Command::Plan(args) => plan(&args, out, err),
+        cli::Command::Plan(args) => commands::plan(&args, out, err),
+        cli::Command::Apply(args) => commands::apply(&args, out, err),
+        cli::Command::Destroy(args) => commands::destroy(&args, out, err),
         cli::Command::Graph(args) => graph(&args, out, err),
         cli::Command::Sim(cli::SimCommand::Serve(args)) => sim::serve(&args, out, err),
         cli::Command::Schema => {
@@ -104,8 +108,15 @@ fn load_spec(
     paths: &[std::path::PathBuf],
     err: &mut dyn Write,
 ) -> anyhow::Result<relayform_spec::Spec> {
-    let files = load::read(&load::find(paths)?)?;
-    match relayform_spec::check(&files).into_result() {
+    check_spec(&load::read(&load::find(paths)?)?, err)
+}
+
+/// Checks spec files; on errors, prints the diagnostics to `err` and fails.
+fn check_spec(
+    files: &[relayform_spec::SourceFile],
+    err: &mut dyn Write,
+) -> anyhow::Result<relayform_spec::Spec> {
+    match relayform_spec::check(files).into_result() {
         Ok((spec, warnings)) => {
             for d in &warnings {
                 validate::render(d, err)?;
@@ -123,29 +134,6 @@ fn load_spec(
             )
         }
     }
-}
-
-fn plan(args: &cli::PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    let spec = load_spec(&args.paths, err)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let plan = runtime.block_on(async {
-        let sim = engine::embedded(&spec, &args.simulator_state).await?;
-        let observed = engine::refresh(&spec, sim.as_ref(), err).await?;
-        if let Some(sim) = sim {
-            sim.shutdown()
-                .await
-                .context("cannot save the embedded simulator's state")?;
-        }
-        Ok::<_, anyhow::Error>(relayform_plan::diff::plan(&spec, &observed))
-    })?;
-    write!(out, "{plan}")?;
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
-        2
-    } else {
-        0
-    })
 }
 
 fn graph(args: &cli::GraphArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {

@@ -1,0 +1,225 @@
+//! The changes apply makes in an account and region, one resource at a time.
+//!
+//! Every operation converges: a create that finds the resource already there adopts it (and then sets
+//! what it must), a delete that finds it gone is done. So a run that failed half-way, or whose response
+//! was lost, is simply run again.
+
+use crate::{Aws, Error, ErrorKind, classify};
+use aws_sdk_eventbridge::types::Target as EbTarget;
+
+fn gone_is_done(r: Result<(), Error>) -> Result<(), Error> {
+    match r {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Creates the forwarding role with its trust policy and inline permission policy, or brings an
+/// existing role of that name to them.
+pub async fn put_role(
+    aws: &Aws,
+    name: &str,
+    trust: &str,
+    policy_name: &str,
+    policy: &str,
+) -> Result<(), Error> {
+    let created = aws
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .description(
+            "Lets EventBridge forward Salesforce events to the destination bus (relayform)",
+        )
+        .send()
+        .await
+        .map_err(|e| classify("iam:CreateRole", &e));
+    match created {
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::Conflict => update_trust(aws, name, trust).await?,
+        Err(e) => return Err(e),
+    }
+    put_role_policy(aws, name, policy_name, policy).await
+}
+
+pub async fn update_trust(aws: &Aws, name: &str, trust: &str) -> Result<(), Error> {
+    aws.iam
+        .update_assume_role_policy()
+        .role_name(name)
+        .policy_document(trust)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify("iam:UpdateAssumeRolePolicy", &e))
+}
+
+pub async fn put_role_policy(
+    aws: &Aws,
+    name: &str,
+    policy_name: &str,
+    policy: &str,
+) -> Result<(), Error> {
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(policy_name)
+        .policy_document(policy)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify("iam:PutRolePolicy", &e))
+}
+
+/// Deletes the role: its inline policy first (IAM refuses to delete a role that has one).
+pub async fn delete_role(aws: &Aws, name: &str, policy_name: &str) -> Result<(), Error> {
+    gone_is_done(
+        aws.iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam:DeleteRolePolicy", &e)),
+    )?;
+    gone_is_done(
+        aws.iam
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam:DeleteRole", &e)),
+    )
+}
+
+/// Associates a partner event source: creates its event bus (same name). An existing bus for the
+/// source is adopted.
+pub async fn associate(aws: &Aws, source: &str) -> Result<(), Error> {
+    let created = aws
+        .events
+        .create_event_bus()
+        .name(source)
+        .event_source_name(source)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify("events:CreateEventBus", &e));
+    match created {
+        Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
+        other => other,
+    }
+}
+
+/// Deletes a partner event bus (the association).
+pub async fn delete_bus(aws: &Aws, bus: &str) -> Result<(), Error> {
+    gone_is_done(
+        aws.events
+            .delete_event_bus()
+            .name(bus)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("events:DeleteEventBus", &e)),
+    )
+}
+
+/// The forwarding of a partner bus to a destination bus: a rule matching every Salesforce event, with
+/// one target through the role.
+#[derive(Debug, Clone)]
+pub struct Forwarding<'a> {
+    pub bus: &'a str,
+    pub rule: &'a str,
+    pub target_id: &'a str,
+    pub destination_arn: &'a str,
+    pub role_arn: &'a str,
+}
+
+/// The rule's pattern: every event on the partner bus (they all come from Salesforce).
+pub const FORWARD_PATTERN: &str = r#"{"source":[{"prefix":"aws.partner/salesforce.com"}]}"#;
+
+/// Puts the rule and its target (both calls are idempotent).
+pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> {
+    aws.events
+        .put_rule()
+        .name(f.rule)
+        .event_bus_name(f.bus)
+        .event_pattern(FORWARD_PATTERN)
+        .description("Forwards Salesforce events to the destination bus (relayform)")
+        .send()
+        .await
+        .map_err(|e| classify("events:PutRule", &e))?;
+    let target = EbTarget::builder()
+        .id(f.target_id)
+        .arn(f.destination_arn)
+        .role_arn(f.role_arn)
+        .build()
+        .map_err(|e| {
+            Error::new(
+                crate::SYSTEM,
+                ErrorKind::Rejected,
+                "events:PutTargets",
+                e.to_string(),
+            )
+        })?;
+    let out = aws
+        .events
+        .put_targets()
+        .rule(f.rule)
+        .event_bus_name(f.bus)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| classify("events:PutTargets", &e))?;
+    if out.failed_entry_count() > 0 {
+        let why = out
+            .failed_entries()
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}: {}",
+                    x.error_code().unwrap_or("?"),
+                    x.error_message().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::new(
+            crate::SYSTEM,
+            ErrorKind::Rejected,
+            "events:PutTargets",
+            why,
+        ));
+    }
+    Ok(())
+}
+
+/// Removes the rule: its target first (EventBridge refuses to delete a rule that has targets).
+pub async fn delete_forwarding(
+    aws: &Aws,
+    bus: &str,
+    rule: &str,
+    target_id: &str,
+) -> Result<(), Error> {
+    gone_is_done(
+        aws.events
+            .remove_targets()
+            .rule(rule)
+            .event_bus_name(bus)
+            .ids(target_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("events:RemoveTargets", &e)),
+    )?;
+    gone_is_done(
+        aws.events
+            .delete_rule()
+            .name(rule)
+            .event_bus_name(bus)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("events:DeleteRule", &e)),
+    )
+}

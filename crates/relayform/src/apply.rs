@@ -1,0 +1,769 @@
+//! The executor: makes a plan's changes, in graph order, with bounded parallelism.
+//!
+//! A plan's changes become *steps*. Deletes, and the delete half of each replace, are **teardown**
+//! steps, run dependants first (forwarding, association, relay, members, channel, credential, role);
+//! creates, updates and the create half of each replace are **build** steps, run after every teardown
+//! step has ended, each once the build steps of everything it depends on (in the desired graph) have
+//! succeeded. A failed step skips the steps that need it; independent steps go on. Waits (the partner
+//! event source Salesforce registers after a relay is created, a state change settling) poll with
+//! backoff up to the wait timeout. Creates adopt what exists already and matches (see the providers'
+//! `ops` modules), so running apply again after any failure converges without duplicates.
+
+use relayform_aws::Aws;
+use relayform_aws::ops as aws_ops;
+use relayform_plan::diff::{
+    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, recovery_option,
+};
+use relayform_plan::plan::{Action, Change, Plan};
+use relayform_plan::resource::{Address, Desired, Kind};
+use relayform_plan::{Graph, Resource};
+use relayform_provider::ObservedRelay;
+use relayform_salesforce::Client;
+use relayform_salesforce::ops as sf;
+use relayform_spec::{RelayState, Spec, names};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How apply runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub parallelism: usize,
+    pub wait_timeout: Duration,
+    /// The first pause between polls; doubled each time up to `max_poll`.
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+/// The connections apply uses, by spec name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Connections {
+    pub orgs: BTreeMap<String, Client>,
+    pub accounts: BTreeMap<String, Aws>,
+}
+
+/// What happens, as it happens (for progress output).
+#[derive(Debug, Clone)]
+pub(crate) enum Progress {
+    Started(String),
+    Waiting(String, String),
+    Done(String, String),
+    Failed(String, String),
+    Skipped(String, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Teardown,
+    Build,
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    change: Change,
+    half: Half,
+    /// Steps that must have succeeded first.
+    needs: Vec<usize>,
+}
+
+impl Step {
+    fn name(&self) -> String {
+        let verb = match (self.half, self.change.action) {
+            (Half::Teardown, Action::Replace) => "delete (replace)",
+            (Half::Build, Action::Replace) => "create (replace)",
+            (_, Action::Create) => "create",
+            (_, Action::Update) => "update",
+            (_, Action::Delete) => "delete",
+        };
+        format!("{} {verb}", self.change.address)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Done(String),
+    Failed(String),
+    Skipped(String),
+}
+
+/// The result of an apply.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Report {
+    pub done: Vec<(String, String)>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+}
+
+impl Report {
+    pub(crate) fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+struct Ctx {
+    spec: Spec,
+    graph: Graph<Resource>,
+    observed: Observed,
+    conn: Connections,
+    options: Options,
+    /// Relay ids created in this run, by relay spec name.
+    relay_ids: Mutex<BTreeMap<String, String>>,
+    /// Partner sources found in this run, by relay spec name.
+    sources: Mutex<BTreeMap<String, String>>,
+    progress: mpsc::UnboundedSender<Progress>,
+}
+
+/// Turns the plan into steps with their dependencies.
+fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    // Teardown: dependants first, which the kind order gives (forwarding ... role).
+    let mut teardown: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .collect();
+    teardown.sort_by_key(|c| std::cmp::Reverse(c.address.kind));
+    for c in teardown {
+        let needs = out
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.change.address.kind > c.address.kind && related(s, c))
+            .map(|(i, _)| i)
+            .collect();
+        out.push(Step {
+            change: c.clone(),
+            half: Half::Teardown,
+            needs,
+        });
+    }
+    let torn = out.len();
+    for c in plan.changes.iter().filter(|c| c.action != Action::Delete) {
+        let ancestors = graph.with_dependencies(std::slice::from_ref(&c.address));
+        let mut needs: Vec<usize> = out
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                (*i >= torn
+                    && ancestors.contains(&s.change.address)
+                    && s.change.address != c.address)
+                    || (*i < torn && s.change.address == c.address)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        needs.sort_unstable();
+        out.push(Step {
+            change: c.clone(),
+            half: Half::Build,
+            needs,
+        });
+    }
+    out
+}
+
+/// Whether a teardown step must wait for another: they belong to the same relay, or one of them is a
+/// shared resource (credential, role) that relays' objects hold on to.
+fn related(earlier: &Step, c: &Change) -> bool {
+    let relay = |a: &Address| a.key.split('/').next().unwrap_or_default().to_owned();
+    match c.address.kind {
+        Kind::NamedCredential | Kind::Role => true,
+        _ => relay(&earlier.change.address) == relay(&c.address),
+    }
+}
+
+/// Runs the plan; sends progress as it goes.
+pub(crate) async fn apply(
+    spec: &Spec,
+    plan: &Plan,
+    observed: &Observed,
+    conn: Connections,
+    options: Options,
+    progress: mpsc::UnboundedSender<Progress>,
+) -> Report {
+    let graph = relayform_plan::desired(spec);
+    let steps = steps(plan, &graph);
+    let ctx = Arc::new(Ctx {
+        spec: spec.clone(),
+        graph,
+        observed: observed.clone(),
+        conn,
+        options: options.clone(),
+        relay_ids: Mutex::default(),
+        sources: Mutex::default(),
+        progress,
+    });
+    let teardown = steps.iter().filter(|s| s.half == Half::Teardown).count();
+    let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
+    let mut running = tokio::task::JoinSet::new();
+    let mut started = vec![false; steps.len()];
+    loop {
+        // Skip what can no longer run; start what can.
+        for i in 0..steps.len() {
+            if started[i] {
+                continue;
+            }
+            let s = &steps[i];
+            if let Some(bad) = s.needs.iter().find(|n| {
+                matches!(
+                    outcome[**n],
+                    Some(Outcome::Failed(_)) | Some(Outcome::Skipped(_))
+                )
+            }) {
+                started[i] = true;
+                let why = format!("{} did not succeed", steps[*bad].change.address);
+                let _ = ctx.progress.send(Progress::Skipped(s.name(), why.clone()));
+                outcome[i] = Some(Outcome::Skipped(why));
+                continue;
+            }
+            let barrier = s.half == Half::Build && outcome[..teardown].iter().any(Option::is_none);
+            let ready = s
+                .needs
+                .iter()
+                .all(|n| matches!(outcome[*n], Some(Outcome::Done(_))));
+            if ready && !barrier && running.len() < options.parallelism.max(1) {
+                started[i] = true;
+                let ctx = ctx.clone();
+                let step = s.clone();
+                running.spawn(async move {
+                    let _ = ctx.progress.send(Progress::Started(step.name()));
+                    let result = run_step(&ctx, &step).await;
+                    (i, result)
+                });
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (i, result) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                // A step panicked: nothing else is known about it; stop starting new work.
+                let _ = ctx
+                    .progress
+                    .send(Progress::Failed("a step".into(), e.to_string()));
+                break;
+            }
+        };
+        let name = steps[i].name();
+        outcome[i] = Some(match result {
+            Ok(detail) => {
+                let _ = ctx.progress.send(Progress::Done(name, detail.clone()));
+                Outcome::Done(detail)
+            }
+            Err(e) => {
+                let _ = ctx.progress.send(Progress::Failed(name, e.clone()));
+                Outcome::Failed(e)
+            }
+        });
+    }
+    let mut report = Report::default();
+    for (s, o) in steps.iter().zip(outcome) {
+        match o {
+            Some(Outcome::Done(d)) => report.done.push((s.name(), d)),
+            Some(Outcome::Failed(e)) => report.failed.push((s.name(), e)),
+            Some(Outcome::Skipped(e)) => report.skipped.push((s.name(), e)),
+            None => report
+                .skipped
+                .push((s.name(), "apply stopped before it".into())),
+        }
+    }
+    report
+}
+
+type StepResult = Result<String, String>;
+
+fn relay_of(address: &Address) -> &str {
+    address.key.split('/').next().unwrap_or_default()
+}
+
+impl Ctx {
+    fn org_of(&self, address: &Address) -> Result<&Client, String> {
+        let org = match address.kind {
+            Kind::NamedCredential => relay_of(address).to_owned(),
+            _ => self
+                .spec
+                .relays
+                .get(relay_of(address))
+                .map(|r| r.org.value.clone())
+                .ok_or_else(|| format!("{address} names no relay of the spec"))?,
+        };
+        self.conn
+            .orgs
+            .get(&org)
+            .ok_or_else(|| format!("no connection to org `{org}`"))
+    }
+
+    fn account_of(&self, address: &Address) -> Result<&Aws, String> {
+        let account = match address.kind {
+            Kind::Role => relay_of(address).to_owned(),
+            _ => self
+                .spec
+                .relays
+                .get(relay_of(address))
+                .map(|r| r.aws_account.value.clone())
+                .ok_or_else(|| format!("{address} names no relay of the spec"))?,
+        };
+        self.conn
+            .accounts
+            .get(&account)
+            .ok_or_else(|| format!("no connection to AWS account `{account}`"))
+    }
+
+    fn desired(&self, address: &Address) -> Result<&Desired, String> {
+        self.graph
+            .get(address)
+            .map(|r| &r.desired)
+            .ok_or_else(|| format!("{address} is not in the spec's graph"))
+    }
+
+    /// The relay as it was observed before apply.
+    fn observed_relay(&self, relay: &str) -> Option<&ObservedRelay> {
+        let r = self.spec.relays.get(relay)?;
+        self.observed
+            .orgs
+            .get(&r.org.value)?
+            .relays
+            .iter()
+            .find(|x| x.name == r.names.relay)
+    }
+
+    fn relay_id(&self, relay: &str) -> Result<String, String> {
+        if let Some(id) = self.relay_ids.lock().expect("ids").get(relay) {
+            return Ok(id.clone());
+        }
+        self.observed_relay(relay)
+            .map(|r| r.id.clone())
+            .ok_or_else(|| format!("the relay `{relay}` does not exist"))
+    }
+
+    /// Polls `check` with backoff until it gives a value or the wait timeout passes.
+    async fn wait_for<T, F, Fut>(&self, step: &str, what: &str, mut check: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, String>>,
+    {
+        let started = Instant::now();
+        let mut pause = self.options.first_poll;
+        let mut told = None::<Instant>;
+        loop {
+            if let Some(v) = check().await? {
+                return Ok(v);
+            }
+            let waited = started.elapsed();
+            if waited >= self.options.wait_timeout {
+                return Err(format!(
+                    "timed out after {}s waiting for {what}\nhint: raise --wait-timeout, or run apply again later: it carries on from where it stopped",
+                    waited.as_secs()
+                ));
+            }
+            if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                told = Some(Instant::now());
+                let _ = self.progress.send(Progress::Waiting(
+                    step.to_owned(),
+                    format!("waiting for {what} ({}s)", waited.as_secs()),
+                ));
+            }
+            tokio::time::sleep(pause.min(self.options.wait_timeout.saturating_sub(waited))).await;
+            pause = (pause * 2).min(self.options.max_poll);
+        }
+    }
+}
+
+async fn run_step(ctx: &Ctx, step: &Step) -> StepResult {
+    match step.half {
+        Half::Teardown => teardown(ctx, step).await,
+        Half::Build => build(ctx, step).await,
+    }
+}
+
+fn e(err: relayform_provider::Error) -> String {
+    err.to_string()
+}
+
+/// Removes a relay's forwarding rule and partner bus, if they were observed.
+async fn remove_partner_side(ctx: &Ctx, relay: &str, address: &Address) -> Result<(), String> {
+    let Some(src) = ctx
+        .observed_relay(relay)
+        .and_then(|r| r.remote_resource.clone())
+    else {
+        return Ok(());
+    };
+    let r = &ctx.spec.relays[relay];
+    let Some(acct) = ctx.observed.accounts.get(&r.aws_account.value) else {
+        return Ok(());
+    };
+    let aws = ctx.account_of(address)?;
+    if acct
+        .rules
+        .iter()
+        .any(|x| x.bus == src && x.name == FORWARD_RULE)
+    {
+        aws_ops::delete_forwarding(aws, &src, FORWARD_RULE, FORWARD_TARGET)
+            .await
+            .map_err(e)?;
+    }
+    if acct.buses.iter().any(|b| b.name == src) {
+        aws_ops::delete_bus(aws, &src).await.map_err(e)?;
+    }
+    Ok(())
+}
+
+async fn teardown(ctx: &Ctx, step: &Step) -> StepResult {
+    let a = &step.change.address;
+    let relay = relay_of(a);
+    match a.kind {
+        Kind::Forwarding => {
+            let Some(src) = ctx
+                .observed_relay(relay)
+                .and_then(|r| r.remote_resource.clone())
+            else {
+                return Ok("already gone".into());
+            };
+            aws_ops::delete_forwarding(ctx.account_of(a)?, &src, FORWARD_RULE, FORWARD_TARGET)
+                .await
+                .map_err(e)?;
+            Ok(format!("rule {FORWARD_RULE} removed from {src}"))
+        }
+        Kind::Association => {
+            let Some(src) = ctx
+                .observed_relay(relay)
+                .and_then(|r| r.remote_resource.clone())
+            else {
+                return Ok("already gone".into());
+            };
+            aws_ops::delete_bus(ctx.account_of(a)?, &src)
+                .await
+                .map_err(e)?;
+            Ok(format!("partner bus {src} deleted"))
+        }
+        Kind::Relay => {
+            let Some(seen) = ctx.observed_relay(relay) else {
+                return Ok("already gone".into());
+            };
+            if step.change.action == Action::Replace {
+                // The old partner source goes with the relay; its bus and rule would be left over.
+                remove_partner_side(ctx, relay, a).await?;
+            }
+            sf::delete(ctx.org_of(a)?, "EventRelayConfig", &seen.id)
+                .await
+                .map_err(e)?;
+            Ok(format!("relay {} deleted", seen.name))
+        }
+        Kind::RelayState => Ok("nothing to do".into()),
+        Kind::Channel => {
+            let r = &ctx.spec.relays[relay];
+            let o = ctx.observed.orgs.get(&r.org.value);
+            let Some(ch) = o.and_then(|o| o.channels.iter().find(|c| c.name == r.names.channel))
+            else {
+                return Ok("already gone".into());
+            };
+            sf::delete(ctx.org_of(a)?, "PlatformEventChannel", &ch.id)
+                .await
+                .map_err(e)?;
+            Ok(format!(
+                "channel {} deleted",
+                names::channel_full_name(&ch.name)
+            ))
+        }
+        Kind::ChannelMember => {
+            let r = &ctx.spec.relays[relay];
+            let event = a.key.split_once('/').map(|(_, e)| e).unwrap_or_default();
+            let o = ctx.observed.orgs.get(&r.org.value);
+            let member = o.and_then(|o| {
+                let ch = o.channels.iter().find(|c| c.name == r.names.channel)?;
+                o.members.iter().find(|m| {
+                    m.channel_id.as_deref() == Some(ch.id.as_str())
+                        && m.event.as_deref() == Some(event)
+                })
+            });
+            let Some(m) = member else {
+                return Ok("already gone".into());
+            };
+            sf::delete(ctx.org_of(a)?, "PlatformEventChannelMember", &m.id)
+                .await
+                .map_err(e)?;
+            Ok(format!("member {} deleted", m.name))
+        }
+        Kind::NamedCredential => {
+            let (org, name) = a.key.split_once('/').unwrap_or_default();
+            let Some(nc) = ctx
+                .observed
+                .orgs
+                .get(org)
+                .and_then(|o| o.named_credentials.iter().find(|n| n.name == name))
+            else {
+                return Ok("already gone".into());
+            };
+            sf::delete(ctx.org_of(a)?, "NamedCredential", &nc.id)
+                .await
+                .map_err(e)?;
+            Ok(format!("named credential {name} deleted"))
+        }
+        Kind::Role => {
+            let name = a.key.split_once('/').map(|(_, n)| n).unwrap_or_default();
+            aws_ops::delete_role(ctx.account_of(a)?, name, ROLE_POLICY)
+                .await
+                .map_err(e)?;
+            Ok(format!("role {name} deleted"))
+        }
+    }
+}
+
+fn adopted(what: String, adopted: bool) -> String {
+    if adopted {
+        format!("{what} (it existed already and matches the spec: adopted)")
+    } else {
+        what
+    }
+}
+
+async fn build(ctx: &Ctx, step: &Step) -> StepResult {
+    let a = &step.change.address;
+    let action = step.change.action;
+    let after = |f: &str| {
+        step.change
+            .fields
+            .iter()
+            .find(|x| x.field == f)
+            .and_then(|x| x.after.clone())
+    };
+    match ctx.desired(a)?.clone() {
+        Desired::Role {
+            name,
+            trust,
+            permission,
+            ..
+        } => {
+            let aws = ctx.account_of(a)?;
+            if action == Action::Update {
+                if after("trust_policy").is_some() {
+                    aws_ops::update_trust(aws, &name, &trust.to_string())
+                        .await
+                        .map_err(e)?;
+                }
+                if after("permission_policy").is_some() {
+                    aws_ops::put_role_policy(aws, &name, ROLE_POLICY, &permission.to_string())
+                        .await
+                        .map_err(e)?;
+                }
+                Ok(format!("role {name} policies set"))
+            } else {
+                aws_ops::put_role(
+                    aws,
+                    &name,
+                    &trust.to_string(),
+                    ROLE_POLICY,
+                    &permission.to_string(),
+                )
+                .await
+                .map_err(e)?;
+                Ok(format!("role {name} created"))
+            }
+        }
+        Desired::NamedCredential {
+            org,
+            name,
+            endpoint,
+        } => {
+            let client = ctx.org_of(a)?;
+            if action == Action::Update {
+                let id = ctx
+                    .observed
+                    .orgs
+                    .get(&org)
+                    .and_then(|o| o.named_credentials.iter().find(|n| n.name == name))
+                    .map(|n| n.id.clone())
+                    .ok_or_else(|| format!("the named credential {name} is gone"))?;
+                sf::update(
+                    client,
+                    "NamedCredential",
+                    &id,
+                    json!({"endpoint": endpoint}),
+                )
+                .await
+                .map_err(e)?;
+                return Ok(format!("named credential {name} → {endpoint}"));
+            }
+            let (_, was) = sf::create_or_adopt(client, &sf::named_credential(&name, &endpoint))
+                .await
+                .map_err(e)?;
+            Ok(adopted(format!("named credential {name} created"), was))
+        }
+        Desired::Channel {
+            name, channel_type, ..
+        } => {
+            let (_, was) = sf::create_or_adopt(
+                ctx.org_of(a)?,
+                &sf::channel(&name, channel_type.as_str(), relay_of(a)),
+            )
+            .await
+            .map_err(e)?;
+            Ok(adopted(
+                format!("channel {} created", names::channel_full_name(&name)),
+                was,
+            ))
+        }
+        Desired::ChannelMember {
+            name,
+            channel,
+            event,
+            ..
+        } => {
+            let (_, was) =
+                sf::create_or_adopt(ctx.org_of(a)?, &sf::channel_member(&name, &channel, &event))
+                    .await
+                    .map_err(e)?;
+            Ok(adopted(format!("member {name} ({event}) created"), was))
+        }
+        Desired::Relay {
+            name,
+            channel,
+            named_credential,
+            error_recovery,
+            ..
+        } => {
+            let relay = relay_of(a).to_owned();
+            let label = after("label").unwrap_or_else(|| {
+                relayform_plan::diff::relay_label(
+                    &relay,
+                    &relayform_plan::diff::fingerprint(&ctx.graph, &relay),
+                )
+            });
+            let client = ctx.org_of(a)?;
+            if action == Action::Update {
+                let id = ctx.relay_id(&relay)?;
+                let mut patch = serde_json::Map::new();
+                if after("error_recovery").is_some() {
+                    patch.insert("relayOption".into(), json!(recovery_option(error_recovery)));
+                }
+                if after("label").is_some() {
+                    patch.insert("label".into(), json!(label));
+                }
+                sf::update(client, "EventRelayConfig", &id, patch.into())
+                    .await
+                    .map_err(e)?;
+                return Ok(format!("relay {name} updated"));
+            }
+            let (id, was) = sf::create_or_adopt(
+                client,
+                &sf::relay(
+                    &name,
+                    &label,
+                    &channel,
+                    &named_credential,
+                    recovery_option(error_recovery),
+                ),
+            )
+            .await
+            .map_err(e)?;
+            ctx.relay_ids
+                .lock()
+                .expect("ids")
+                .insert(relay.clone(), id.clone());
+            Ok(adopted(format!("relay {name} created (stopped)"), was))
+        }
+        Desired::Association { relay, .. } => {
+            let client = ctx.org_of(a)?;
+            let id = ctx.relay_id(&relay)?;
+            let step_name = step.name();
+            let src = ctx
+                .wait_for(
+                    &step_name,
+                    &format!("Salesforce to register the partner event source of relay `{relay}`"),
+                    || async {
+                        let f = sf::feedback(client, &id).await.map_err(e)?;
+                        if let (Some(src), _) = (&f.remote_resource, &f.status) {
+                            return Ok(Some(src.clone()));
+                        }
+                        if f.status.as_deref() == Some("ERROR") {
+                            return Err(format!(
+                                "Salesforce reports the relay in error: {}: {}",
+                                f.error_code.unwrap_or_default(),
+                                f.error_message.unwrap_or_default()
+                            ));
+                        }
+                        Ok(None)
+                    },
+                )
+                .await?;
+            aws_ops::associate(ctx.account_of(a)?, &src)
+                .await
+                .map_err(e)?;
+            ctx.sources
+                .lock()
+                .expect("sources")
+                .insert(relay, src.clone());
+            Ok(format!("partner event source {src} associated"))
+        }
+        Desired::Forwarding {
+            relay,
+            destination_arn,
+            role,
+            account,
+        } => {
+            let src = ctx
+                .sources
+                .lock()
+                .expect("sources")
+                .get(&relay)
+                .cloned()
+                .or_else(|| {
+                    ctx.observed_relay(&relay)
+                        .and_then(|r| r.remote_resource.clone())
+                })
+                .ok_or_else(|| format!("the partner source of relay `{relay}` is not known"))?;
+            let acct = &ctx.spec.aws_accounts[&account];
+            let partition = relayform_spec::rules::partition(&acct.region).unwrap_or("aws");
+            let role_arn = format!("arn:{partition}:iam::{}:role/{role}", acct.account_id.value);
+            aws_ops::put_forwarding(
+                ctx.account_of(a)?,
+                &aws_ops::Forwarding {
+                    bus: &src,
+                    rule: FORWARD_RULE,
+                    target_id: FORWARD_TARGET,
+                    destination_arn: &destination_arn,
+                    role_arn: &role_arn,
+                },
+            )
+            .await
+            .map_err(e)?;
+            Ok(format!("rule {FORWARD_RULE} on {src} → {destination_arn}"))
+        }
+        Desired::RelayState { relay, state, .. } => {
+            let client = ctx.org_of(a)?;
+            let id = ctx.relay_id(&relay)?;
+            let want = admin_state(state);
+            sf::update(client, "EventRelayConfig", &id, json!({"state": want}))
+                .await
+                .map_err(e)?;
+            let status = match state {
+                RelayState::Running => "RUNNING",
+                RelayState::Paused => "PAUSED",
+                RelayState::Stopped => "STOPPED",
+            };
+            let step_name = step.name();
+            ctx.wait_for(
+                &step_name,
+                &format!("relay `{relay}` to report {status}"),
+                || async {
+                    let f = sf::feedback(client, &id).await.map_err(e)?;
+                    match f.status.as_deref() {
+                        Some(s) if s == status => Ok(Some(())),
+                        Some("ERROR") => Err(format!(
+                            "Salesforce reports the relay in error: {}: {}",
+                            f.error_code.unwrap_or_default(),
+                            f.error_message.unwrap_or_default()
+                        )),
+                        _ => Ok(None),
+                    }
+                },
+            )
+            .await?;
+            Ok(format!(
+                "relay {} is {status}",
+                ctx.spec.relays[&relay].names.relay
+            ))
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! `plan`, `apply` and `destroy`: connect, refresh, plan, and (for the last two) confirm and execute.
+
+use crate::apply::{self, Progress, Report};
+use crate::cli::{ApplyArgs, DestroyArgs, Execution, PlanArgs, Scope};
+use crate::{demo, engine};
+use anyhow::{Context, bail};
+use relayform_plan::diff::Observed;
+use relayform_plan::plan::Plan;
+use relayform_plan::{Address, Kind};
+use relayform_spec::{Ensure, Spec};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Marks a saved plan file (and its version).
+const SAVED_PLAN: &str = "relayform_saved_plan";
+
+/// A loaded spec and a digest of the files it came from (for saved plans).
+pub(crate) struct Loaded {
+    pub spec: Spec,
+    pub digest: String,
+    pub paths: Vec<PathBuf>,
+}
+
+pub(crate) fn load(paths: &[PathBuf], err: &mut dyn Write) -> anyhow::Result<Loaded> {
+    let files = crate::load::read(&crate::load::find(paths)?)?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in &files {
+        for b in f.path.bytes().chain([0]).chain(f.text.bytes()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let spec = crate::check_spec(&files, err)?;
+    let paths = paths
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    Ok(Loaded {
+        spec,
+        digest: format!("{h:016x}"),
+        paths,
+    })
+}
+
+/// Everything a command needs after refresh.
+struct Prepared {
+    sim: Option<relayform_simulator::Running>,
+    conn: apply::Connections,
+    observed: Observed,
+    plan: Plan,
+}
+
+impl Prepared {
+    async fn close(self) -> anyhow::Result<()> {
+        if let Some(sim) = self.sim {
+            sim.shutdown()
+                .await
+                .context("cannot save the embedded simulator's state")?;
+        }
+        Ok(())
+    }
+}
+
+/// The spec with every relay marked absent: what `destroy` plans from.
+fn all_absent(spec: &Spec) -> Spec {
+    let mut s = spec.clone();
+    for r in s.relays.values_mut() {
+        r.ensure = Ensure::Absent;
+    }
+    s
+}
+
+/// The addresses `--target` and `--org` leave in play, or `None` for everything.
+fn scope_addresses(
+    spec: &Spec,
+    plan: &Plan,
+    scope: &Scope,
+) -> anyhow::Result<Option<BTreeSet<Address>>> {
+    if scope.targets.is_empty() && scope.orgs.is_empty() {
+        return Ok(None);
+    }
+    let graph = relayform_plan::desired(spec);
+    let relay_of = |a: &Address| a.key.split('/').next().unwrap_or_default().to_owned();
+    let mut by_target: Option<BTreeSet<Address>> = None;
+    if !scope.targets.is_empty() {
+        let mut set = BTreeSet::new();
+        for t in &scope.targets {
+            let a: Address = t.parse().map_err(anyhow::Error::msg)?;
+            let known = graph.get(&a).is_some() || plan.changes.iter().any(|c| c.address == a);
+            if !known {
+                bail!(
+                    "--target {a}: the spec has no such resource\nhint: `relayform graph` lists the addresses"
+                );
+            }
+            set.extend(graph.with_dependencies(std::slice::from_ref(&a)));
+            set.insert(a);
+        }
+        by_target = Some(set);
+    }
+    let mut by_org: Option<BTreeSet<Address>> = None;
+    if !scope.orgs.is_empty() {
+        for o in &scope.orgs {
+            if !spec.orgs.contains_key(o) {
+                let known: Vec<_> = spec.orgs.keys().map(String::as_str).collect();
+                bail!(
+                    "--org {o}: the spec has no such org (it has: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        let mut set = BTreeSet::new();
+        for (name, r) in &spec.relays {
+            if !scope.orgs.contains(&r.org.value) {
+                continue;
+            }
+            set.extend(graph.with_dependencies(&[Address::new(Kind::RelayState, name.clone())]));
+            for c in &plan.changes {
+                if relay_of(&c.address) == *name
+                    || (c.address.kind == Kind::NamedCredential
+                        && relay_of(&c.address) == r.org.value)
+                {
+                    set.insert(c.address.clone());
+                }
+            }
+        }
+        by_org = Some(set);
+    }
+    Ok(Some(match (by_target, by_org) {
+        (Some(t), Some(o)) => t.intersection(&o).cloned().collect(),
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => unreachable!("one of them is set"),
+    }))
+}
+
+async fn prepare(
+    spec: &Spec,
+    planned: &Spec,
+    scope: &Scope,
+    err: &mut dyn Write,
+) -> anyhow::Result<Prepared> {
+    let sim = engine::embedded(spec, &scope.simulator_state).await?;
+    let conn = engine::connect(spec, sim.as_ref()).await?;
+    let observed = engine::refresh(spec, &conn, err).await?;
+    let mut plan = relayform_plan::diff::plan(planned, &observed);
+    if let Some(keep) = scope_addresses(planned, &plan, scope)? {
+        plan.restrict(&keep);
+    }
+    Ok(Prepared {
+        sim,
+        conn,
+        observed,
+        plan,
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub(crate) fn plan(
+    args: &PlanArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let loaded = load(&args.paths, err)?;
+    let plan = runtime()?.block_on(async {
+        let p = prepare(&loaded.spec, &loaded.spec, &args.scope, err).await?;
+        let plan = p.plan.clone();
+        p.close().await?;
+        Ok::<_, anyhow::Error>(plan)
+    })?;
+    if let Some(file) = &args.out {
+        let doc = json!({
+            SAVED_PLAN: 1,
+            "spec_paths": loaded.paths,
+            "spec_digest": loaded.digest,
+            "targets": args.scope.targets,
+            "orgs": args.scope.orgs,
+            "simulator_state": std::path::absolute(&args.scope.simulator_state).unwrap_or_else(|_| args.scope.simulator_state.clone()),
+            "plan": plan.to_json(),
+        });
+        write_atomically(file, &serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("cannot save the plan to {}", file.display()))?;
+        writeln!(
+            err,
+            "saved the plan to {}; `relayform apply {}` applies exactly it",
+            file.display(),
+            file.display()
+        )?;
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &plan.to_json())?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", plan.render(true))?;
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// A saved plan, when `paths` is one file that is one.
+fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Value>> {
+    let [path] = paths else { return Ok(None) };
+    if path.is_dir()
+        || matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        )
+    {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) if v.get(SAVED_PLAN).is_some() => Ok(Some(v)),
+        Ok(_) | Err(_) => bail!(
+            "`{}` is neither a spec file (`*.yaml`, `*.yml`) nor a plan saved by `relayform plan --out`",
+            path.display()
+        ),
+    }
+}
+
+pub(crate) fn apply(
+    args: &ApplyArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let mut scope = args.scope.clone();
+    let saved = saved_plan(&args.paths)?;
+    let loaded = match &saved {
+        Some(doc) => {
+            if doc[SAVED_PLAN] != json!(1) {
+                bail!(
+                    "this plan file was written by another version of relayform; make a new plan"
+                );
+            }
+            let paths: Vec<PathBuf> = serde_json::from_value(doc["spec_paths"].clone())
+                .context("the plan file has no spec paths")?;
+            scope.targets = serde_json::from_value(doc["targets"].clone()).unwrap_or_default();
+            scope.orgs = serde_json::from_value(doc["orgs"].clone()).unwrap_or_default();
+            if let Some(s) = doc["simulator_state"].as_str() {
+                scope.simulator_state = s.into();
+            }
+            let loaded = load(&paths, err)?;
+            if doc["spec_digest"].as_str() != Some(loaded.digest.as_str()) {
+                bail!(
+                    "the saved plan is stale: the spec files changed since it was made\nhint: run `relayform plan --out FILE` again and review the new plan"
+                );
+            }
+            loaded
+        }
+        None => load(&args.paths, err)?,
+    };
+    let planned = loaded.spec.clone();
+    execute(
+        &loaded.spec,
+        &planned,
+        &scope,
+        &args.execution,
+        saved.as_ref(),
+        "apply",
+        out,
+        err,
+    )
+}
+
+pub(crate) fn destroy(
+    args: &DestroyArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let loaded = load(&args.paths, err)?;
+    let planned = all_absent(&loaded.spec);
+    execute(
+        &loaded.spec,
+        &planned,
+        &args.scope,
+        &args.execution,
+        None,
+        "destroy",
+        out,
+        err,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    spec: &Spec,
+    planned: &Spec,
+    scope: &Scope,
+    execution: &Execution,
+    saved: Option<&Value>,
+    verb: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let p = prepare(spec, planned, scope, err).await?;
+        if let Some(doc) = saved {
+            if doc["plan"] != p.plan.to_json() {
+                p.close().await?;
+                bail!(
+                    "the saved plan is stale: the orgs or accounts changed since it was made, so it is no longer what apply would do\nhint: run `relayform plan --out FILE` again and review the new plan"
+                );
+            }
+        }
+        write!(out, "{}", p.plan.render(true))?;
+        if p.plan.is_empty() {
+            p.close().await?;
+            return Ok(0);
+        }
+        if !execution.auto_approve && saved.is_none() && !confirm(verb, err)? {
+            writeln!(out, "{verb} cancelled: nothing was changed.")?;
+            p.close().await?;
+            return Ok(1);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let options = apply::Options {
+            parallelism: usize::from(execution.parallelism),
+            wait_timeout: execution.wait_timeout,
+            first_poll: std::time::Duration::from_millis(200),
+            max_poll: std::time::Duration::from_secs(5),
+        };
+        let job = tokio::spawn({
+            let (planned, plan, observed, conn) =
+                (planned.clone(), p.plan.clone(), p.observed.clone(), p.conn.clone());
+            async move { apply::apply(&planned, &plan, &observed, conn, options, tx).await }
+        });
+        while let Some(ev) = rx.recv().await {
+            progress(&ev, err)?;
+        }
+        let report = job.await.context("apply stopped unexpectedly")?;
+        summary(&report, verb, out)?;
+        let mut code = if report.succeeded() { 0 } else { 1 };
+        // Only a whole apply leaves every relay of the spec in place to carry a test event.
+        let whole = scope.targets.is_empty() && scope.orgs.is_empty();
+        if code == 0 && verb == "apply" && whole {
+            if let Some(sim) = &p.sim {
+                if !demo::check_delivery(spec, sim, &p.conn, out).await? {
+                    code = 1;
+                }
+            }
+        }
+        p.close().await?;
+        Ok(code)
+    })
+}
+
+fn confirm(verb: &str, err: &mut dyn Write) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{verb} asks for confirmation, and stdin is not a terminal\nhint: review the plan above and run again with --auto-approve, or save a plan with `relayform plan --out FILE` and apply that"
+        );
+    }
+    write!(
+        err,
+        "\nDo you want to {verb} these changes? Only `yes` is accepted: "
+    )?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
+    let paint = |code: &str, s: &str| format!("\x1b[{code}m{s}\x1b[0m");
+    match ev {
+        Progress::Started(step) => writeln!(err, "  {step}: started"),
+        Progress::Waiting(step, what) => writeln!(err, "  {step}: {what}"),
+        Progress::Done(step, detail) => {
+            writeln!(err, "  {step}: {} ({detail})", paint("32", "done"))
+        }
+        Progress::Failed(step, why) => {
+            writeln!(err, "  {step}: {}: {why}", paint("31;1", "failed"))
+        }
+        Progress::Skipped(step, why) => {
+            writeln!(err, "  {step}: {} ({why})", paint("33", "skipped"))
+        }
+    }
+}
+
+fn summary(report: &Report, verb: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    if report.succeeded() {
+        return writeln!(
+            out,
+            "\n{} complete: {} change{} made.",
+            capitalised(verb),
+            report.done.len(),
+            if report.done.len() == 1 { "" } else { "s" }
+        );
+    }
+    writeln!(
+        out,
+        "\n{} incomplete: {} done, {} failed, {} skipped.",
+        capitalised(verb),
+        report.done.len(),
+        report.failed.len(),
+        report.skipped.len()
+    )?;
+    for (step, why) in &report.failed {
+        writeln!(out, "  failed:  {step}: {why}")?;
+    }
+    for (step, why) in &report.skipped {
+        writeln!(out, "  skipped: {step} ({why})")?;
+    }
+    writeln!(
+        out,
+        "hint: fix what failed and run {verb} again: what was done is found and kept, nothing is created twice."
+    )
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,82 @@
+//! After an apply on the embedded simulator: publish a test event through each running relay that
+//! forwards platform events, and show that it reached the destination bus.
+
+use crate::apply::Connections;
+use crate::engine::SIM_EVENT_FIELD;
+use relayform_spec::{AwsConnection, Ensure, OrgConnection, RelayState, Spec};
+use serde_json::json;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Returns whether every test event arrived.
+pub(crate) async fn check_delivery(
+    spec: &Spec,
+    sim: &relayform_simulator::Running,
+    conn: &Connections,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let mut all = true;
+    for (name, r) in &spec.relays {
+        let simulated = matches!(spec.orgs[&r.org.value].connection, OrgConnection::Simulator)
+            && matches!(
+                spec.aws_accounts[&r.aws_account.value].connection,
+                AwsConnection::Simulator
+            );
+        let (Some(dest), Some(event)) = (
+            &r.destination,
+            r.events.iter().find(|e| e.value.ends_with("__e")),
+        ) else {
+            continue;
+        };
+        if !simulated || r.ensure != Ensure::Present || r.state != RelayState::Running {
+            continue;
+        }
+        let dest = &dest.value;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let marker = format!("relayform test event for {name} ({now})");
+        let client = &conn.orgs[&r.org.value];
+        client
+            .publish(&event.value, &json!({ SIM_EVENT_FIELD: marker }))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot publish the test event: {e}"))?;
+        let started = Instant::now();
+        let arrived = loop {
+            let seen = sim.with_world(|w, _| {
+                w.deliveries.recent.iter().any(|d| {
+                    d.account == dest.account_id
+                        && d.region == dest.region
+                        && d.bus == dest.bus_name
+                        && d.rule.is_empty()
+                        && d.event.to_string().contains(&marker)
+                })
+            });
+            if seen || started.elapsed() > Duration::from_secs(10) {
+                break seen;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if arrived {
+            writeln!(
+                out,
+                "Test event: published {} in org `{}`; it reached event bus `{}` ({}, {}) through relay `{name}` in {} ms.",
+                event.value,
+                r.org.value,
+                dest.bus_name,
+                dest.account_id,
+                dest.region,
+                started.elapsed().as_millis()
+            )?;
+        } else {
+            all = false;
+            writeln!(
+                out,
+                "Test event: published {} in org `{}`, but it did not reach event bus `{}` within 10 s.\nhint: `relayform sim serve --state .relayform/simulator.json` and GET /_sim/deliveries show what happened to it",
+                event.value, r.org.value, dest.bus_name
+            )?;
+        }
+    }
+    Ok(all)
+}

@@ -1,0 +1,626 @@
+//! The engine end to end, through the `relayform` command line, against the embedded simulator (its
+//! state in a temporary directory per test): plan → apply → plan is empty; drift reverted; replaces;
+//! `ensure: absent`; destroy; saved plans (applied exactly, refused when stale); exit codes; a failure
+//! injected mid-apply, then a second apply converging with nothing created twice.
+
+use relayform_aws::{Aws, Credentials, Target};
+use relayform_provider::Secret;
+use relayform_salesforce::{Client, Grant, OAuth};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const DEMO: &str = include_str!("../specs/demo.yaml");
+
+struct Dir {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Dir {
+    fn new(spec: &str) -> Dir {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        std::fs::write(root.join("spec.yaml"), spec).unwrap();
+        Dir { _tmp: tmp, root }
+    }
+
+    fn spec(&self) -> String {
+        self.root.join("spec.yaml").display().to_string()
+    }
+
+    fn set_spec(&self, spec: &str) {
+        std::fs::write(self.root.join("spec.yaml"), spec).unwrap();
+    }
+
+    fn state(&self) -> PathBuf {
+        self.root.join("simulator.json")
+    }
+
+    /// Runs `relayform <args> [--simulator-state ...] [spec]`; returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str], with_spec: bool) -> (u8, String, String) {
+        let state = self.state().display().to_string();
+        let spec = self.spec();
+        let mut argv = vec!["relayform"];
+        argv.extend_from_slice(args);
+        argv.extend(["--simulator-state", &state]);
+        if with_spec {
+            argv.push(&spec);
+        }
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = relayform::run_args(argv, &mut out, &mut err);
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    fn apply(&self) -> (u8, String, String) {
+        self.run(&["apply", "--auto-approve", "--wait-timeout", "60s"], true)
+    }
+
+    fn plan(&self) -> (u8, String) {
+        let (code, out, err) = self.run(&["plan", "--detailed-exitcode"], true);
+        assert_ne!(code, 1, "plan failed: {err}");
+        (code, out)
+    }
+
+    /// Opens the saved simulated world, runs `f` against it, saves it again.
+    fn with_sim<T>(&self, f: impl AsyncFnOnce(&relayform_simulator::Running) -> T) -> T {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let sim = relayform_simulator::start(relayform_simulator::Options {
+                state_file: Some(self.state()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            let out = f(&sim).await;
+            sim.shutdown().await.unwrap();
+            out
+        })
+    }
+}
+
+fn salesforce(sim: &relayform_simulator::Running) -> Client {
+    Client::new(Arc::new(OAuth::new(
+        &sim.instance_url("demo").unwrap(),
+        Grant::ClientCredentials {
+            client_id: relayform_simulator::config::DEMO_CLIENT_ID.into(),
+            client_secret: Secret::new(relayform_simulator::config::DEMO_CLIENT_SECRET),
+        },
+    )))
+}
+
+async fn aws(sim: &relayform_simulator::Running) -> Aws {
+    Aws::connect(
+        &Target {
+            region: "us-east-1".into(),
+            endpoint_url: Some(sim.urls.aws_endpoint.clone()),
+            credentials: Credentials::Static {
+                access_key_id: "000000000000".into(),
+                secret_access_key: Secret::new("x"),
+            },
+            config_file: None,
+        },
+        None,
+    )
+    .await
+}
+
+/// The partner buses of the demo account.
+async fn partner_buses(sim: &relayform_simulator::Running) -> Vec<String> {
+    let aws = aws(sim).await;
+    let out = aws
+        .events
+        .list_event_buses()
+        .name_prefix("aws.partner/")
+        .send()
+        .await
+        .unwrap();
+    out.event_buses()
+        .iter()
+        .map(|b| b.name().unwrap().to_owned())
+        .collect()
+}
+
+async fn relay_id(sf: &Client, name: &str) -> String {
+    sf.tooling_query(&format!(
+        "SELECT Id FROM EventRelayConfig WHERE DeveloperName = '{name}'"
+    ))
+    .await
+    .unwrap()[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Journal entries from `from` on that changed something.
+fn mutations(sim: &relayform_simulator::Running, from: usize) -> Vec<String> {
+    sim.with_world(|w, _| {
+        w.journal
+            .entries
+            .iter()
+            .skip(from)
+            .map(|e| e.operation.clone())
+            .filter(|op| {
+                let read = op.starts_with("List")
+                    || op.starts_with("Get")
+                    || op.starts_with("Describe")
+                    || op.contains("query")
+                    || op.starts_with("oauth")
+                    || op == "tooling.get";
+                !read
+            })
+            .collect()
+    })
+}
+
+fn journal_len(sim: &relayform_simulator::Running) -> usize {
+    sim.with_world(|w, _| w.journal.entries.len())
+}
+
+fn changes(plan: &str) -> Vec<String> {
+    plan.lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            ["+ ", "~ ", "- ", "-/+ "].iter().any(|p| t.starts_with(p)) && !l.starts_with("      ")
+        })
+        .map(|l| l.split("  #").next().unwrap().trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn apply_converges_twice_then_a_pause_by_hand_is_drift_and_reverted() {
+    let d = Dir::new(DEMO);
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Plan: 12 to create, 2 to update, 0 to replace, 0 to delete."),
+        "{out}"
+    );
+    assert!(out.contains("Apply complete: 14 changes made."), "{out}");
+    assert!(
+        out.contains(
+            "it reached event bus `orders` (000000000000, us-east-1) through relay `orders`"
+        ),
+        "{out}"
+    );
+    assert!(
+        err.contains("waiting for Salesforce to register the partner event source"),
+        "{err}"
+    );
+
+    let before = d.with_sim(async |sim| journal_len(sim));
+    let (code, out, err) = d.apply();
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "No changes: the orgs and accounts match the spec.\n"),
+        "{err}"
+    );
+    assert_eq!(d.plan().0, 0);
+    let made = d.with_sim(async |sim| mutations(sim, before));
+    assert!(made.is_empty(), "a converged apply changed: {made:?}");
+
+    // Paused through the Salesforce API: drift, reverted by apply.
+    d.with_sim(async |sim| {
+        let sf = salesforce(sim);
+        let id = relay_id(&sf, "orders").await;
+        sf.tooling_update(
+            "EventRelayConfig",
+            &id,
+            &json!({"Metadata": {"state": "PAUSE"}}),
+        )
+        .await
+        .unwrap();
+    });
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert_eq!(
+        changes(&plan),
+        ["~ salesforce.relay_state[orders]"],
+        "{plan}"
+    );
+    assert!(
+        plan.contains("# drift: changed outside relayform"),
+        "{plan}"
+    );
+    assert!(plan.contains("(1 revert drift.)"), "{plan}");
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(d.plan().0, 0);
+}
+
+#[test]
+fn drift_is_reverted_a_deleted_bus_an_edited_policy_a_removed_member() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    d.with_sim(async |sim| {
+        let aws = aws(sim).await;
+        let sf = salesforce(sim);
+        // The orders relay's partner bus (its rule goes with it).
+        let feedback = sf
+            .query("SELECT EventRelayConfig.DeveloperName, RemoteResource FROM EventRelayFeedback")
+            .await
+            .unwrap();
+        let src = feedback
+            .iter()
+            .find(|f| f["EventRelayConfig"]["DeveloperName"] == "orders")
+            .unwrap()["RemoteResource"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        aws.events
+            .remove_targets()
+            .rule("relayform-forward")
+            .event_bus_name(&src)
+            .ids("destination")
+            .send()
+            .await
+            .unwrap();
+        aws.events
+            .delete_rule()
+            .name("relayform-forward")
+            .event_bus_name(&src)
+            .send()
+            .await
+            .unwrap();
+        aws.events.delete_event_bus().name(&src).send().await.unwrap();
+        aws.iam
+            .put_role_policy()
+            .role_name("relayform-us-east-1-orders")
+            .policy_name("relayform-forward")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"events:*","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let member = sf
+            .tooling_query("SELECT Id FROM PlatformEventChannelMember WHERE DeveloperName = 'orders_chn_Order_Shipped_e'")
+            .await
+            .unwrap()[0]["Id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        sf.tooling_delete("PlatformEventChannelMember", &member).await.unwrap();
+    });
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert_eq!(
+        changes(&plan),
+        [
+            "~ aws.role[demo/relayform-us-east-1-orders]",
+            "+ salesforce.channel_member[orders/Order_Shipped__e]",
+            "+ aws.association[orders]",
+            "+ aws.forwarding[orders]",
+        ],
+        "{plan}"
+    );
+    assert_eq!(
+        plan.matches("# drift: changed outside relayform").count(),
+        4,
+        "{plan}"
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("it reached event bus `orders`"), "{out}");
+    assert_eq!(d.plan().0, 0);
+}
+
+#[test]
+fn a_changed_kind_of_events_replaces_channel_and_relay_and_cleans_the_old_partner_bus() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    let old = d.with_sim(async |sim| partner_buses(sim).await);
+    assert_eq!(old.len(), 2);
+    d.set_spec(
+        &DEMO
+            .replace("channel_type: data", "channel_type: event")
+            .replace("- AccountChangeEvent", "- Order_Cancelled__e"),
+    );
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    let got = changes(&plan);
+    for want in [
+        "-/+ salesforce.channel[account-changes]",
+        "-/+ salesforce.relay[account-changes]",
+        "+ salesforce.channel_member[account-changes/Order_Cancelled__e]",
+        "+ aws.association[account-changes]",
+        "~ salesforce.relay_state[account-changes]",
+    ] {
+        assert!(got.contains(&want.to_owned()), "{want} missing from {plan}");
+    }
+    assert!(
+        !plan.contains("drift"),
+        "a spec change is not drift: {plan}"
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(d.plan().0, 0);
+    let now = d.with_sim(async |sim| {
+        let sf = salesforce(sim);
+        let relays = sf
+            .tooling_query("SELECT Id, DeveloperName FROM EventRelayConfig")
+            .await
+            .unwrap();
+        assert_eq!(relays.len(), 2, "{relays:?}");
+        partner_buses(sim).await
+    });
+    assert_eq!(now.len(), 2, "the old partner bus is deleted: {now:?}");
+    assert_eq!(
+        now.iter().filter(|b| old.contains(b)).count(),
+        1,
+        "one bus kept, one new: {old:?} → {now:?}"
+    );
+}
+
+#[test]
+fn ensure_absent_removes_a_relay_then_destroy_removes_the_rest() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    d.set_spec(&DEMO.replace(
+        "    destination_bus: orders\n",
+        "    destination_bus: orders\n    ensure: absent\n",
+    ));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert_eq!(
+        changes(&plan),
+        [
+            "- aws.forwarding[orders]",
+            "- aws.association[orders]",
+            "- salesforce.relay[orders]",
+            "- salesforce.channel[orders]",
+            "- aws.role[demo/relayform-us-east-1-orders]",
+        ],
+        "the named credential stays: account-changes uses it. {plan}"
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(d.plan().0, 0);
+
+    let (code, out, err) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Destroy complete"), "{out}");
+    d.with_sim(async |sim| {
+        let sf = salesforce(sim);
+        for object in [
+            "EventRelayConfig",
+            "PlatformEventChannel",
+            "PlatformEventChannelMember",
+            "NamedCredential",
+        ] {
+            let rows = sf
+                .tooling_query(&format!("SELECT Id FROM {object}"))
+                .await
+                .unwrap();
+            assert!(rows.is_empty(), "{object}: {rows:?}");
+        }
+        assert!(partner_buses(sim).await.is_empty());
+        let aws = aws(sim).await;
+        let roles = aws.iam.list_roles().send().await.unwrap();
+        assert!(roles.roles().is_empty(), "{roles:?}");
+    });
+    // Destroying nothing is no change.
+    let (code, out, _) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "No changes: the orgs and accounts match the spec.\n")
+    );
+}
+
+#[test]
+fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
+    let d = Dir::new(DEMO);
+    let plan_file = d.root.join("demo.plan");
+    let pf = plan_file.display().to_string();
+    let (code, out, err) = d.run(&["plan", "--out", &pf], true);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("Plan: 12 to create, 2 to update, 0 to replace, 0 to delete.\n"));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["plan"]["format_version"], "1");
+    assert_eq!(
+        saved["plan"]["resource_changes"].as_array().unwrap().len(),
+        14
+    );
+
+    // The world moves on (one relay's resources applied): the saved plan no longer holds.
+    let (code, _, err) = d.run(
+        &[
+            "apply",
+            "--auto-approve",
+            "--target",
+            "salesforce.channel[orders]",
+        ],
+        true,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = d.run(&["apply", &pf], false);
+    assert_eq!(code, 1);
+    assert!(err.contains("the saved plan is stale"), "{err}");
+
+    // A fresh plan is applied as saved, without a question (it was reviewed when saved).
+    let (code, _, err) = d.run(&["plan", "--out", &pf], true);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = d.run(&["apply", &pf], false);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Apply complete: 13 changes made."), "{out}");
+    assert_eq!(d.plan().0, 0);
+
+    // A spec edited after the plan was saved: refused too.
+    let (code, _, _) = d.run(&["plan", "--out", &pf], true);
+    assert_eq!(code, 0);
+    d.set_spec(&DEMO.replace("error_recovery: latest", "error_recovery: earliest"));
+    let (code, _, err) = d.run(&["apply", &pf], false);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the spec files changed since it was made"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_json_targets_orgs_and_exit_codes() {
+    let d = Dir::new(DEMO);
+    let (code, out, err) = d.run(&["plan", "--json"], true);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["format_version"], "1");
+    assert_eq!(doc["summary"]["create"], 12);
+    assert_eq!(doc["pending_externals"].as_array().unwrap().len(), 3);
+    let relay = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "salesforce.relay[orders]")
+        .unwrap();
+    assert_eq!(relay["actions"], json!(["create"]));
+    assert_eq!(relay["before"], Value::Null);
+    assert_eq!(relay["after"]["channel"], "orders__chn");
+
+    // --target keeps the resource and what it depends on.
+    let (code, out, err) = d.run(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--target",
+            "aws.association[orders]",
+        ],
+        true,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        changes(&out),
+        [
+            "+ salesforce.named_credential[demo/Relayform_000000000000_us_east_1]",
+            "+ salesforce.channel[orders]",
+            "+ salesforce.channel_member[orders/Order_Placed__e]",
+            "+ salesforce.channel_member[orders/Order_Shipped__e]",
+            "+ salesforce.relay[orders]",
+            "+ aws.association[orders]",
+        ]
+    );
+    let (code, _, err) = d.run(&["plan", "--target", "salesforce.relay[nope]"], true);
+    assert_eq!(code, 1);
+    assert!(err.contains("the spec has no such resource"), "{err}");
+    let (code, _, err) = d.run(&["plan", "--org", "nope"], true);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the spec has no such org (it has: demo)"),
+        "{err}"
+    );
+    let (code, out, _) = d.run(&["plan", "--org", "demo"], true);
+    assert_eq!(code, 0);
+    assert_eq!(changes(&out).len(), 14);
+    // Errors exit 1, with --detailed-exitcode too.
+    let (code, _, err) = d.run(
+        &["plan", "--detailed-exitcode", "/nonexistent/spec.yaml"],
+        false,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read spec path"), "{err}");
+}
+
+#[test]
+fn apply_without_a_terminal_asks_for_auto_approve() {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        // Run interactively, the question would be asked; CI has no terminal on stdin.
+        return;
+    }
+    let d = Dir::new(DEMO);
+    let (code, out, err) = d.run(&["apply"], true);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("Plan: 12 to create"),
+        "the plan is shown first: {out}"
+    );
+    assert!(err.contains("stdin is not a terminal"), "{err}");
+    assert!(err.contains("--auto-approve"), "{err}");
+    let made = d.with_sim(async |sim| mutations(sim, 0));
+    assert!(made.is_empty(), "nothing changed: {made:?}");
+}
+
+#[test]
+fn a_failure_mid_apply_skips_dependants_and_a_second_apply_converges_without_duplicates() {
+    let d = Dir::new(DEMO);
+    // Create the world, then break things: every relay create loses its response once (the relay is
+    // created; apply must find and adopt it), and PutRule is refused.
+    assert_eq!(d.run(&["plan"], true).0, 0);
+    d.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.faults.add(serde_json::from_value(json!({"api": "salesforce", "operation": "tooling.create:EventRelayConfig", "action": {"type": "lose_response"}, "when": {"type": "next", "n": 2}})).unwrap());
+            w.faults.add(serde_json::from_value(json!({"api": "aws", "operation": "PutRule", "action": {"type": "error", "status": 400, "code": "ValidationException", "message": "injected failure"}})).unwrap());
+        });
+    });
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("Apply incomplete: 12 done, 1 failed, 1 skipped."),
+        "{out}"
+    );
+    assert!(out.contains("failed:  aws.forwarding[orders] create: AWS events:PutRule: ValidationException: injected failure"), "{out}");
+    assert!(out.contains("skipped: salesforce.relay_state[orders] update (aws.forwarding[orders] did not succeed)"), "{out}");
+    assert!(err.contains("adopted"), "lost responses are adopted: {err}");
+
+    d.with_sim(async |sim| sim.with_world(|w, _| w.faults.clear()));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert_eq!(
+        changes(&plan),
+        [
+            "+ aws.forwarding[orders]",
+            "~ salesforce.relay_state[orders]"
+        ]
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(d.plan().0, 0);
+    d.with_sim(async |sim| {
+        let sf = salesforce(sim);
+        for (object, n) in [
+            ("EventRelayConfig", 2),
+            ("PlatformEventChannel", 2),
+            ("PlatformEventChannelMember", 3),
+            ("NamedCredential", 1),
+        ] {
+            let rows = sf
+                .tooling_query(&format!("SELECT Id FROM {object}"))
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), n, "{object}: {rows:?}");
+        }
+        assert_eq!(partner_buses(sim).await.len(), 2);
+    });
+}
+
+#[test]
+fn the_embedded_world_is_the_one_sim_serve_shows() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    // The same state file, opened the way `relayform sim serve --state` opens it.
+    let names = d.with_sim(async |sim| {
+        let sf = salesforce(sim);
+        sf.tooling_query("SELECT DeveloperName, State FROM EventRelayConfig")
+            .await
+            .unwrap()
+    });
+    let mut got: Vec<(String, String)> = names
+        .iter()
+        .map(|r| {
+            (
+                r["DeveloperName"].as_str().unwrap().to_owned(),
+                r["State"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("account_changes".to_owned(), "RUN".to_owned()),
+            ("orders".to_owned(), "RUN".to_owned())
+        ]
+    );
+    let _ = Path::new(&d.spec());
+}
