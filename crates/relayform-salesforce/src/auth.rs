@@ -54,6 +54,16 @@ pub enum Grant {
         client_secret: Option<Secret>,
         refresh_token: Secret,
     },
+    /// The JWT bearer flow: an assertion signed (RS256) with the connected app's private key.
+    JwtBearer {
+        client_id: String,
+        username: String,
+        /// The PEM private key (PKCS#1 or PKCS#8).
+        private_key: Secret,
+        /// The assertion's audience: `https://login.salesforce.com`, `https://test.salesforce.com`, or
+        /// the login host the token endpoint is under.
+        audience: String,
+    },
     /// The username-password flow (being retired by Salesforce; kept for simulators and old orgs).
     Password {
         client_id: String,
@@ -86,7 +96,20 @@ impl OAuth {
     async fn fetch(&self) -> Result<Session, Error> {
         let op = "oauth.token";
         let mut form: Vec<(&str, &str)> = Vec::new();
+        let assertion;
         match &self.grant {
+            Grant::JwtBearer {
+                client_id,
+                username,
+                private_key,
+                audience,
+            } => {
+                assertion = jwt_assertion(client_id, username, private_key, audience)?;
+                form.extend([
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", assertion.expose()),
+                ]);
+            }
             Grant::ClientCredentials {
                 client_id,
                 client_secret,
@@ -183,6 +206,148 @@ impl OAuth {
                 "the token response lacks access_token or instance_url",
             )),
         }
+    }
+}
+
+/// A JWT bearer assertion, valid for three minutes, signed with `private_key`.
+fn jwt_assertion(
+    client_id: &str,
+    username: &str,
+    private_key: &Secret,
+    audience: &str,
+) -> Result<Secret, Error> {
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).map_err(|_| {
+            error(
+                ErrorKind::Rejected,
+                "oauth.token (jwt)",
+                "the private key is not an RSA key in PEM form (PKCS#1 or PKCS#8)",
+            )
+        })?;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        + 180;
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": username,
+        "aud": audience.trim_end_matches('/'),
+        "exp": exp,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .map(Secret::new)
+    .map_err(|e| {
+        error(
+            ErrorKind::Rejected,
+            "oauth.token (jwt)",
+            format!("cannot sign the assertion: {e}"),
+        )
+    })
+}
+
+/// Sessions from the `sf` CLI's login for an alias or username: `sf org display --json`. The CLI keeps
+/// and refreshes the credentials; relayform only asks it for a current access token.
+#[derive(Debug)]
+pub struct SfCli {
+    program: String,
+    alias: String,
+    cached: Mutex<Option<Session>>,
+}
+
+impl SfCli {
+    /// `program` is the `sf` executable (a path, or a name looked up on `PATH`).
+    pub fn new(program: impl Into<String>, alias: impl Into<String>) -> Self {
+        SfCli {
+            program: program.into(),
+            alias: alias.into(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Session, Error> {
+        let op = "sf org display";
+        let out = tokio::process::Command::new(&self.program)
+            .args(["org", "display", "--target-org", &self.alias, "--json"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| {
+                error(
+                    ErrorKind::Unauthorized,
+                    op,
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        format!(
+                            "the sf CLI (`{}`) is not installed or not on PATH; install @salesforce/cli and `sf org login web --alias {}`, or use another auth method",
+                            self.program, self.alias
+                        )
+                    } else {
+                        format!("cannot run the sf CLI (`{}`): {e}", self.program)
+                    },
+                )
+            })?;
+        // The output holds the access token: it is parsed, never echoed.
+        let body: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+            error(
+                ErrorKind::Protocol,
+                op,
+                format!(
+                    "the sf CLI did not answer JSON (exit status {})",
+                    out.status
+                ),
+            )
+        })?;
+        let result = &body["result"];
+        let field = |k: &str| result.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        match (field("accessToken"), field("instanceUrl")) {
+            (Some(token), Some(instance_url)) if out.status.success() => Ok(Session {
+                access_token: Secret::new(token),
+                instance_url,
+            }),
+            _ => {
+                let message = body
+                    .get("message")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("no access token in its answer");
+                Err(error(
+                    ErrorKind::Unauthorized,
+                    op,
+                    format!(
+                        "the sf CLI has no usable login for `{}`: {message}\nhint: `sf org login web --alias {}`",
+                        self.alias, self.alias
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl TokenSource for SfCli {
+    fn session<'a>(&'a self, stale: Option<&'a Secret>) -> BoxFuture<'a, Result<Session, Error>> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            match cached.as_ref() {
+                Some(s) if stale != Some(&s.access_token) => return Ok(s.clone()),
+                _ => {}
+            }
+            let fresh = self.fetch().await?;
+            if stale == Some(&fresh.access_token) {
+                return Err(error(
+                    ErrorKind::Unauthorized,
+                    "sf org display",
+                    format!(
+                        "the sf CLI's session for `{}` was refused; log in again: `sf org login web --alias {}`",
+                        self.alias, self.alias
+                    ),
+                ));
+            }
+            *cached = Some(fresh.clone());
+            Ok(fresh)
+        })
     }
 }
 

@@ -23,7 +23,7 @@ mod error;
 pub mod observe;
 pub mod ops;
 
-pub use auth::{BoxFuture, Grant, OAuth, Session, StaticToken, TokenSource};
+pub use auth::{BoxFuture, Grant, OAuth, Session, SfCli, StaticToken, TokenSource};
 pub use client::{Call, Client, Observer, RetryPolicy};
 pub use observe::observe_org;
 pub use relayform_provider::{Error, ErrorKind, Secret};

@@ -7,7 +7,7 @@ use relayform_aws::observe::{Interest, observe_account};
 use relayform_aws::{Aws, Credentials, Target};
 use relayform_plan::diff::{FORWARD_RULE, Observed, ROLE_POLICY};
 use relayform_provider::Secret;
-use relayform_salesforce::{Client, Grant, OAuth, Session, StaticToken};
+use relayform_salesforce::{Client, Grant, OAuth, Session, SfCli, StaticToken};
 use relayform_simulator::config::{
     AccountConfig, BusConfig, Config, DEMO_CLIENT_SECRET, OrgConfig,
 };
@@ -208,9 +208,32 @@ pub(crate) fn salesforce(
                     access_token: secret(token, &what)?,
                     instance_url: instance_url.value.clone(),
                 })),
-                SalesforceAuth::JwtBearer { .. } | SalesforceAuth::SfCli { .. } => bail!(
-                    "{what}: this relayform cannot use `jwt_bearer` or `sf_cli` authentication yet\nhint: use `client_credentials`, `refresh_token` or `access_token` for now"
-                ),
+                SalesforceAuth::JwtBearer {
+                    client_id,
+                    username,
+                    private_key,
+                    login_url,
+                } => {
+                    // The token endpoint is under the login host if one is given, else the org's
+                    // My Domain; the audience is the login host (production by default).
+                    let audience = login_url
+                        .clone()
+                        .unwrap_or_else(|| "https://login.salesforce.com".to_owned());
+                    let endpoint = login_url.as_deref().unwrap_or(&instance_url.value);
+                    Arc::new(OAuth::new(
+                        endpoint,
+                        Grant::JwtBearer {
+                            client_id: client_id.clone(),
+                            username: username.clone(),
+                            private_key: secret(private_key, &what)?,
+                            audience,
+                        },
+                    ))
+                }
+                SalesforceAuth::SfCli { alias } => Arc::new(SfCli::new(
+                    std::env::var("RELAYFORM_SF_CLI").unwrap_or_else(|_| "sf".to_owned()),
+                    alias.clone(),
+                )),
             }
         }
     };
