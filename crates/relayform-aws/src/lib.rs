@@ -15,6 +15,8 @@
 //!   backoff, `x-amz-retry-after`) stays in charge of retrying.
 //! - **Errors are classified** ([`classify`]) into the provider contract's [`ErrorKind`]s, keeping the
 //!   AWS error code and message.
+//! - **Reading and changing** are [`observe`] (the refresh, within a fixed call budget) and [`ops`] (one
+//!   change at a time, converging: creates adopt, deletes of what is gone succeed).
 
 pub mod observe;
 pub mod ops;

@@ -4,7 +4,7 @@
 //! order: the IAM role that forwards events, the named credential, the channel and its members, the
 //! relay itself, the association of the partner event source (which Salesforce creates only once the
 //! relay exists), the forwarding rule on the partner bus, and last the relay's run state. This crate
-//! turns a checked [`Spec`](relayform_spec::Spec) into that graph ([`desired`]), with shared nodes
+//! turns a checked [`Spec`](relayform_spec::Spec) into that graph ([`desired()`]), with shared nodes
 //! (one credential per org, account and region; one role per account and destination) deduplicated.
 //!
 //! # Design
@@ -14,7 +14,7 @@
 //!   `tests/architecture.rs` enforces that this crate depends on no runtime, HTTP client or SDK.
 //! - **Generic graph code knows nothing of the domain.** [`graph`] is a DAG keyed by address with
 //!   ordering, cycle detection, dependency closure and DOT/Mermaid rendering; [`resource`] and
-//!   [`desired`] are the domain.
+//!   [`mod@desired`] are the domain.
 //! - **Addresses are the user's handle.** Every node has a stable, printable [`Address`] such as
 //!   `salesforce.relay[orders]`; `--target` and plan output use the same strings.
 

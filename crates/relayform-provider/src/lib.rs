@@ -1,10 +1,10 @@
 //! The contract between relayform's engine and its providers (Salesforce, AWS).
 //!
 //! It holds only plain value types, so that the engine, the planner and the providers can share them
-//! without depending on one another or on any HTTP client or SDK. Today that is what both providers
-//! already share: [`Secret`], and the classes of failure ([`ErrorKind`]) that decide what the engine
-//! may do after an error. The observed-state types and the change requests join them with the engine
-//! (`docs/engine-design.md` records the intended shape).
+//! without depending on one another or on any HTTP client or SDK: [`Secret`], the one error type
+//! ([`Error`]) with the classes of failure ([`ErrorKind`]) that decide what the engine may do after an
+//! error, and the observed state of an org ([`ObservedOrg`]) and of an account and region
+//! ([`ObservedAccount`]) that refresh returns and the planner compares with the spec.
 
 use std::fmt;
 

@@ -16,6 +16,8 @@
 //!   which have no `Display`; error messages carry the vendor's code and message, never a credential.
 //! - No reqwest type appears in this crate's public signatures, so the engine's provider contract does
 //!   not depend on the HTTP client.
+//! - **Reading and changing** are [`observe`] (six queries per org) and [`ops`] (one Tooling object at
+//!   a time; a create answered "duplicate" adopts the existing object when it matches the spec).
 
 mod auth;
 mod client;

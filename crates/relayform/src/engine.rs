@@ -1,5 +1,6 @@
-//! The engine's edge: connecting to the orgs and accounts a spec names (or to the embedded simulator),
-//! reading them, and handing desired and observed state to the pure planner.
+//! The engine's edge: connecting to the orgs and accounts a spec names (or to the embedded simulator,
+//! whose world is derived from the spec) and reading them, concurrently, with org and account pinning.
+//! [`crate::commands`] hands what was read to the pure planner and [`crate::apply`] makes the changes.
 
 use crate::apply::Connections;
 use anyhow::{Context, bail};
