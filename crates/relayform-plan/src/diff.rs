@@ -728,9 +728,46 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
     out
 }
 
-/// Relays, channels and named credentials in the spec's orgs that no spec relay names.
+/// Relays, channels and named credentials in the spec's orgs, and Salesforce partner event sources and
+/// buses in the spec's accounts, that no spec relay accounts for.
 fn unmanaged(spec: &Spec, observed: &Observed) -> Vec<Unmanaged> {
     let mut out = Vec::new();
+    // The partner sources of the spec's relays (present or absent), as their orgs report them.
+    let ours: BTreeSet<&str> = spec
+        .relays
+        .values()
+        .filter_map(|r| {
+            observed
+                .orgs
+                .get(&r.org.value)?
+                .relays
+                .iter()
+                .find(|x| x.name == r.names.relay)?
+                .remote_resource
+                .as_deref()
+        })
+        .collect();
+    for (name, a) in &observed.accounts {
+        let mut strangers: BTreeSet<(&'static str, &str)> = BTreeSet::new();
+        for b in a.buses.iter().filter(|b| !ours.contains(b.name.as_str())) {
+            strangers.insert(("partner event bus", &b.name));
+        }
+        for s in a.sources.iter().filter(|s| {
+            !ours.contains(s.name.as_str())
+                && s.state.as_deref() != Some("DELETED")
+                && !a.buses.iter().any(|b| b.name == s.name)
+        }) {
+            strangers.insert(("partner event source", &s.name));
+        }
+        for (kind, n) in strangers {
+            out.push(Unmanaged {
+                system: "aws",
+                scope: name.clone(),
+                kind,
+                name: n.to_owned(),
+            });
+        }
+    }
     for (org_name, o) in &observed.orgs {
         let relays: Vec<_> = spec
             .relays

@@ -382,6 +382,16 @@ fn absent_relays_are_removed_with_what_only_they_use_and_strangers_are_left_alon
             name: "Hand_Made".into(),
             ..Default::default()
         });
+    let events = obs.accounts.get_mut("events").unwrap();
+    let stranger = "aws.partner/salesforce.com/00DSM0000000009AAA/0YLSM0000000099AAA";
+    events.buses.push(ObservedBus {
+        name: stranger.into(),
+        arn: None,
+    });
+    events.sources.push(ObservedSource {
+        name: stranger.into(),
+        state: Some("ACTIVE".into()),
+    });
     let gone = spec(&SPEC.replace(
         "    destination_bus: orders\n",
         "    destination_bus: orders\n    ensure: absent\n",
@@ -389,6 +399,17 @@ fn absent_relays_are_removed_with_what_only_they_use_and_strangers_are_left_alon
     let p = plan(&gone, &obs);
     insta::assert_snapshot!(p.to_string());
     assert!(p.unmanaged.iter().any(|u| u.name == "Hand_Made"));
+    let aws: Vec<_> = p
+        .unmanaged
+        .iter()
+        .filter(|u| u.system == "aws")
+        .map(|u| (u.kind, u.name.as_str()))
+        .collect();
+    assert_eq!(
+        aws,
+        [("partner event bus", stranger)],
+        "the stranger once; the absent relay's own bus is not a stranger"
+    );
     // The named credential is still used by the other relay: kept.
     assert!(
         !p.changes
