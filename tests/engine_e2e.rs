@@ -38,22 +38,30 @@ impl Dir {
     }
 
     /// Runs `relayform <args> [--simulator-state ...] [spec]`; returns (exit code, stdout, stderr).
+    /// A run that does not end within two minutes fails the test rather than hanging the suite.
     fn run(&self, args: &[&str], with_spec: bool) -> (u8, String, String) {
-        let state = self.state().display().to_string();
-        let spec = self.spec();
-        let mut argv = vec!["relayform"];
-        argv.extend_from_slice(args);
-        argv.extend(["--simulator-state", &state]);
+        let mut argv: Vec<String> = vec!["relayform".into()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv.extend([
+            "--simulator-state".into(),
+            self.state().display().to_string(),
+        ]);
         if with_spec {
-            argv.push(&spec);
+            argv.push(self.spec());
         }
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = relayform::run_args(argv, &mut out, &mut err);
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
+        let (done, wait) = std::sync::mpsc::channel();
+        let shown = argv.join(" ");
+        std::thread::spawn(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = relayform::run_args(argv, &mut out, &mut err);
+            let _ = done.send((
+                code,
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            ));
+        });
+        wait.recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("`{shown}` did not finish within 120 s"))
     }
 
     fn apply(&self) -> (u8, String, String) {
@@ -352,6 +360,99 @@ fn a_changed_kind_of_events_replaces_channel_and_relay_and_cleans_the_old_partne
         1,
         "one bus kept, one new: {old:?} → {now:?}"
     );
+}
+
+/// The demo without the `orders` relay (one relay, no destination bus).
+fn account_changes_only() -> String {
+    let start = DEMO.find("  # Platform events").unwrap();
+    let end = DEMO.find("  # Change data capture").unwrap();
+    format!("{}{}", &DEMO[..start], &DEMO[end..])
+}
+
+#[test]
+fn moving_a_relay_to_another_region_replaces_it_and_deletes_its_old_partner_bus_there() {
+    let spec = account_changes_only();
+    let d = Dir::new(&spec);
+    assert_eq!(d.apply().0, 0);
+    d.set_spec(&spec.replace("region: us-east-1", "region: us-west-2"));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert_eq!(
+        changes(&plan),
+        [
+            "+ salesforce.named_credential[demo/Relayform_000000000000_us_west_2]",
+            "-/+ salesforce.relay[account-changes]",
+            "+ aws.association[account-changes]",
+            "~ salesforce.relay_state[account-changes]",
+        ],
+        "{plan}"
+    );
+    assert!(
+        plan.contains("a relay's named credential cannot change"),
+        "{plan}"
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(
+        code, 0,
+        "{out}
+{err}"
+    );
+    assert!(err.contains("in us-east-1 deleted"), "{err}");
+    let (code, plan) = d.plan();
+    assert_eq!(code, 0, "{plan}");
+    // The old credential is relayform-named but no longer in the spec: reported, left alone.
+    assert!(
+        plan.contains("? salesforce named credential \"Relayform_000000000000_us_east_1\" in demo"),
+        "{plan}"
+    );
+    d.with_sim(async |sim| {
+        let east = partner_buses(sim).await;
+        assert!(
+            east.is_empty(),
+            "the old bus is gone from us-east-1: {east:?}"
+        );
+        let west = sim.with_world(|w, _| {
+            w.accounts["000000000000"].regions["us-west-2"]
+                .buses
+                .keys()
+                .filter(|b| b.starts_with("aws.partner/"))
+                .count()
+        });
+        assert_eq!(west, 1);
+    });
+}
+
+#[test]
+fn a_wait_that_times_out_fails_its_step_and_the_next_apply_carries_on() {
+    let d = Dir::new(DEMO);
+    let (code, out, err) = d.run(
+        &["apply", "--auto-approve", "--wait-timeout", "500ms"],
+        true,
+    );
+    assert_eq!(
+        code, 1,
+        "{out}
+{err}"
+    );
+    assert!(
+        out.contains("timed out after 500ms (--wait-timeout) waiting for Salesforce to register the partner event source of relay `orders`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint: fix what failed and run apply again"),
+        "{out}"
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(
+        code, 0,
+        "{out}
+{err}"
+    );
+    assert!(
+        !out.contains("+ salesforce.relay["),
+        "relays are not created again: {out}"
+    );
+    assert_eq!(d.plan().0, 0);
 }
 
 #[test]

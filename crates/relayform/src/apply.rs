@@ -23,6 +23,7 @@ use relayform_salesforce::ops as sf;
 use relayform_spec::{RelayState, Spec, names};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -42,6 +43,9 @@ pub(crate) struct Options {
 pub(crate) struct Connections {
     pub orgs: BTreeMap<String, Client>,
     pub accounts: BTreeMap<String, Aws>,
+    /// How to reach each account of the spec, by account id: for other regions than the spec's (a
+    /// relay moved to another region leaves its old partner bus behind in the old one).
+    pub targets: BTreeMap<String, relayform_aws::Target>,
 }
 
 /// What happens, as it happens (for progress output).
@@ -52,6 +56,8 @@ pub(crate) enum Progress {
     Done(String, String),
     Failed(String, String),
     Skipped(String, String),
+    /// The user interrupted (Ctrl-C).
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +119,8 @@ struct Ctx {
     /// Partner sources found in this run, by relay spec name.
     sources: Mutex<BTreeMap<String, String>>,
     progress: mpsc::UnboundedSender<Progress>,
+    /// Set on an interrupt: no new step starts, waits give up, running calls finish.
+    stop: Arc<AtomicBool>,
 }
 
 /// Turns the plan into steps with their dependencies.
@@ -180,6 +188,7 @@ pub(crate) async fn apply(
     conn: Connections,
     options: Options,
     progress: mpsc::UnboundedSender<Progress>,
+    stop: Arc<AtomicBool>,
 ) -> Report {
     let graph = relayform_plan::desired(spec);
     let steps = steps(plan, &graph);
@@ -192,6 +201,7 @@ pub(crate) async fn apply(
         relay_ids: Mutex::default(),
         sources: Mutex::default(),
         progress,
+        stop,
     });
     let teardown = steps.iter().filter(|s| s.half == Half::Teardown).count();
     let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
@@ -221,7 +231,8 @@ pub(crate) async fn apply(
                 .needs
                 .iter()
                 .all(|n| matches!(outcome[*n], Some(Outcome::Done(_))));
-            if ready && !barrier && running.len() < options.parallelism.max(1) {
+            let stopping = ctx.stop.load(Ordering::SeqCst);
+            if ready && !barrier && !stopping && running.len() < options.parallelism.max(1) {
                 started[i] = true;
                 let ctx = ctx.clone();
                 let step = s.clone();
@@ -265,7 +276,7 @@ pub(crate) async fn apply(
             Some(Outcome::Skipped(e)) => report.skipped.push((s.name(), e)),
             None => report
                 .skipped
-                .push((s.name(), "apply stopped before it".into())),
+                .push((s.name(), "interrupted before it started".into())),
         }
     }
     report
@@ -350,11 +361,14 @@ impl Ctx {
             if let Some(v) = check().await? {
                 return Ok(v);
             }
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(format!("interrupted while waiting for {what}"));
+            }
             let waited = started.elapsed();
             if waited >= self.options.wait_timeout {
                 return Err(format!(
-                    "timed out after {}s waiting for {what}\nhint: raise --wait-timeout, or run apply again later: it carries on from where it stopped",
-                    waited.as_secs()
+                    "timed out after {} (--wait-timeout) waiting for {what}\nhint: raise --wait-timeout, or run apply again later: it carries on from where it stopped",
+                    human(self.options.wait_timeout)
                 ));
             }
             if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -370,6 +384,18 @@ impl Ctx {
     }
 }
 
+/// `500ms`, `90s`, `5m`: as `--wait-timeout` takes them.
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 async fn run_step(ctx: &Ctx, step: &Step) -> StepResult {
     match step.half {
         Half::Teardown => teardown(ctx, step).await,
@@ -381,17 +407,68 @@ fn e(err: relayform_provider::Error) -> String {
     err.to_string()
 }
 
-/// Removes a relay's forwarding rule and partner bus, if they were observed.
-async fn remove_partner_side(ctx: &Ctx, relay: &str, address: &Address) -> Result<(), String> {
-    let Some(src) = ctx
-        .observed_relay(relay)
-        .and_then(|r| r.remote_resource.clone())
-    else {
-        return Ok(());
+/// Removes a replaced relay's forwarding rule and partner bus. They are where its named credential
+/// pointed (`arn:aws:<REGION>:<account>`), which may be another region or account than the spec's now;
+/// returns a note when they are somewhere relayform has no credentials for.
+async fn remove_partner_side(
+    ctx: &Ctx,
+    relay: &str,
+    address: &Address,
+) -> Result<Option<String>, String> {
+    let Some(seen) = ctx.observed_relay(relay) else {
+        return Ok(None);
+    };
+    let Some(src) = seen.remote_resource.clone() else {
+        return Ok(None);
     };
     let r = &ctx.spec.relays[relay];
+    let spec_account = &ctx.spec.aws_accounts[&r.aws_account.value];
+    let old = seen
+        .destination
+        .as_deref()
+        .and_then(|d| d.strip_prefix("callout:"))
+        .and_then(|nc| {
+            ctx.observed
+                .orgs
+                .get(&r.org.value)?
+                .named_credentials
+                .iter()
+                .find(|n| n.name == nc)?
+                .endpoint
+                .clone()
+        })
+        .and_then(|ep| {
+            let rest = ep.strip_prefix("arn:aws:")?;
+            let (region, account) = rest.split_once(':')?;
+            Some((region.to_lowercase(), account.to_owned()))
+        });
+    let moved = old.filter(|(region, account)| {
+        *region != spec_account.region.value || *account != spec_account.account_id.value
+    });
+    if let Some((region, account)) = moved {
+        let Some(t) = ctx.conn.targets.get(&account) else {
+            return Ok(Some(format!(
+                "its old partner bus {src} in account {account}, {region} is left: the spec has no credentials for that account"
+            )));
+        };
+        let aws = Aws::connect(
+            &relayform_aws::Target {
+                region: region.clone(),
+                ..t.clone()
+            },
+            None,
+        )
+        .await;
+        aws_ops::delete_forwarding(&aws, &src, FORWARD_RULE, FORWARD_TARGET)
+            .await
+            .map_err(e)?;
+        aws_ops::delete_bus(&aws, &src).await.map_err(e)?;
+        return Ok(Some(format!(
+            "its old partner bus {src} in {region} deleted"
+        )));
+    }
     let Some(acct) = ctx.observed.accounts.get(&r.aws_account.value) else {
-        return Ok(());
+        return Ok(None);
     };
     let aws = ctx.account_of(address)?;
     if acct
@@ -405,8 +482,9 @@ async fn remove_partner_side(ctx: &Ctx, relay: &str, address: &Address) -> Resul
     }
     if acct.buses.iter().any(|b| b.name == src) {
         aws_ops::delete_bus(aws, &src).await.map_err(e)?;
+        return Ok(Some(format!("its old partner bus {src} deleted")));
     }
-    Ok(())
+    Ok(None)
 }
 
 async fn teardown(ctx: &Ctx, step: &Step) -> StepResult {
@@ -441,14 +519,18 @@ async fn teardown(ctx: &Ctx, step: &Step) -> StepResult {
             let Some(seen) = ctx.observed_relay(relay) else {
                 return Ok("already gone".into());
             };
+            let mut note = None;
             if step.change.action == Action::Replace {
                 // The old partner source goes with the relay; its bus and rule would be left over.
-                remove_partner_side(ctx, relay, a).await?;
+                note = remove_partner_side(ctx, relay, a).await?;
             }
             sf::delete(ctx.org_of(a)?, "EventRelayConfig", &seen.id)
                 .await
                 .map_err(e)?;
-            Ok(format!("relay {} deleted", seen.name))
+            Ok(match note {
+                Some(n) => format!("relay {} deleted; {n}", seen.name),
+                None => format!("relay {} deleted", seen.name),
+            })
         }
         Kind::RelayState => Ok("nothing to do".into()),
         Kind::Channel => {
@@ -765,5 +847,166 @@ async fn build(ctx: &Ctx, step: &Step) -> StepResult {
                 ctx.spec.relays[&relay].names.relay
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relayform_provider::{ObservedChannel, ObservedOrg};
+    use relayform_spec::{SourceFile, check};
+
+    const SPEC: &str = r#"
+version: 1
+orgs: {acme: {simulator: true}}
+aws_accounts: {events: {simulator: true, account_id: "123456789012", region: eu-west-1}}
+relays:
+  orders:
+    org: acme
+    aws_account: events
+    events: [Order_Placed__e]
+    error_recovery: earliest
+    destination_bus: orders
+"#;
+
+    fn spec(text: &str) -> Spec {
+        let c = check(&[SourceFile::new("t.yaml", text)]);
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        c.spec
+    }
+
+    /// Each step as `half address <- [needed addresses]`.
+    fn shape(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| {
+                let needs: Vec<String> = s
+                    .needs
+                    .iter()
+                    .map(|n| format!("{:?} {}", steps[*n].half, steps[*n].change.address))
+                    .collect();
+                format!("{:?} {} <- {needs:?}", s.half, s.change.address)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn builds_wait_for_their_changed_ancestors_only() {
+        let s = spec(SPEC);
+        let plan = relayform_plan::diff::plan(&s, &Observed::default());
+        let steps = steps(&plan, &relayform_plan::desired(&s));
+        let got = shape(&steps);
+        assert!(steps.iter().all(|s| s.half == Half::Build));
+        assert!(
+            got.contains(&r#"Build salesforce.relay[orders] <- ["Build salesforce.named_credential[acme/Relayform_123456789012_eu_west_1]", "Build salesforce.channel[orders]", "Build salesforce.channel_member[orders/Order_Placed__e]"]"#.to_owned()),
+            "{got:#?}"
+        );
+        assert!(
+            got.contains(&r#"Build aws.role[events/relayform-eu-west-1-orders] <- []"#.to_owned()),
+            "{got:#?}"
+        );
+        // Running waits for everything: association and forwarding (and what they need).
+        let state = steps
+            .iter()
+            .find(|s| s.change.address.kind == Kind::RelayState)
+            .unwrap();
+        assert_eq!(state.needs.len(), steps.len() - 1, "{got:#?}");
+    }
+
+    #[test]
+    fn a_replaced_channel_is_torn_down_after_its_relay_and_built_before_it() {
+        let s = spec(SPEC);
+        let mut observed = Observed::default();
+        observed.orgs.insert(
+            "acme".into(),
+            ObservedOrg {
+                org_id: "00DSM0000000001AAA".into(),
+                channels: vec![ObservedChannel {
+                    id: "0YL1".into(),
+                    name: "orders".into(),
+                    label: None,
+                    channel_type: Some("data".into()),
+                }],
+                relays: vec![ObservedRelay {
+                    id: "7k21".into(),
+                    name: "orders".into(),
+                    channel: Some("orders__chn".into()),
+                    destination: Some("callout:Relayform_123456789012_eu_west_1".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        );
+        let plan = relayform_plan::diff::plan(&s, &observed);
+        let got = shape(&steps(&plan, &relayform_plan::desired(&s)));
+        assert_eq!(
+            got[0], "Teardown salesforce.relay[orders] <- []",
+            "{got:#?}"
+        );
+        assert_eq!(
+            got[1],
+            r#"Teardown salesforce.channel[orders] <- ["Teardown salesforce.relay[orders]"]"#,
+            "{got:#?}"
+        );
+        assert!(
+            got.contains(
+                &r#"Build salesforce.channel[orders] <- ["Teardown salesforce.channel[orders]"]"#
+                    .to_owned()
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|g| g.starts_with(
+                "Build salesforce.relay[orders] <- [\"Teardown salesforce.relay[orders]\""
+            )),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn removals_run_dependants_first_and_shared_resources_last() {
+        let s = spec(&SPEC.replace(
+            "destination_bus: orders",
+            "destination_bus: orders\n    ensure: absent",
+        ));
+        let mut plan = Plan::default();
+        for (kind, key) in [
+            (Kind::Role, "events/relayform-eu-west-1-orders"),
+            (Kind::Channel, "orders"),
+            (Kind::Relay, "orders"),
+            (Kind::Forwarding, "orders"),
+            (Kind::Association, "orders"),
+        ] {
+            plan.changes.push(Change {
+                address: Address::new(kind, key),
+                action: Action::Delete,
+                fields: Vec::new(),
+                reason: None,
+                waits_for: None,
+                drift: false,
+            });
+        }
+        let got = shape(&steps(&plan, &relayform_plan::desired(&s)));
+        let order: Vec<&str> = got
+            .iter()
+            .map(|g| g.split(" <- ").next().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "Teardown aws.forwarding[orders]",
+                "Teardown aws.association[orders]",
+                "Teardown salesforce.relay[orders]",
+                "Teardown salesforce.channel[orders]",
+                "Teardown aws.role[events/relayform-eu-west-1-orders]",
+            ]
+        );
+        assert!(got[4].ends_with(r#"["Teardown aws.forwarding[orders]", "Teardown aws.association[orders]", "Teardown salesforce.relay[orders]", "Teardown salesforce.channel[orders]"]"#), "{got:#?}");
+        assert!(
+            got[2].ends_with(
+                r#"["Teardown aws.forwarding[orders]", "Teardown aws.association[orders]"]"#
+            ),
+            "{got:#?}"
+        );
     }
 }

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Marks a saved plan file (and its version).
 const SAVED_PLAN: &str = "relayform_saved_plan";
@@ -339,15 +341,35 @@ fn execute(
             first_poll: std::time::Duration::from_millis(200),
             max_poll: std::time::Duration::from_secs(5),
         };
+        // Ctrl-C: start nothing new, let running calls finish (so nothing is left half-made), report.
+        // A second Ctrl-C stops at once.
+        let stop = Arc::new(AtomicBool::new(false));
+        let interrupts = tokio::spawn({
+            // A weak sender: the progress channel closes when the executor is done with it.
+            let (stop, tx) = (stop.clone(), tx.downgrade());
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.store(true, Ordering::SeqCst);
+                    if let Some(tx) = tx.upgrade() {
+                        let _ = tx.send(Progress::Interrupted);
+                    }
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                }
+            }
+        });
         let job = tokio::spawn({
             let (planned, plan, observed, conn) =
                 (planned.clone(), p.plan.clone(), p.observed.clone(), p.conn.clone());
-            async move { apply::apply(&planned, &plan, &observed, conn, options, tx).await }
+            let stop = stop.clone();
+            async move { apply::apply(&planned, &plan, &observed, conn, options, tx, stop).await }
         });
         while let Some(ev) = rx.recv().await {
             progress(&ev, err)?;
         }
         let report = job.await.context("apply stopped unexpectedly")?;
+        interrupts.abort();
         summary(&report, verb, out)?;
         let mut code = if report.succeeded() { 0 } else { 1 };
         // Only a whole apply leaves every relay of the spec in place to carry a test event.
@@ -394,6 +416,11 @@ fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
         Progress::Skipped(step, why) => {
             writeln!(err, "  {step}: {} ({why})", paint("33", "skipped"))
         }
+        Progress::Interrupted => writeln!(
+            err,
+            "{}: finishing the changes in progress, starting no new ones (Ctrl-C again stops at once)",
+            paint("33;1", "interrupted")
+        ),
     }
 }
 

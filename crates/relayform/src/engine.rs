@@ -241,12 +241,12 @@ pub(crate) fn salesforce(
     Ok(Client::new(source))
 }
 
-/// An AWS connection for a spec account.
-pub(crate) async fn aws(
+/// Where and how to reach a spec account.
+pub(crate) fn target(
     spec: &Spec,
     account: &str,
     sim: Option<&relayform_simulator::Running>,
-) -> anyhow::Result<Aws> {
+) -> anyhow::Result<Target> {
     let a = &spec.aws_accounts[account];
     let target = match &a.connection {
         AwsConnection::Simulator => Target {
@@ -288,7 +288,7 @@ pub(crate) async fn aws(
             config_file: None,
         },
     };
-    Ok(Aws::connect(&target, None).await)
+    Ok(target)
 }
 
 /// Connects to every org and account the spec names (nothing is called yet).
@@ -301,8 +301,11 @@ pub(crate) async fn connect(
         conn.orgs.insert(name.clone(), salesforce(spec, name, sim)?);
     }
     for name in spec.aws_accounts.keys() {
+        let t = target(spec, name, sim)?;
         conn.accounts
-            .insert(name.clone(), aws(spec, name, sim).await?);
+            .insert(name.clone(), Aws::connect(&t, None).await);
+        conn.targets
+            .insert(spec.aws_accounts[name].account_id.value.clone(), t);
     }
     Ok(conn)
 }
