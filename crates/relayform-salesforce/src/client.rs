@@ -66,7 +66,7 @@ pub struct Client {
     observer: Option<Arc<dyn Observer>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     Get,
     Post,
@@ -196,7 +196,11 @@ impl Client {
                 attempt -= 1;
                 continue;
             }
-            if err.is_retryable() && attempt < self.retry.max_attempts {
+            // A POST that failed in transit may have been performed: creating or publishing again
+            // could do it twice, so the caller decides (a create looks the object up by name first).
+            // Throttling means it was not performed: that is retried here.
+            let unsafe_to_repeat = method == Method::Post && err.kind == ErrorKind::Transient;
+            if err.is_retryable() && !unsafe_to_repeat && attempt < self.retry.max_attempts {
                 let wait = self
                     .retry
                     .delay(attempt, err.retry_after_ms.map(Duration::from_millis));

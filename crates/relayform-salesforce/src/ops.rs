@@ -112,44 +112,67 @@ pub async fn find(
     Ok(client.tooling_query(&soql).await?.into_iter().next())
 }
 
+/// How many times a create that failed in transit is tried in all.
+const CREATE_ATTEMPTS: u32 = 3;
+
 /// Creates the object, or adopts the existing one of the same name if it matches; returns its id and
-/// whether it was adopted.
+/// whether it was adopted. A create that failed in transit (its response lost: it may have been made)
+/// is looked up by name before it is tried again.
 pub async fn create_or_adopt(client: &Client, new: &NewObject) -> Result<(String, bool), Error> {
     let body = json!({"FullName": new.full_name, "Metadata": new.metadata});
-    match client.tooling_create(new.sobject, &body).await {
-        Ok(id) => Ok((id, false)),
-        Err(e) if e.kind == ErrorKind::Conflict => {
-            let columns: Vec<&str> = new.must_match.iter().map(|(c, _)| *c).collect();
-            let Some(row) = find(client, new.sobject, &new.developer_name, &columns).await? else {
-                // Bound elsewhere (a channel already used by another relay, ...): the vendor's words.
-                return Err(e);
-            };
-            let differs: Vec<String> = new
-                .must_match
-                .iter()
-                .filter_map(|(col, want)| {
-                    let have = row.get(*col).and_then(Value::as_str).unwrap_or("");
-                    (!have.eq_ignore_ascii_case(want))
-                        .then(|| format!("{col} is {have:?}, the spec wants {want:?}"))
-                })
-                .collect();
-            if differs.is_empty() {
-                let id = row.get("Id").and_then(Value::as_str).unwrap_or_default();
-                Ok((id.to_owned(), true))
-            } else {
-                Err(Error {
-                    message: format!(
-                        "{} {} exists already and differs: {}; relayform adopts only what matches the spec (delete or rename it, or change the spec)",
-                        new.sobject,
-                        new.developer_name,
-                        differs.join("; ")
-                    ),
-                    ..e
-                })
+    let mut attempt = 1;
+    loop {
+        match client.tooling_create(new.sobject, &body).await {
+            Ok(id) => return Ok((id, false)),
+            Err(e) if e.kind == ErrorKind::Transient => {
+                if let Some(adopted) = adopt(client, new, &e).await? {
+                    return Ok((adopted, true));
+                }
+                if attempt >= CREATE_ATTEMPTS {
+                    return Err(e);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                attempt += 1;
             }
+            Err(e) if e.kind == ErrorKind::Conflict => {
+                // Bound elsewhere (a channel already used by another relay, ...): the vendor's words.
+                return adopt(client, new, &e).await?.map(|id| (id, true)).ok_or(e);
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+}
+
+/// The id of the existing object named like `new` if it matches the spec; `None` if there is none; an
+/// error saying what differs otherwise.
+async fn adopt(client: &Client, new: &NewObject, cause: &Error) -> Result<Option<String>, Error> {
+    let columns: Vec<&str> = new.must_match.iter().map(|(c, _)| *c).collect();
+    let Some(row) = find(client, new.sobject, &new.developer_name, &columns).await? else {
+        return Ok(None);
+    };
+    let differs: Vec<String> = new
+        .must_match
+        .iter()
+        .filter_map(|(col, want)| {
+            let have = row.get(*col).and_then(Value::as_str).unwrap_or("");
+            (!have.eq_ignore_ascii_case(want))
+                .then(|| format!("{col} is {have:?}, the spec wants {want:?}"))
+        })
+        .collect();
+    if !differs.is_empty() {
+        return Err(Error {
+            message: format!(
+                "{} {} exists already and differs: {}; relayform adopts only what matches the spec (delete or rename it, or change the spec)",
+                new.sobject,
+                new.developer_name,
+                differs.join("; ")
+            ),
+            kind: ErrorKind::Conflict,
+            ..cause.clone()
+        });
+    }
+    let id = row.get("Id").and_then(Value::as_str).unwrap_or_default();
+    Ok(Some(id.to_owned()))
 }
 
 /// Patches a Tooling object's Metadata.

@@ -185,6 +185,13 @@ async fn transient_failures_are_retried_and_retry_after_is_honoured() {
         .mount(&server)
         .await;
     let (c, calls) = client(&server, "tok");
+    // A create that failed in transit is not repeated blindly: it may have been made.
+    let e = c
+        .tooling_create("NamedCredential", &json!({"FullName": "X", "Metadata": {}}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient);
+    // Throttling says it was not made: retried, honouring Retry-After.
     let id = c
         .tooling_create("NamedCredential", &json!({"FullName": "X", "Metadata": {}}))
         .await
@@ -192,6 +199,26 @@ async fn transient_failures_are_retried_and_retry_after_is_honoured() {
     assert_eq!(id, "0XASM0000000001AAA");
     let statuses: Vec<Option<u16>> = calls.0.lock().unwrap().iter().map(|c| c.status).collect();
     assert_eq!(statuses, [Some(503), Some(403), Some(201)]);
+
+    // Reads are retried after transient failures too.
+    let server = MockServer::start().await;
+    let seq = Sequence(Mutex::new(vec![
+        sf_error(503, "SERVER_UNAVAILABLE", "down"),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"totalSize": 1, "done": true, "records": [{"Id": "1"}]})),
+    ]));
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .respond_with(seq)
+        .mount(&server)
+        .await;
+    let (c, calls) = client(&server, "tok");
+    assert_eq!(
+        c.query("SELECT Id FROM Organization").await.unwrap().len(),
+        1
+    );
+    let statuses: Vec<Option<u16>> = calls.0.lock().unwrap().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [Some(503), Some(200)]);
     assert_eq!(
         RetryPolicy::default().delay(1, Some(Duration::from_secs(3))),
         Duration::from_secs(3)
