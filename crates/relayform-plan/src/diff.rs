@@ -15,7 +15,9 @@
 //! state) as of the last apply. When the fingerprint on a relay equals that of the current spec, the
 //! spec has not changed since it was applied, so any difference in that subgraph is drift: it is
 //! marked as such and reverted. When they differ, the differences are the spec's, and the relay's label
-//! is updated with them (a `label` field in the plan).
+//! is updated with them (a `label` field in the plan). Apply records the fingerprint last, once the
+//! relay's whole subgraph is built; until then a relay is labelled [`unfinished_label`], so what an
+//! interrupted apply left undone is not mistaken for drift.
 
 use crate::desired::desired;
 use crate::graph::Keyed;
@@ -27,7 +29,8 @@ use relayform_spec::{Ensure, ErrorRecovery, RelayState, Spec, names};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the providers saw: orgs and accounts by their spec names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Observed {
     pub orgs: BTreeMap<String, ObservedOrg>,
     pub accounts: BTreeMap<String, ObservedAccount>,
@@ -610,6 +613,11 @@ pub fn fingerprint(graph: &crate::Graph<Resource>, relay: &str) -> String {
 /// The label relayform gives a relay: `<spec name> (relayform <fingerprint>)`.
 pub fn relay_label(relay: &str, fingerprint: &str) -> String {
     format!("{relay} (relayform {fingerprint})")
+}
+
+/// The label of a relay relayform has created but not finished applying: no fingerprint yet.
+pub fn unfinished_label(relay: &str) -> String {
+    format!("{relay} (relayform)")
 }
 
 /// The fingerprint in a relay label written by [`relay_label`].

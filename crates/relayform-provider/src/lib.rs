@@ -77,7 +77,8 @@ mod tests {
 
 /// What an org holds of relayform's concern, as read in one refresh. Values are as Salesforce returns
 /// them (for example `state` is `RUN`, `PAUSE` or `STOP`); the planner interprets them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedOrg {
     /// The 18-character org id.
     pub org_id: String,
@@ -87,7 +88,8 @@ pub struct ObservedOrg {
     pub relays: Vec<ObservedRelay>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedNamedCredential {
     pub id: String,
     pub name: String,
@@ -96,7 +98,8 @@ pub struct ObservedNamedCredential {
     pub endpoint: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedChannel {
     pub id: String,
     /// The DeveloperName; the full name adds `__chn`.
@@ -106,7 +109,8 @@ pub struct ObservedChannel {
     pub channel_type: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedMember {
     pub id: String,
     pub name: String,
@@ -115,7 +119,8 @@ pub struct ObservedMember {
     pub event: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedRelay {
     pub id: String,
     pub name: String,
@@ -138,7 +143,8 @@ pub struct ObservedRelay {
 
 /// What an AWS account and region hold of relayform's concern, as read in one refresh. Policy
 /// documents are as IAM returns them (percent-encoded JSON); the planner decodes and compares them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedAccount {
     pub account_id: String,
     pub region: String,
@@ -152,20 +158,23 @@ pub struct ObservedAccount {
     pub roles: Vec<ObservedRole>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedSource {
     pub name: String,
     /// `PENDING`, `ACTIVE` or `DELETED`.
     pub state: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedBus {
     pub name: String,
     pub arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedRule {
     pub bus: String,
     pub name: String,
@@ -174,14 +183,16 @@ pub struct ObservedRule {
     pub targets: Vec<ObservedTarget>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedTarget {
     pub id: String,
     pub arn: String,
     pub role_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ObservedRole {
     pub name: String,
     pub arn: String,

@@ -64,6 +64,9 @@ pub(crate) enum Progress {
 enum Half {
     Teardown,
     Build,
+    /// Writing a relay's new fingerprint (its label), once everything of the relay has been built: a
+    /// relay only half applied keeps its old fingerprint, so what is left is not mistaken for drift.
+    Fingerprint,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +80,7 @@ struct Step {
 impl Step {
     fn name(&self) -> String {
         let verb = match (self.half, self.change.action) {
+            (Half::Fingerprint, _) => "record fingerprint",
             (Half::Teardown, Action::Replace) => "delete (replace)",
             (Half::Build, Action::Replace) => "create (replace)",
             (_, Action::Create) => "create",
@@ -97,9 +101,13 @@ enum Outcome {
 /// The result of an apply.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Report {
+    /// Steps, with what was done or why not.
     pub done: Vec<(String, String)>,
     pub failed: Vec<(String, String)>,
     pub skipped: Vec<(String, String)>,
+    /// The plan's changes counted whole (a change is one step or more: a replace is two, a relay's
+    /// fingerprint is recorded last): (done, failed, not done because of other failures).
+    pub changes: (usize, usize, usize),
 }
 
 impl Report {
@@ -147,7 +155,13 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
         });
     }
     let torn = out.len();
-    for c in plan.changes.iter().filter(|c| c.action != Action::Delete) {
+    let label_only = |c: &Change| c.fields.iter().all(|f| f.field == "label");
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Delete)
+        .filter(|c| !(c.address.kind == Kind::Relay && c.action == Action::Update && label_only(c)))
+    {
         let ancestors = graph.with_dependencies(std::slice::from_ref(&c.address));
         let mut needs: Vec<usize> = out
             .iter()
@@ -164,6 +178,28 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
         out.push(Step {
             change: c.clone(),
             half: Half::Build,
+            needs,
+        });
+    }
+    // Last for each relay whose fingerprint changes: after every build step of its subgraph.
+    for c in plan.changes.iter().filter(|c| {
+        c.address.kind == Kind::Relay
+            && c.action != Action::Delete
+            && c.fields
+                .iter()
+                .any(|f| f.field == "label" && f.after.is_some())
+    }) {
+        let closure =
+            graph.with_dependencies(&[Address::new(Kind::RelayState, c.address.key.clone())]);
+        let needs = out
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i >= torn && closure.contains(&s.change.address))
+            .map(|(i, _)| i)
+            .collect();
+        out.push(Step {
+            change: c.clone(),
+            half: Half::Fingerprint,
             needs,
         });
     }
@@ -269,6 +305,21 @@ pub(crate) async fn apply(
         });
     }
     let mut report = Report::default();
+    for c in &plan.changes {
+        let mine: Vec<&Option<Outcome>> = steps
+            .iter()
+            .zip(&outcome)
+            .filter(|(s, _)| s.change.address == c.address)
+            .map(|(_, o)| o)
+            .collect();
+        if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
+            report.changes.1 += 1;
+        } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
+            report.changes.0 += 1;
+        } else {
+            report.changes.2 += 1;
+        }
+    }
     for (s, o) in steps.iter().zip(outcome) {
         match o {
             Some(Outcome::Done(d)) => report.done.push((s.name(), d)),
@@ -400,7 +451,29 @@ async fn run_step(ctx: &Ctx, step: &Step) -> StepResult {
     match step.half {
         Half::Teardown => teardown(ctx, step).await,
         Half::Build => build(ctx, step).await,
+        Half::Fingerprint => record_fingerprint(ctx, step).await,
     }
+}
+
+async fn record_fingerprint(ctx: &Ctx, step: &Step) -> StepResult {
+    let a = &step.change.address;
+    let relay = relay_of(a);
+    let label = step
+        .change
+        .fields
+        .iter()
+        .find(|f| f.field == "label")
+        .and_then(|f| f.after.clone())
+        .ok_or("no label to record")?;
+    sf::update(
+        ctx.org_of(a)?,
+        "EventRelayConfig",
+        &ctx.relay_id(relay)?,
+        json!({ "label": label }),
+    )
+    .await
+    .map_err(e)?;
+    Ok(format!("label {label:?}"))
 }
 
 fn e(err: relayform_provider::Error) -> String {
@@ -706,21 +779,14 @@ async fn build(ctx: &Ctx, step: &Step) -> StepResult {
             ..
         } => {
             let relay = relay_of(a).to_owned();
-            let label = after("label").unwrap_or_else(|| {
-                relayform_plan::diff::relay_label(
-                    &relay,
-                    &relayform_plan::diff::fingerprint(&ctx.graph, &relay),
-                )
-            });
+            // The fingerprint is recorded last (see `Half::Fingerprint`); until then, no fingerprint.
+            let label = relayform_plan::diff::unfinished_label(&relay);
             let client = ctx.org_of(a)?;
             if action == Action::Update {
                 let id = ctx.relay_id(&relay)?;
                 let mut patch = serde_json::Map::new();
                 if after("error_recovery").is_some() {
                     patch.insert("relayOption".into(), json!(recovery_option(error_recovery)));
-                }
-                if after("label").is_some() {
-                    patch.insert("label".into(), json!(label));
                 }
                 sf::update(client, "EventRelayConfig", &id, patch.into())
                     .await
@@ -896,7 +962,14 @@ relays:
         let plan = relayform_plan::diff::plan(&s, &Observed::default());
         let steps = steps(&plan, &relayform_plan::desired(&s));
         let got = shape(&steps);
-        assert!(steps.iter().all(|s| s.half == Half::Build));
+        assert!(steps.iter().all(|s| s.half != Half::Teardown));
+        // The relay's fingerprint is recorded after everything of it has been built.
+        let last = steps.last().unwrap();
+        assert_eq!(
+            (last.half, last.change.address.to_string()),
+            (Half::Fingerprint, "salesforce.relay[orders]".to_owned())
+        );
+        assert_eq!(last.needs.len(), steps.len() - 1, "{got:#?}");
         assert!(
             got.contains(&r#"Build salesforce.relay[orders] <- ["Build salesforce.named_credential[acme/Relayform_123456789012_eu_west_1]", "Build salesforce.channel[orders]", "Build salesforce.channel_member[orders/Order_Placed__e]"]"#.to_owned()),
             "{got:#?}"
@@ -910,7 +983,7 @@ relays:
             .iter()
             .find(|s| s.change.address.kind == Kind::RelayState)
             .unwrap();
-        assert_eq!(state.needs.len(), steps.len() - 1, "{got:#?}");
+        assert_eq!(state.needs.len(), steps.len() - 2, "{got:#?}");
     }
 
     #[test]

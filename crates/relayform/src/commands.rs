@@ -430,17 +430,18 @@ fn summary(report: &Report, verb: &str, out: &mut dyn Write) -> std::io::Result<
             out,
             "\n{} complete: {} change{} made.",
             capitalised(verb),
-            report.done.len(),
-            if report.done.len() == 1 { "" } else { "s" }
+            report.changes.0,
+            if report.changes.0 == 1 { "" } else { "s" }
         );
     }
     writeln!(
         out,
-        "\n{} incomplete: {} done, {} failed, {} skipped.",
+        "\n{} incomplete: of {} changes, {} done, {} failed, {} not done because of them.",
         capitalised(verb),
-        report.done.len(),
-        report.failed.len(),
-        report.skipped.len()
+        report.changes.0 + report.changes.1 + report.changes.2,
+        report.changes.0,
+        report.changes.1,
+        report.changes.2
     )?;
     for (step, why) in &report.failed {
         writeln!(out, "  failed:  {step}: {why}")?;
