@@ -32,8 +32,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let mut out = AutoStream::auto(std::io::stdout().lock());
-    let mut err = AutoStream::auto(std::io::stderr().lock());
+    // Not locked for the whole run: log lines from other threads (RELAYFORM_LOG) share stderr.
+    let mut out = AutoStream::auto(std::io::stdout());
+    let mut err = AutoStream::auto(std::io::stderr());
     let code = run_styled(args, &mut out, &mut err);
     let _ = out.flush();
     let _ = err.flush();
