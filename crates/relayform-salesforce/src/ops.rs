@@ -205,21 +205,22 @@ pub struct Feedback {
     pub error_message: Option<String>,
 }
 
-/// Reads one relay's `EventRelayFeedback` (one data query).
-pub async fn feedback(client: &Client, relay_id: &str) -> Result<Feedback, Error> {
-    let soql = format!(
-        "SELECT Status, RemoteResource, ErrorCode, ErrorMessage FROM EventRelayFeedback WHERE EventRelayConfigId = '{}'",
-        quote(relay_id)
-    );
-    let rows = client.query(&soql).await?;
+/// Reads every relay's `EventRelayFeedback` in the org (one data query, paged), by relay id.
+pub async fn feedback_all(client: &Client) -> Result<Vec<(String, Feedback)>, Error> {
+    let rows = client.query(crate::observe::FEEDBACK).await?;
     let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
     Ok(rows
-        .first()
-        .map(|r| Feedback {
-            status: s(r, "Status"),
-            remote_resource: s(r, "RemoteResource"),
-            error_code: s(r, "ErrorCode"),
-            error_message: s(r, "ErrorMessage"),
+        .iter()
+        .filter_map(|r| {
+            Some((
+                s(r, "EventRelayConfigId")?,
+                Feedback {
+                    status: s(r, "Status"),
+                    remote_resource: s(r, "RemoteResource"),
+                    error_code: s(r, "ErrorCode"),
+                    error_message: s(r, "ErrorMessage"),
+                },
+            ))
         })
-        .unwrap_or_default())
+        .collect())
 }

@@ -1,5 +1,9 @@
 //! The executor: makes a plan's changes, in graph order, with bounded parallelism.
 //!
+//! Parallelism is a number of slots (`--parallelism`): a step holds one while it calls Salesforce or
+//! AWS and gives it back while it waits, so a hundred relays waiting for their partner sources do not
+//! hold up the rest.
+//!
 //! A plan's changes become *steps*. Deletes, and the delete half of each replace, are **teardown**
 //! steps, run dependants first (forwarding, association, relay, members, channel, credential, role);
 //! creates, updates and the create half of each replace are **build** steps, run after every teardown
@@ -26,7 +30,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// How apply runs.
 #[derive(Debug, Clone)]
@@ -129,7 +133,16 @@ struct Ctx {
     progress: mpsc::UnboundedSender<Progress>,
     /// Set on an interrupt: no new step starts, waits give up, running calls finish.
     stop: Arc<AtomicBool>,
+    /// `--parallelism` permits.
+    slots: Arc<Semaphore>,
+    /// The last feedback read per org, shared by every relay waiting in it: one query serves them all.
+    feedback: BTreeMap<String, Arc<tokio::sync::Mutex<Option<FeedbackRead>>>>,
 }
+
+type FeedbackRead = (Instant, Vec<(String, sf::Feedback)>);
+
+/// How old a feedback read may be and still answer a waiter.
+const FEEDBACK_FRESH: Duration = Duration::from_millis(250);
 
 /// Turns the plan into steps with their dependencies.
 fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
@@ -238,6 +251,12 @@ pub(crate) async fn apply(
         sources: Mutex::default(),
         progress,
         stop,
+        slots: Arc::new(Semaphore::new(options.parallelism.max(1))),
+        feedback: spec
+            .orgs
+            .keys()
+            .map(|o| (o.clone(), Arc::default()))
+            .collect(),
     });
     let teardown = steps.iter().filter(|s| s.half == Half::Teardown).count();
     let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
@@ -268,14 +287,19 @@ pub(crate) async fn apply(
                 .iter()
                 .all(|n| matches!(outcome[*n], Some(Outcome::Done(_))));
             let stopping = ctx.stop.load(Ordering::SeqCst);
-            if ready && !barrier && !stopping && running.len() < options.parallelism.max(1) {
+            // Parallelism is bounded by the slots (held while calling an API, not while waiting).
+            if ready && !barrier && !stopping {
                 started[i] = true;
                 let ctx = ctx.clone();
                 let step = s.clone();
                 running.spawn(async move {
+                    let mut slot = Slot::take(ctx.slots.clone()).await;
+                    if ctx.stop.load(Ordering::SeqCst) {
+                        return (i, None);
+                    }
                     let _ = ctx.progress.send(Progress::Started(step.name()));
-                    let result = run_step(&ctx, &step).await;
-                    (i, result)
+                    let result = run_step(&ctx, &step, &mut slot).await;
+                    (i, Some(result))
                 });
             }
         }
@@ -294,11 +318,16 @@ pub(crate) async fn apply(
         };
         let name = steps[i].name();
         outcome[i] = Some(match result {
-            Ok(detail) => {
+            None => {
+                let why = "interrupted before it started".to_owned();
+                let _ = ctx.progress.send(Progress::Skipped(name, why.clone()));
+                Outcome::Skipped(why)
+            }
+            Some(Ok(detail)) => {
                 let _ = ctx.progress.send(Progress::Done(name, detail.clone()));
                 Outcome::Done(detail)
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let _ = ctx.progress.send(Progress::Failed(name, e.clone()));
                 Outcome::Failed(e)
             }
@@ -399,8 +428,45 @@ impl Ctx {
             .ok_or_else(|| format!("the relay `{relay}` does not exist"))
     }
 
+    /// A relay's feedback, from a read of the whole org's no older than [`FEEDBACK_FRESH`] (made now
+    /// if there is none): relays waiting together cost one query per poll, not one each.
+    async fn relay_feedback(&self, relay: &str, relay_id: &str) -> Result<sf::Feedback, String> {
+        let org = &self.spec.relays[relay].org.value;
+        let cell = self
+            .feedback
+            .get(org)
+            .ok_or_else(|| format!("no org `{org}`"))?
+            .clone();
+        let mut read = cell.lock().await;
+        if read
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() > FEEDBACK_FRESH)
+        {
+            let client = self
+                .conn
+                .orgs
+                .get(org)
+                .ok_or_else(|| format!("no connection to org `{org}`"))?;
+            let rows = sf::feedback_all(client).await.map_err(e)?;
+            *read = Some((Instant::now(), rows));
+        }
+        let rows = read.as_ref().map(|(_, r)| r.as_slice()).unwrap_or_default();
+        // Ids come back in the 15- or the 18-character form.
+        Ok(rows
+            .iter()
+            .find(|(id, _)| id == relay_id || id.get(..15) == relay_id.get(..15))
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default())
+    }
+
     /// Polls `check` with backoff until it gives a value or the wait timeout passes.
-    async fn wait_for<T, F, Fut>(&self, step: &str, what: &str, mut check: F) -> Result<T, String>
+    async fn wait_for<T, F, Fut>(
+        &self,
+        slot: &mut Slot,
+        step: &str,
+        what: &str,
+        mut check: F,
+    ) -> Result<T, String>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, String>>,
@@ -429,7 +495,10 @@ impl Ctx {
                     format!("waiting for {what} ({}s)", waited.as_secs()),
                 ));
             }
+            // Waiting takes no slot: other changes go on meanwhile.
+            slot.release();
             tokio::time::sleep(pause.min(self.options.wait_timeout.saturating_sub(waited))).await;
+            slot.retake().await;
             pause = (pause * 2).min(self.options.max_poll);
         }
     }
@@ -447,10 +516,36 @@ fn human(d: Duration) -> String {
     }
 }
 
-async fn run_step(ctx: &Ctx, step: &Step) -> StepResult {
+/// A share of `--parallelism`: held while a step calls an API, given back while it waits.
+struct Slot {
+    slots: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    async fn take(slots: Arc<Semaphore>) -> Slot {
+        let mut s = Slot {
+            slots,
+            permit: None,
+        };
+        s.retake().await;
+        s
+    }
+
+    fn release(&mut self) {
+        self.permit = None;
+    }
+
+    async fn retake(&mut self) {
+        // The semaphore is never closed.
+        self.permit = self.slots.clone().acquire_owned().await.ok();
+    }
+}
+
+async fn run_step(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
     match step.half {
         Half::Teardown => teardown(ctx, step).await,
-        Half::Build => build(ctx, step).await,
+        Half::Build => build(ctx, step, slot).await,
         Half::Fingerprint => record_fingerprint(ctx, step).await,
     }
 }
@@ -673,7 +768,7 @@ fn adopted(what: String, adopted: bool) -> String {
     }
 }
 
-async fn build(ctx: &Ctx, step: &Step) -> StepResult {
+async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
     let a = &step.change.address;
     let action = step.change.action;
     let after = |f: &str| {
@@ -812,15 +907,15 @@ async fn build(ctx: &Ctx, step: &Step) -> StepResult {
             Ok(adopted(format!("relay {name} created (stopped)"), was))
         }
         Desired::Association { relay, .. } => {
-            let client = ctx.org_of(a)?;
             let id = ctx.relay_id(&relay)?;
             let step_name = step.name();
             let src = ctx
                 .wait_for(
+                    slot,
                     &step_name,
                     &format!("Salesforce to register the partner event source of relay `{relay}`"),
                     || async {
-                        let f = sf::feedback(client, &id).await.map_err(e)?;
+                        let f = ctx.relay_feedback(&relay, &id).await?;
                         if let (Some(src), _) = (&f.remote_resource, &f.status) {
                             return Ok(Some(src.clone()));
                         }
@@ -892,10 +987,11 @@ async fn build(ctx: &Ctx, step: &Step) -> StepResult {
             };
             let step_name = step.name();
             ctx.wait_for(
+                slot,
                 &step_name,
                 &format!("relay `{relay}` to report {status}"),
                 || async {
-                    let f = sf::feedback(client, &id).await.map_err(e)?;
+                    let f = ctx.relay_feedback(&relay, &id).await?;
                     match f.status.as_deref() {
                         Some(s) if s == status => Ok(Some(())),
                         Some("ERROR") => Err(format!(
