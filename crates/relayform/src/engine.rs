@@ -321,7 +321,16 @@ pub(crate) async fn refresh(
         let client = conn.orgs[name].clone();
         let (name, pinned) = (name.clone(), spec.orgs[name].org_id.clone());
         tasks.push(tokio::spawn(async move {
-            let seen = relayform_salesforce::observe_org(&client).await.with_context(|| format!("cannot read org `{name}`"))?;
+            let seen = relayform_salesforce::observe_org(&client)
+                .await
+                .map_err(|e| {
+                    let hint = match e.kind {
+                        relayform_provider::ErrorKind::Unauthorized => format!("\nhint: the org refused relayform's credentials: check `auth` of org `{name}` in the spec and the secret it refers to"),
+                        relayform_provider::ErrorKind::Transient => format!("\nhint: org `{name}` could not be reached: check its instance_url and the network, then run again"),
+                        _ => String::new(),
+                    };
+                    anyhow::anyhow!("cannot read org `{name}`: {e}{hint}")
+                })?;
             if let Some(pin) = pinned {
                 if seen.org_id.get(..15) != pin.value.get(..15) {
                     bail!(
@@ -369,9 +378,14 @@ pub(crate) async fn refresh(
         let conn = conn.accounts[name].clone();
         let (name, account_id) = (name.clone(), a.account_id.value.clone());
         tasks.push(tokio::spawn(async move {
-            conn.pin(&account_id)
-                .await
-                .with_context(|| format!("cannot use AWS account `{name}`"))?;
+            conn.pin(&account_id).await.map_err(|e| {
+                let hint = match e.kind {
+                    relayform_provider::ErrorKind::Unauthorized => format!("\nhint: check the credentials of AWS account `{name}` in the spec (profile, role, or the default chain's environment)"),
+                    relayform_provider::ErrorKind::Transient => format!("\nhint: AWS could not be reached for account `{name}`: check its region, endpoint_url and the network"),
+                    _ => String::new(),
+                };
+                anyhow::anyhow!("cannot use AWS account `{name}`: {e}{hint}")
+            })?;
             let seen = observe_account(&conn, &account_id, &interest)
                 .await
                 .with_context(|| format!("cannot read AWS account `{name}`"))?;
