@@ -511,6 +511,48 @@ fn ensure_absent_removes_a_relay_then_destroy_removes_the_rest() {
 }
 
 #[test]
+fn destroy_of_one_relay_keeps_what_the_others_need() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    let (code, _, err) = d.run(
+        &[
+            "destroy",
+            "--auto-approve",
+            "--target",
+            "aws.role[demo/relayform-us-east-1-orders]",
+        ],
+        true,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("destroy takes the address of a relay's resource"),
+        "{err}"
+    );
+    let (code, out, err) = d.run(
+        &[
+            "destroy",
+            "--auto-approve",
+            "--target",
+            "salesforce.relay[account-changes]",
+        ],
+        true,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        changes(&out),
+        [
+            "- aws.association[account-changes]",
+            "- salesforce.relay[account-changes]",
+            "- salesforce.channel[account-changes]",
+        ],
+        "the named credential stays for `orders`: {out}"
+    );
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert!(!plan.contains("[orders]"), "orders is untouched: {plan}");
+}
+
+#[test]
 fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     let d = Dir::new(DEMO);
     let plan_file = d.root.join("demo.plan");

@@ -65,13 +65,40 @@ impl Prepared {
     }
 }
 
-/// The spec with every relay marked absent: what `destroy` plans from.
-fn all_absent(spec: &Spec) -> Spec {
-    let mut s = spec.clone();
-    for r in s.relays.values_mut() {
-        r.ensure = Ensure::Absent;
+/// What `destroy` plans from: the spec with the relays in scope marked absent (all of them without
+/// `--target`/`--org`; with them, the relays of those orgs and the relays the addresses belong to).
+/// The planner then removes what only those relays use, so a credential or role another relay still
+/// needs stays.
+fn destroying(spec: &Spec, scope: &Scope) -> anyhow::Result<Spec> {
+    for o in &scope.orgs {
+        if !spec.orgs.contains_key(o) {
+            let known: Vec<_> = spec.orgs.keys().map(String::as_str).collect();
+            bail!(
+                "--org {o}: the spec has no such org (it has: {})",
+                known.join(", ")
+            );
+        }
     }
-    s
+    let mut chosen = BTreeSet::new();
+    for t in &scope.targets {
+        let a: Address = t.parse().map_err(anyhow::Error::msg)?;
+        let relay = a.key.split('/').next().unwrap_or_default();
+        if matches!(a.kind, Kind::NamedCredential | Kind::Role) || !spec.relays.contains_key(relay)
+        {
+            bail!(
+                "destroy --target {a}: destroy takes the address of a relay's resource (such as `salesforce.relay[orders]`); shared credentials and roles go when no relay needs them\nhint: `relayform graph` lists the addresses"
+            );
+        }
+        chosen.insert(relay.to_owned());
+    }
+    let everything = scope.targets.is_empty() && scope.orgs.is_empty();
+    let mut s = spec.clone();
+    for (name, r) in s.relays.iter_mut() {
+        if everything || chosen.contains(name) || scope.orgs.contains(&r.org.value) {
+            r.ensure = Ensure::Absent;
+        }
+    }
+    Ok(s)
 }
 
 /// The addresses `--target` and `--org` leave in play, or `None` for everything.
@@ -289,11 +316,17 @@ pub(crate) fn destroy(
     err: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let loaded = load(&args.paths, err)?;
-    let planned = all_absent(&loaded.spec);
+    let planned = destroying(&loaded.spec, &args.scope)?;
+    // The scope chose what is absent; the plan is not restricted further.
+    let scope = Scope {
+        targets: Vec::new(),
+        orgs: Vec::new(),
+        ..args.scope.clone()
+    };
     execute(
         &loaded.spec,
         &planned,
-        &args.scope,
+        &scope,
         &args.execution,
         None,
         "destroy",
