@@ -776,3 +776,162 @@ fn the_embedded_world_is_the_one_sim_serve_shows() {
     );
     let _ = Path::new(&d.spec());
 }
+
+/// A saved world like the one the embedded simulator derives from the demo, but where Salesforce
+/// registers partner sources and applies state changes at once (no waiting): for sweeps.
+fn instant_world(d: &Dir) {
+    use relayform_simulator::config::{AccountConfig, BusConfig, Config, OrgConfig};
+    let mut org = OrgConfig::demo("demo");
+    for fields in org.platform_events.values_mut() {
+        fields.push("Message__c".into());
+    }
+    org.cdc_entities
+        .entry("Account".into())
+        .or_insert_with(|| vec!["Name".into()]);
+    let mut config = Config {
+        orgs: vec![org],
+        aws_accounts: vec![AccountConfig {
+            account_id: "000000000000".into(),
+            access_keys: Vec::new(),
+            event_buses: vec![BusConfig {
+                region: "us-east-1".into(),
+                name: "orders".into(),
+            }],
+        }],
+        settings: Default::default(),
+    };
+    config.settings.partner_source_delay_seconds = 0;
+    config.settings.state_change_delay_seconds = 0;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sim = relayform_simulator::start(relayform_simulator::Options {
+            config,
+            state_file: Some(d.state()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        sim.shutdown().await.unwrap();
+    });
+}
+
+/// Whether a journal operation changes something (the engine's mutating calls).
+fn mutating(op: &str) -> bool {
+    ["tooling.create", "tooling.update", "tooling.delete"].contains(&op)
+        || op.starts_with("Create")
+        || op.starts_with("Put")
+        || op.starts_with("Delete")
+        || op.starts_with("Update")
+        || op.starts_with("Remove")
+}
+
+/// Counts of what the demo consists of once applied, by object.
+fn inventory(d: &Dir) -> Vec<(String, usize)> {
+    d.with_sim(async |sim| {
+        let sf = salesforce(sim);
+        let mut out = Vec::new();
+        for object in [
+            "EventRelayConfig",
+            "PlatformEventChannel",
+            "PlatformEventChannelMember",
+            "NamedCredential",
+        ] {
+            let rows = sf
+                .tooling_query(&format!("SELECT Id FROM {object}"))
+                .await
+                .unwrap();
+            out.push((object.to_owned(), rows.len()));
+        }
+        out.push(("partner buses".into(), partner_buses(sim).await.len()));
+        let rules = sim.with_world(|w, _| {
+            w.accounts["000000000000"].regions["us-east-1"]
+                .buses
+                .values()
+                .map(|b| b.rules.len())
+                .sum::<usize>()
+        });
+        out.push(("rules".into(), rules));
+        out
+    })
+}
+
+/// Every mutating call of a first apply, in turn, fails (refused, or made with its response lost). A
+/// refused call fails that apply; a lost response does not (the call is repeated or its object found
+/// and adopted). Either way the next apply converges to exactly the demo, and the one after changes
+/// nothing. Runs on a world with no delays, several cases at once.
+#[test]
+fn a_failure_at_any_mutating_call_is_recovered_by_the_next_apply() {
+    // The calls of a clean run.
+    let clean = Dir::new(DEMO);
+    instant_world(&clean);
+    let (code, out, err) = clean.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let expected = inventory(&clean);
+    let calls: Vec<String> = clean.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.journal
+                .entries
+                .iter()
+                .map(|e| e.operation.clone())
+                .filter(|op| mutating(op))
+                .collect()
+        })
+    });
+    assert!(calls.len() >= 15, "{calls:?}");
+    // (operation, which occurrence of it, fault action)
+    let mut cases = Vec::new();
+    let mut seen = std::collections::BTreeMap::<&str, u64>::new();
+    for op in &calls {
+        let n = seen.entry(op).or_default();
+        *n += 1;
+        let refused = if op.starts_with("tooling") {
+            json!({"type": "error", "status": 400, "code": "FIELD_INTEGRITY_EXCEPTION", "message": "injected failure"})
+        } else {
+            json!({"type": "error", "status": 400, "code": "ValidationException", "message": "injected failure"})
+        };
+        for action in [refused, json!({"type": "lose_response"})] {
+            cases.push((op.clone(), *n, action));
+        }
+    }
+    let cases = std::sync::Mutex::new(cases);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                loop {
+                    let Some((op, k, action)) = cases.lock().unwrap().pop() else {
+                        return;
+                    };
+                    let d = Dir::new(DEMO);
+                    instant_world(&d);
+                    let fault = json!({"operation": op, "action": action, "when": {"type": "call", "k": k}});
+                    d.with_sim(async |sim| {
+                        sim.with_world(|w, _| {
+                            w.faults.add(serde_json::from_value(fault.clone()).unwrap())
+                        });
+                    });
+                    let first = d.apply();
+                    d.with_sim(async |sim| sim.with_world(|w, _| w.faults.clear()));
+                    let second = d.apply();
+                    let third = d.apply();
+                    let got = inventory(&d);
+                    // A refused call fails the apply; a lost response never does (the call is
+                    // repeated or its object found and adopted).
+                    let first_ok = if action["type"] == "lose_response" { 0 } else { 1 };
+                    if first.0 != first_ok
+                        || second.0 != 0
+                        || third.1 != "No changes: the orgs and accounts match the spec.\n"
+                        || got != expected
+                    {
+                        failures.lock().unwrap().push(format!(
+                            "{fault}: first exit {}, second exit {} ({}), third: {}, inventory {got:?}",
+                            first.0, second.0, second.1, third.1
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
