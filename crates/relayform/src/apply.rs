@@ -492,7 +492,11 @@ impl Ctx {
                 told = Some(Instant::now());
                 let _ = self.progress.send(Progress::Waiting(
                     step.to_owned(),
-                    format!("waiting for {what} ({}s)", waited.as_secs()),
+                    if waited.as_secs() == 0 {
+                        format!("waiting for {what}")
+                    } else {
+                        format!("still waiting for {what} ({}s)", waited.as_secs())
+                    },
                 ));
             }
             // Waiting takes no slot: other changes go on meanwhile.
