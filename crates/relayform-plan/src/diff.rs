@@ -396,12 +396,14 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                             .as_ref()
                             .filter(|(n, _)| n == ROLE_POLICY)
                             .and_then(|(_, d)| policy::decode(d));
+                        // Both sides in the canonical form, so that the plan shows only what differs.
+                        let canonical = |v: &serde_json::Value| compact(&policy::normalize(v));
                         let mut fields = Vec::new();
                         if !seen_trust.as_ref().is_some_and(|t| policy::same(t, trust)) {
                             fields.push(field(
                                 "trust_policy",
-                                seen_trust.as_ref().map(compact).as_deref(),
-                                Some(&compact(trust)),
+                                seen_trust.as_ref().map(canonical).as_deref(),
+                                Some(&canonical(trust)),
                             ));
                         }
                         if !seen_perm
@@ -410,8 +412,8 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                         {
                             fields.push(field(
                                 "permission_policy",
-                                seen_perm.as_ref().map(compact).as_deref(),
-                                Some(&compact(permission)),
+                                seen_perm.as_ref().map(canonical).as_deref(),
+                                Some(&canonical(permission)),
                             ));
                         }
                         if !fields.is_empty() {

@@ -179,6 +179,9 @@ impl Plan {
                 }
             }
             for fc in &c.fields {
+                if json_field(&mut out, c.action, fc, &paint) {
+                    continue;
+                }
                 let _ = match (c.action, &fc.before, &fc.after) {
                     (Action::Create, _, after) => {
                         writeln!(out, "      {}: {}", fc.field, quoted(after))
@@ -230,6 +233,61 @@ impl Plan {
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
     }
+}
+
+/// A JSON object, pretty-printed (keys sorted), if `s` is one.
+fn json_doc(s: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(s).ok()?;
+    if v.is_object() {
+        serde_json::to_string_pretty(&v).ok()
+    } else {
+        None
+    }
+}
+
+/// Renders a field whose values are JSON documents (policies) on several lines, an update as a line
+/// diff; returns false for other fields.
+fn json_field(
+    out: &mut String,
+    action: Action,
+    fc: &FieldChange,
+    paint: &dyn Fn(&str, &str) -> String,
+) -> bool {
+    let before = fc.before.as_deref().map(json_doc);
+    let after = fc.after.as_deref().map(json_doc);
+    // Every side present must be a document, and one at least.
+    if matches!(before, Some(None))
+        || matches!(after, Some(None))
+        || (before.is_none() && after.is_none())
+    {
+        return false;
+    }
+    let (before, after) = (before.flatten(), after.flatten());
+    let _ = writeln!(out, "      {}:", fc.field);
+    let shown = match action {
+        Action::Create => after,
+        Action::Delete => before,
+        _ => {
+            let (b, a) = (before.unwrap_or_default(), after.unwrap_or_default());
+            for change in similar::TextDiff::from_lines(&b, &a).iter_all_changes() {
+                let line = change.value().trim_end_matches('\n');
+                let _ = match change.tag() {
+                    similar::ChangeTag::Equal => writeln!(out, "          {line}"),
+                    similar::ChangeTag::Delete => {
+                        writeln!(out, "        {}", paint("31", &format!("- {line}")))
+                    }
+                    similar::ChangeTag::Insert => {
+                        writeln!(out, "        {}", paint("32", &format!("+ {line}")))
+                    }
+                };
+            }
+            return true;
+        }
+    };
+    for line in shown.unwrap_or_default().lines() {
+        let _ = writeln!(out, "          {line}");
+    }
+    true
 }
 
 fn quoted(v: &Option<String>) -> String {

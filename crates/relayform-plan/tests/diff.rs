@@ -328,7 +328,20 @@ fn an_equivalent_policy_is_no_change_and_an_edited_one_is_reverted() {
         actions(&p),
         ["~ aws.role[events/relayform-eu-west-1-orders]"]
     );
-    assert!(p.to_string().contains("permission_policy: "), "{p}");
+    // Shown as a line diff of the documents in canonical form: only what differs is marked.
+    let text = p.to_string();
+    assert!(text.contains("      permission_policy:\n"), "{p}");
+    let line = |sign: &str, what: &str| {
+        text.lines()
+            .any(|l| l.trim_start().starts_with(sign) && l.contains(what))
+    };
+    assert!(line("- ", "\"events:*\""), "{p}");
+    assert!(line("+ ", "\"events:PutEvents\""), "{p}");
+    assert!(
+        line("\"Effect\"", "Allow"),
+        "unchanged lines are context: {p}"
+    );
+    assert!(!line("- ", "Effect"), "{p}");
     assert_eq!(drift(&p), ["aws.role[events/relayform-eu-west-1-orders]"]);
 }
 
