@@ -37,7 +37,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 pub(crate) struct Options {
     pub parallelism: usize,
     pub wait_timeout: Duration,
-    /// The first pause between polls; doubled each time up to `max_poll`.
+    /// The first pause between polls; half as long again each time, up to `max_poll`.
     pub first_poll: Duration,
     pub max_poll: Duration,
 }
@@ -57,7 +57,8 @@ pub(crate) struct Connections {
 pub(crate) enum Progress {
     Started(String),
     Waiting(String, String),
-    Done(String, String),
+    /// The step, what was done, and how long it took.
+    Done(String, String, Duration),
     Failed(String, String),
     Skipped(String, String),
     /// The user interrupted (Ctrl-C).
@@ -298,8 +299,9 @@ pub(crate) async fn apply(
                         return (i, None);
                     }
                     let _ = ctx.progress.send(Progress::Started(step.name()));
+                    let started = Instant::now();
                     let result = run_step(&ctx, &step, &mut slot).await;
-                    (i, Some(result))
+                    (i, Some(result.map(|d| (d, started.elapsed()))))
                 });
             }
         }
@@ -323,8 +325,10 @@ pub(crate) async fn apply(
                 let _ = ctx.progress.send(Progress::Skipped(name, why.clone()));
                 Outcome::Skipped(why)
             }
-            Some(Ok(detail)) => {
-                let _ = ctx.progress.send(Progress::Done(name, detail.clone()));
+            Some(Ok((detail, took))) => {
+                let _ = ctx
+                    .progress
+                    .send(Progress::Done(name, detail.clone(), took));
                 Outcome::Done(detail)
             }
             Some(Err(e)) => {
@@ -503,7 +507,7 @@ impl Ctx {
             slot.release();
             tokio::time::sleep(pause.min(self.options.wait_timeout.saturating_sub(waited))).await;
             slot.retake().await;
-            pause = (pause * 2).min(self.options.max_poll);
+            pause = (pause * 3 / 2).min(self.options.max_poll);
         }
     }
 }

@@ -372,7 +372,7 @@ fn execute(
             parallelism: usize::from(execution.parallelism),
             wait_timeout: execution.wait_timeout,
             first_poll: std::time::Duration::from_millis(200),
-            max_poll: std::time::Duration::from_secs(5),
+            max_poll: std::time::Duration::from_secs(3),
         };
         // Ctrl-C: start nothing new, let running calls finish (so nothing is left half-made), report.
         // A second Ctrl-C stops at once.
@@ -440,9 +440,12 @@ fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
     match ev {
         Progress::Started(step) => writeln!(err, "  {step}: started"),
         Progress::Waiting(step, what) => writeln!(err, "  {step}: {what}"),
-        Progress::Done(step, detail) => {
-            writeln!(err, "  {step}: {} ({detail})", paint("32", "done"))
-        }
+        Progress::Done(step, detail, took) => writeln!(
+            err,
+            "  {step}: {} in {:.1}s ({detail})",
+            paint("32", "done"),
+            took.as_secs_f64()
+        ),
         Progress::Failed(step, why) => {
             writeln!(err, "  {step}: {}: {why}", paint("31;1", "failed"))
         }
