@@ -601,15 +601,13 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
 /// The fingerprint of a relay's subgraph: a hash of the desired attributes of every resource it is made
 /// of (see the module docs). Twelve hex digits of FNV-1a 64.
 pub fn fingerprint(graph: &crate::Graph<Resource>, relay: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut text = String::new();
     for a in graph.with_dependencies(&[Address::new(Kind::RelayState, relay.to_owned())]) {
-        let Some(r) = graph.get(&a) else { continue };
-        for b in format!("{a}={:?};", r.desired).bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        if let Some(r) = graph.get(&a) {
+            text.push_str(&format!("{a}={:?};", r.desired));
         }
     }
-    format!("{:012x}", h >> 16)
+    format!("{:012x}", names::fnv1a_64(text.as_bytes()) >> 16)
 }
 
 /// The label relayform gives a relay: `<spec name> (relayform <fingerprint>)`.

@@ -68,6 +68,13 @@ pub fn role(from_account: &str, destination: &Destination) -> String {
     format!("{}-{:08x}", &name[..55], fnv1a(name.as_bytes()))
 }
 
+/// 64-bit FNV-1a: stable across versions and platforms; relayform's fingerprints and digests.
+pub fn fnv1a_64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// 32-bit FNV-1a: small, stable across versions and platforms, good enough to keep cut names apart.
 fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5, |h: u32, b| {

@@ -27,13 +27,13 @@ pub(crate) struct Loaded {
 
 pub(crate) fn load(paths: &[PathBuf], err: &mut dyn Write) -> anyhow::Result<Loaded> {
     let files = crate::load::read(&crate::load::find(paths)?)?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut bytes = Vec::new();
     for f in &files {
-        for b in f.path.bytes().chain([0]).chain(f.text.bytes()).chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        for part in [f.path.as_bytes(), &[0], f.text.as_bytes(), &[0]] {
+            bytes.extend_from_slice(part);
         }
     }
+    let h = relayform_spec::names::fnv1a_64(&bytes);
     let spec = crate::check_spec(&files, err)?;
     let paths = paths
         .iter()
