@@ -31,7 +31,7 @@ pub async fn observe_org(client: &Client) -> Result<ObservedOrg, Error> {
         client.tooling_query(CHANNELS),
         client.tooling_query(MEMBERS),
         client.tooling_query(RELAYS),
-        client.query(FEEDBACK),
+        crate::ops::feedback_all(client),
     )?;
     let id = |r: &Value| s(r, "Id").unwrap_or_default();
     let mut out = ObservedOrg {
@@ -77,20 +77,16 @@ pub async fn observe_org(client: &Client) -> Result<ObservedOrg, Error> {
             })
             .collect(),
     };
-    for f in &feedback {
-        let Some(relay) = s(f, "EventRelayConfigId") else {
-            continue;
-        };
-        // Ids may come back in the 15- or the 18-character form.
+    for (relay, f) in feedback {
         if let Some(r) = out
             .relays
             .iter_mut()
-            .find(|r| r.id == relay || r.id.get(..15) == relay.get(..15))
+            .find(|r| crate::ops::same_id(&r.id, &relay))
         {
-            r.status = s(f, "Status");
-            r.remote_resource = s(f, "RemoteResource");
-            r.error_code = s(f, "ErrorCode");
-            r.error_message = s(f, "ErrorMessage");
+            r.status = f.status;
+            r.remote_resource = f.remote_resource;
+            r.error_code = f.error_code;
+            r.error_message = f.error_message;
         }
     }
     Ok(out)

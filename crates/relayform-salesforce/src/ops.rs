@@ -205,6 +205,11 @@ pub struct Feedback {
     pub error_message: Option<String>,
 }
 
+/// Whether two Salesforce ids name the same record: ids come back in the 15- or the 18-character form.
+pub fn same_id(a: &str, b: &str) -> bool {
+    a == b || (a.len() >= 15 && b.len() >= 15 && a.get(..15) == b.get(..15))
+}
+
 /// Reads every relay's `EventRelayFeedback` in the org (one data query, paged), by relay id.
 pub async fn feedback_all(client: &Client) -> Result<Vec<(String, Feedback)>, Error> {
     let rows = client.query(crate::observe::FEEDBACK).await?;

@@ -455,10 +455,9 @@ impl Ctx {
             *read = Some((Instant::now(), rows));
         }
         let rows = read.as_ref().map(|(_, r)| r.as_slice()).unwrap_or_default();
-        // Ids come back in the 15- or the 18-character form.
         Ok(rows
             .iter()
-            .find(|(id, _)| id == relay_id || id.get(..15) == relay_id.get(..15))
+            .find(|(id, _)| sf::same_id(id, relay_id))
             .map(|(_, f)| f.clone())
             .unwrap_or_default())
     }
@@ -768,6 +767,15 @@ async fn teardown(ctx: &Ctx, step: &Step) -> StepResult {
     }
 }
 
+/// A relay Salesforce reports in error, in its words.
+fn in_error(f: &sf::Feedback) -> String {
+    format!(
+        "Salesforce reports the relay in error: {}: {}\nhint: the relay's feedback in Setup (Event Relays) says more; an unknown AWS account or region in its named credential is the usual cause. Fix it and run apply again",
+        f.error_code.as_deref().unwrap_or("(no code)"),
+        f.error_message.as_deref().unwrap_or("(no message)")
+    )
+}
+
 fn adopted(what: String, adopted: bool) -> String {
     if adopted {
         format!("{what} (it existed already and matches the spec: adopted)")
@@ -928,11 +936,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                             return Ok(Some(src.clone()));
                         }
                         if f.status.as_deref() == Some("ERROR") {
-                            return Err(format!(
-                                "Salesforce reports the relay in error: {}: {}",
-                                f.error_code.unwrap_or_default(),
-                                f.error_message.unwrap_or_default()
-                            ));
+                            return Err(in_error(&f));
                         }
                         Ok(None)
                     },
@@ -1002,11 +1006,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                     let f = ctx.relay_feedback(&relay, &id).await?;
                     match f.status.as_deref() {
                         Some(s) if s == status => Ok(Some(())),
-                        Some("ERROR") => Err(format!(
-                            "Salesforce reports the relay in error: {}: {}",
-                            f.error_code.unwrap_or_default(),
-                            f.error_message.unwrap_or_default()
-                        )),
+                        Some("ERROR") => Err(in_error(&f)),
                         _ => Ok(None),
                     }
                 },
