@@ -152,15 +152,7 @@ fn mutations(sim: &relayform_simulator::Running, from: usize) -> Vec<String> {
             .iter()
             .skip(from)
             .map(|e| e.operation.clone())
-            .filter(|op| {
-                let read = op.starts_with("List")
-                    || op.starts_with("Get")
-                    || op.starts_with("Describe")
-                    || op.contains("query")
-                    || op.starts_with("oauth")
-                    || op == "tooling.get";
-                !read
-            })
+            .filter(|op| mutating(op))
             .collect()
     })
 }
@@ -816,13 +808,15 @@ fn instant_world(d: &Dir) {
 }
 
 /// Whether a journal operation changes something (the engine's mutating calls).
+/// Anything that is not a known read counts, so that a new kind of call cannot slip through.
 fn mutating(op: &str) -> bool {
-    ["tooling.create", "tooling.update", "tooling.delete"].contains(&op)
-        || op.starts_with("Create")
-        || op.starts_with("Put")
-        || op.starts_with("Delete")
-        || op.starts_with("Update")
-        || op.starts_with("Remove")
+    let read = op.starts_with("List")
+        || op.starts_with("Get")
+        || op.starts_with("Describe")
+        || op.contains("query")
+        || op.starts_with("oauth")
+        || op == "tooling.get";
+    !read
 }
 
 /// Counts of what the demo consists of once applied, by object.
@@ -873,7 +867,8 @@ fn a_failure_at_any_mutating_call_is_recovered_by_the_next_apply() {
                 .entries
                 .iter()
                 .map(|e| e.operation.clone())
-                .filter(|op| mutating(op))
+                // The engine's calls; the demo's test event is not one of them.
+                .filter(|op| mutating(op) && op != "event.publish")
                 .collect()
         })
     });

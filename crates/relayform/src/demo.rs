@@ -41,7 +41,11 @@ pub(crate) async fn check_delivery(
         client
             .publish(&event.value, &json!({ SIM_EVENT_FIELD: marker }))
             .await
-            .map_err(|e| anyhow::anyhow!("cannot publish the test event: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the relays are applied, but the test event could not be published: {e}\nhint: the embedded simulator's world may come from an older relayform; delete .relayform/ (or the --simulator-state file) to start afresh"
+                )
+            })?;
         let started = Instant::now();
         let arrived = loop {
             let seen = sim.with_world(|w, _| {
