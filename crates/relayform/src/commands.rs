@@ -65,20 +65,24 @@ impl Prepared {
     }
 }
 
+/// Every `--org` names an org of the spec.
+fn check_orgs(spec: &Spec, orgs: &[String]) -> anyhow::Result<()> {
+    if let Some(o) = orgs.iter().find(|o| !spec.orgs.contains_key(*o)) {
+        let known: Vec<_> = spec.orgs.keys().map(String::as_str).collect();
+        bail!(
+            "--org {o}: the spec has no such org (it has: {})",
+            known.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// What `destroy` plans from: the spec with the relays in scope marked absent (all of them without
 /// `--target`/`--org`; with them, the relays of those orgs and the relays the addresses belong to).
 /// The planner then removes what only those relays use, so a credential or role another relay still
 /// needs stays.
 fn destroying(spec: &Spec, scope: &Scope) -> anyhow::Result<Spec> {
-    for o in &scope.orgs {
-        if !spec.orgs.contains_key(o) {
-            let known: Vec<_> = spec.orgs.keys().map(String::as_str).collect();
-            bail!(
-                "--org {o}: the spec has no such org (it has: {})",
-                known.join(", ")
-            );
-        }
-    }
+    check_orgs(spec, &scope.orgs)?;
     let mut chosen = BTreeSet::new();
     for t in &scope.targets {
         let a: Address = t.parse().map_err(anyhow::Error::msg)?;
@@ -130,15 +134,7 @@ fn scope_addresses(
     }
     let mut by_org: Option<BTreeSet<Address>> = None;
     if !scope.orgs.is_empty() {
-        for o in &scope.orgs {
-            if !spec.orgs.contains_key(o) {
-                let known: Vec<_> = spec.orgs.keys().map(String::as_str).collect();
-                bail!(
-                    "--org {o}: the spec has no such org (it has: {})",
-                    known.join(", ")
-                );
-            }
-        }
+        check_orgs(spec, &scope.orgs)?;
         let mut set = BTreeSet::new();
         for (name, r) in &spec.relays {
             if !scope.orgs.contains(&r.org.value) {
