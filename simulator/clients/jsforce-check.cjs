@@ -34,7 +34,10 @@ async function main() {
   const full = await conn.tooling.sobject("EventRelayConfig").retrieve(relay.id);
   assert.equal(full.Metadata.eventChannel, "Jsforce__chn");
 
-  await conn.tooling.sobject("EventRelayConfig").update({ Id: relay.id, Metadata: { state: "RUN" } });
+  // A Tooling PATCH carries the whole definition; a partial one is refused.
+  await assert.rejects(conn.tooling.sobject("EventRelayConfig").update({ Id: relay.id, Metadata: { state: "RUN" } }),
+    (e) => e.errorCode === "REQUIRED_FIELD_MISSING" || e.name === "REQUIRED_FIELD_MISSING");
+  await conn.tooling.sobject("EventRelayConfig").update({ Id: relay.id, FullName: full.FullName, Metadata: { ...full.Metadata, state: "RUN" } });
   const after = await conn.tooling.sobject("EventRelayConfig").retrieve(relay.id);
   assert.equal(after.State, "RUN");
 

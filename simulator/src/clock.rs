@@ -14,6 +14,8 @@ pub type Millis = i64;
 #[derive(Debug, Clone)]
 pub struct Clock {
     mode: ClockMode,
+    /// Simulated milliseconds per wall-clock millisecond (wall mode).
+    speed: i64,
     /// Simulated time at `anchor`.
     base: Millis,
     anchor: Instant,
@@ -37,15 +39,22 @@ impl Clock {
     pub fn starting_at(mode: ClockMode, now: Millis) -> Self {
         Clock {
             mode,
+            speed: 1,
             base: now,
             anchor: Instant::now(),
         }
     }
 
+    /// The same clock, running `speed` times faster than the wall clock (wall mode only).
+    pub fn with_speed(mut self, speed: u32) -> Self {
+        self.speed = i64::from(speed.max(1));
+        self
+    }
+
     pub fn now(&self) -> Millis {
         match self.mode {
             ClockMode::Frozen => self.base,
-            ClockMode::Wall => self.base + self.anchor.elapsed().as_millis() as Millis,
+            ClockMode::Wall => self.base + self.anchor.elapsed().as_millis() as Millis * self.speed,
         }
     }
 
@@ -87,6 +96,13 @@ mod tests {
         assert_eq!(c.now(), 1_500);
         c.advance(-10);
         assert_eq!(c.now(), 1_500);
+    }
+
+    #[test]
+    fn a_fast_clock_runs_ahead_of_the_wall() {
+        let c = Clock::starting_at(ClockMode::Wall, 0).with_speed(1000);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(c.now() >= 20_000, "{}", c.now());
     }
 
     #[test]

@@ -90,13 +90,23 @@ pub struct AccessKeyConfig {
     pub secret_access_key: String,
 }
 
+/// How the simulated world behaves: its delays, its clock, and the vendor rules where the vendors'
+/// documentation leaves room for more than one reading. Every rule defaults to the **stricter**
+/// reading (`../shared/reference/vendor-rules.md` has the evidence); each is a named setting so that a
+/// user, or `relayform conformance`, can switch it to what a real org or account does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "RawSettings")]
 pub struct Settings {
+    /// `fast` (seconds: for tests and demos) or `documented` (the magnitudes the vendors document:
+    /// minutes). Decides the delays below unless they are given.
+    pub timing: Timing,
     /// Seconds of simulated time an access token lives.
     pub token_lifetime_seconds: u64,
-    /// Seconds from relay creation until its partner event source appears in AWS.
+    /// Seconds from relay creation until Salesforce fills `EventRelayFeedback.RemoteResource`.
     pub partner_source_delay_seconds: u64,
+    /// Seconds after that until the partner event source is visible in AWS (`CreateEventBus` for it
+    /// is `ResourceNotFoundException` until then).
+    pub source_visibility_lag_seconds: u64,
     /// Seconds until a relay state change takes effect.
     pub state_change_delay_seconds: u64,
     /// Rows per query page (Salesforce uses 2000).
@@ -105,10 +115,96 @@ pub struct Settings {
     pub retention_seconds: u64,
     /// `wall` (simulated time runs with the wall clock) or `frozen` (moves only when advanced).
     pub clock: ClockMode,
+    /// With a `wall` clock: simulated milliseconds per wall-clock millisecond (1 = real time), so
+    /// that `documented` timing can run in tests.
+    pub clock_speed: u32,
     /// Seed for ids and fault probabilities, so runs repeat.
     pub seed: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// What a Tooling PATCH does with `Metadata`: `replace` (the body is the object's whole
+    /// definition: a required field left out is refused, an optional one returns to its default) or
+    /// `merge` (fields left out are kept).
+    pub tooling_patch: ToolingPatch,
+    /// A PATCH that changes an event relay's label (Salesforce: "You can update only the state and
+    /// relayOption fields"): `reject`ed, `ignore`d (204, label unchanged) or `accept`ed.
+    pub relay_label_update: LabelUpdate,
+    /// A running relay whose partner source is not ACTIVE: its events are `drop`ped by AWS while
+    /// Salesforce reports the relay RUNNING (AWS documents the drop; Salesforce's side is not), or the
+    /// relay goes to `error` and resumes once the source is associated.
+    pub pending_source_delivery: PendingDelivery,
+    /// Where a relay resumes after an error: `option_only` (the relay option decides: LATEST relays
+    /// only new events, EARLIEST the oldest retained) or `resume` (after the last relayed event while
+    /// it is retained; the option only when it is not).
+    pub recovery_mode: RecoveryMode,
+    /// `DeleteEventBus` on a bus that still has rules: `refuse` (the API reference: delete the rules
+    /// first) or `cascade` (the rules go with it, as in the console).
+    pub delete_bus_with_rules: DeleteBusWithRules,
+    /// How many bus-to-bus hops an event makes: EventBridge does not route an event that arrived
+    /// from another bus on to a third (1).
+    pub bus_to_bus_hops: u8,
+}
+
+/// The delay profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    #[default]
+    Fast,
+    Documented,
+}
+
+impl Timing {
+    /// (partner source delay, visibility lag, state change delay), in seconds.
+    pub fn delays(self) -> (u64, u64, u64) {
+        match self {
+            Timing::Fast => (2, 1, 1),
+            // Relay state changes "can take several minutes"; RemoteResource appeared within 3-6 min
+            // in a real-org script; the source then took some seconds more to be found in AWS.
+            Timing::Documented => (300, 30, 180),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolingPatch {
+    #[default]
+    Replace,
+    Merge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelUpdate {
+    #[default]
+    Reject,
+    Ignore,
+    Accept,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingDelivery {
+    #[default]
+    Drop,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryMode {
+    #[default]
+    OptionOnly,
+    Resume,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteBusWithRules {
+    #[default]
+    Refuse,
+    Cascade,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,18 +214,94 @@ pub enum ClockMode {
     Frozen,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+/// Settings as written: delays left out come from the timing profile.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSettings {
+    timing: Timing,
+    token_lifetime_seconds: Option<u64>,
+    partner_source_delay_seconds: Option<u64>,
+    source_visibility_lag_seconds: Option<u64>,
+    state_change_delay_seconds: Option<u64>,
+    query_page_size: Option<usize>,
+    retention_seconds: Option<u64>,
+    clock: Option<ClockMode>,
+    clock_speed: Option<u32>,
+    seed: Option<u64>,
+    max_body_bytes: Option<usize>,
+    tooling_patch: ToolingPatch,
+    relay_label_update: LabelUpdate,
+    pending_source_delivery: PendingDelivery,
+    recovery_mode: RecoveryMode,
+    delete_bus_with_rules: DeleteBusWithRules,
+    bus_to_bus_hops: Option<u8>,
+}
+
+impl From<RawSettings> for Settings {
+    fn from(r: RawSettings) -> Settings {
+        let d = Settings::with_timing(r.timing);
         Settings {
+            timing: r.timing,
+            token_lifetime_seconds: r.token_lifetime_seconds.unwrap_or(d.token_lifetime_seconds),
+            partner_source_delay_seconds: r
+                .partner_source_delay_seconds
+                .unwrap_or(d.partner_source_delay_seconds),
+            source_visibility_lag_seconds: r
+                .source_visibility_lag_seconds
+                .unwrap_or(d.source_visibility_lag_seconds),
+            state_change_delay_seconds: r
+                .state_change_delay_seconds
+                .unwrap_or(d.state_change_delay_seconds),
+            query_page_size: r.query_page_size.unwrap_or(d.query_page_size),
+            retention_seconds: r.retention_seconds.unwrap_or(d.retention_seconds),
+            clock: r.clock.unwrap_or(d.clock),
+            clock_speed: r.clock_speed.unwrap_or(d.clock_speed).max(1),
+            seed: r.seed.unwrap_or(d.seed),
+            max_body_bytes: r.max_body_bytes.unwrap_or(d.max_body_bytes),
+            tooling_patch: r.tooling_patch,
+            relay_label_update: r.relay_label_update,
+            pending_source_delivery: r.pending_source_delivery,
+            recovery_mode: r.recovery_mode,
+            delete_bus_with_rules: r.delete_bus_with_rules,
+            bus_to_bus_hops: r.bus_to_bus_hops.unwrap_or(d.bus_to_bus_hops),
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults, with the delays of a timing profile.
+    pub fn with_timing(timing: Timing) -> Settings {
+        let (source, lag, state) = timing.delays();
+        Settings {
+            timing,
             token_lifetime_seconds: 2 * 3600,
-            partner_source_delay_seconds: 2,
-            state_change_delay_seconds: 1,
+            partner_source_delay_seconds: source,
+            source_visibility_lag_seconds: lag,
+            state_change_delay_seconds: state,
             query_page_size: 2000,
             retention_seconds: 72 * 3600,
             clock: ClockMode::Wall,
+            clock_speed: 1,
             seed: 1,
             max_body_bytes: 1 << 20,
+            tooling_patch: ToolingPatch::default(),
+            relay_label_update: LabelUpdate::default(),
+            pending_source_delivery: PendingDelivery::default(),
+            recovery_mode: RecoveryMode::default(),
+            delete_bus_with_rules: DeleteBusWithRules::default(),
+            bus_to_bus_hops: 1,
         }
+    }
+
+    /// Parses settings alone (the `settings:` part of a config), as YAML.
+    pub fn from_yaml(text: &str) -> Result<Settings, String> {
+        serde_yaml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::with_timing(Timing::Fast)
     }
 }
 

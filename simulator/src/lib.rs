@@ -16,7 +16,10 @@
 //! - **Many tenants.** Orgs are told apart by their instance URL (`/sf/<my domain>`) or by the access
 //!   token; AWS accounts by the access key in the SigV4 credential scope, regions by its region.
 //! - **Persistence is a snapshot** written atomically (temp file, fsync, rename) a few times a
-//!   second when something changed, and on shutdown; a corrupt file is refused, never replaced.
+//!   second when something changed, and on shutdown; a corrupt file is refused, never replaced. One
+//!   simulator owns a state file at a time (a lock beside it), and its saves never overlap.
+//! - **As strict as the vendors' documentation.** Where the documentation reads two ways, the
+//!   stricter is the default and a named setting ([`config::Settings`]) switches to the other.
 
 pub mod admin;
 pub mod aws;
@@ -60,6 +63,8 @@ pub struct Options {
     pub config: Config,
     /// Where to keep the world between runs.
     pub state_file: Option<PathBuf>,
+    /// A world loaded from the state file takes `config.settings` instead of its own.
+    pub override_settings: bool,
 }
 
 impl Default for Options {
@@ -68,6 +73,7 @@ impl Default for Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             config: Config::default(),
             state_file: None,
+            override_settings: false,
         }
     }
 }
@@ -198,8 +204,15 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         addr: options.addr,
         source,
     })?;
-    let shared =
-        Arc::new(server::shared(options.config, options.state_file, addr).map_err(Error::Setup)?);
+    let shared = Arc::new(
+        server::shared(
+            options.config,
+            options.state_file,
+            addr,
+            options.override_settings,
+        )
+        .map_err(Error::Setup)?,
+    );
     let urls = {
         let sim = shared.lock();
         urls(&shared.base_url, &sim.world)

@@ -35,6 +35,10 @@ pub struct Shared {
     pub config: Config,
     pub state_file: Option<PathBuf>,
     pub dirty: AtomicBool,
+    /// Held while a save runs: one save at a time, and the last one waits for one in flight.
+    saving: Mutex<()>,
+    /// This process's claim on the state file, held while the simulator runs.
+    _lock: Option<persist::StateLock>,
 }
 
 impl Shared {
@@ -48,6 +52,7 @@ impl Shared {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
+        let _one_at_a_time = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let bytes = {
             let sim = self.lock();
             self.dirty.store(false, Ordering::SeqCst);
@@ -281,13 +286,19 @@ fn fault_throttle(kind: &Kind, retry_after_ms: u64) -> Reply {
     }
 }
 
-/// Builds the shared state: from the state file when it exists, else from the config.
+/// Builds the shared state: from the state file when it exists, else from the config. A loaded world
+/// keeps the settings it was made with unless `override_settings` says to take the config's.
 pub fn shared(
     config: Config,
     state_file: Option<PathBuf>,
     addr: SocketAddr,
+    override_settings: bool,
 ) -> Result<Shared, String> {
     let base_url = format!("http://{addr}");
+    let lock = state_file
+        .as_deref()
+        .map(persist::StateLock::acquire)
+        .transpose()?;
     let sim = match state_file
         .as_deref()
         .map(persist::load)
@@ -296,15 +307,17 @@ pub fn shared(
     {
         Some(snap) => {
             let mut world = snap.world;
-            world.reseed();
-            Sim {
-                world,
-                clock: Clock::starting_at(config.settings.clock, snap.clock.now),
+            if override_settings {
+                world.settings = config.settings.clone();
             }
+            world.reseed();
+            let s = &world.settings;
+            let clock = Clock::starting_at(s.clock, snap.clock.now).with_speed(s.clock_speed);
+            Sim { world, clock }
         }
         None => Sim {
             world: World::new(&config)?,
-            clock: Clock::new(config.settings.clock),
+            clock: Clock::new(config.settings.clock).with_speed(config.settings.clock_speed),
         },
     };
     Ok(Shared {
@@ -313,5 +326,7 @@ pub fn shared(
         config,
         state_file,
         dirty: AtomicBool::new(true),
+        saving: Mutex::new(()),
+        _lock: lock,
     })
 }

@@ -6,7 +6,7 @@
 //! clock. Nothing runs in the background, so a run is a function of its requests and the clock.
 
 use crate::clock::Millis;
-use crate::config::{AppConfig, Config, Settings};
+use crate::config::{AppConfig, Config, PendingDelivery, RecoveryMode, Settings};
 use crate::ids;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -329,12 +329,22 @@ pub enum Scheduled {
         relay: String,
         state: String,
     },
+    /// The partner source Salesforce registered becomes visible in AWS (some time after
+    /// `RemoteResource` is filled).
+    SourceVisible {
+        due: Millis,
+        account: String,
+        region: String,
+        source: Source,
+    },
 }
 
 impl Scheduled {
     fn due(&self) -> Millis {
         match self {
-            Scheduled::RegisterSource { due, .. } | Scheduled::ApplyState { due, .. } => *due,
+            Scheduled::RegisterSource { due, .. }
+            | Scheduled::ApplyState { due, .. }
+            | Scheduled::SourceVisible { due, .. } => *due,
         }
     }
 }
@@ -572,6 +582,12 @@ impl World {
                     relay,
                     state,
                 } => self.apply_state(&org, &relay, &state, due),
+                Scheduled::SourceVisible {
+                    due,
+                    account,
+                    region,
+                    source,
+                } => self.source_visible(&account, &region, source, due),
             }
         }
         let horizon = now - (self.settings.retention_seconds as Millis) * 1000;
@@ -621,26 +637,26 @@ impl World {
         {
             Some((account, region)) => {
                 let arn = format!("arn:aws:events:{region}::event-source/{name}");
-                let reg = self.region_mut(&account, &region);
-                // A bus that was already associated (a relay re-created on the same channel) makes the
-                // new source active at once.
-                let state = if reg.buses.contains_key(&name) {
-                    "ACTIVE"
-                } else {
-                    "PENDING"
+                let source = Source {
+                    name: name.clone(),
+                    arn,
+                    created_by: "aws.partner/salesforce.com".into(),
+                    created: now,
+                    expiration: now + 14 * 24 * 3600 * 1000,
+                    state: "PENDING".into(),
+                    account: account.clone(),
                 };
-                reg.sources.insert(
-                    name.clone(),
-                    Source {
-                        name: name.clone(),
-                        arn,
-                        created_by: "salesforce.com".into(),
-                        created: now,
-                        expiration: now + 14 * 24 * 3600 * 1000,
-                        state: state.into(),
-                        account: account.clone(),
-                    },
-                );
+                let lag = self.settings.source_visibility_lag_seconds as Millis * 1000;
+                if lag == 0 {
+                    self.source_visible(&account, &region, source, now);
+                } else {
+                    self.schedule(Scheduled::SourceVisible {
+                        due: now + lag,
+                        account,
+                        region,
+                        source,
+                    });
+                }
                 if let Some(rt) = self.relay_mut(org, relay) {
                     rt.remote_resource = Some(name);
                 }
@@ -654,6 +670,18 @@ impl World {
             ),
         }
         self.pump_relay(org, relay, now);
+    }
+
+    /// A registered partner source appears in the AWS account. A bus left over for it (a relay
+    /// re-created on the same channel) makes it active at once.
+    fn source_visible(&mut self, account: &str, region: &str, mut source: Source, now: Millis) {
+        let reg = self.region_mut(account, region);
+        if reg.buses.contains_key(&source.name) {
+            source.state = "ACTIVE".into();
+        }
+        let name = source.name.clone();
+        reg.sources.insert(name.clone(), source);
+        self.source_changed(&name, now);
     }
 
     fn relay_mut(&mut self, org: &str, relay: &str) -> Option<&mut RelayRuntime> {
@@ -754,49 +782,51 @@ impl World {
     }
 
     /// Delivers what a running relay owes EventBridge, or moves it in or out of ERROR as its source
-    /// comes and goes. Resuming after an error continues after the last delivered event when that is
-    /// still retained; otherwise the relay option decides (EARLIEST: all retained, LATEST: new only).
+    /// comes and goes.
+    ///
+    /// A source that is not ACTIVE (PENDING: not associated; not yet visible; DELETED) either takes
+    /// the events and drops them while Salesforce reports the relay RUNNING
+    /// (`pending_source_delivery: drop`, what AWS documents for an unassociated source), or puts
+    /// the relay in ERROR until it is associated (`error`). Recovering from an error resumes where
+    /// `recovery_mode` says: the relay option alone (`option_only`: EARLIEST from the oldest retained
+    /// event, LATEST with new events only), or after the last relayed event while it is retained
+    /// (`resume`).
     pub fn pump_relay(&mut self, org: &str, relay: &str, now: Millis) {
-        let Some(status) = self
-            .orgs
-            .get(org)
-            .and_then(|o| o.relays.get(relay))
-            .map(|r| r.status.clone())
-        else {
+        let Some(rt) = self.orgs.get(org).and_then(|o| o.relays.get(relay)) else {
             return;
         };
-        let admin = self.orgs[org].relays[relay].admin_state.clone();
-        let wants_run = status == "RUNNING" || (status == "ERROR" && admin == "RUN");
-        if !wants_run {
+        let status = rt.status.clone();
+        let wants_run = status == "RUNNING" || (status == "ERROR" && rt.admin_state == "RUN");
+        if !wants_run || rt.remote_resource.is_none() {
             return;
         }
-        match self.relay_source_active(org, relay) {
-            Some(true) => {}
-            Some(false) | None => {
-                if status != "ERROR" {
-                    self.relay_error(
-                        org,
-                        relay,
-                        now,
-                        "sfdc.platform.eventbus.relay.aws.partner.eventsource.connect.error",
-                        "The partner event source is not associated with an event bus in Amazon EventBridge.",
-                    );
-                }
-                return;
+        let active = self.relay_source_active(org, relay) == Some(true);
+        if !active && self.settings.pending_source_delivery == PendingDelivery::Error {
+            if status != "ERROR" {
+                self.relay_error(
+                    org,
+                    relay,
+                    now,
+                    "sfdc.platform.eventbus.relay.aws.partner.eventsource.connect.error",
+                    "The partner event source is not associated with an event bus in Amazon EventBridge.",
+                );
             }
+            return;
         }
-        // Running with an active source: recover from an error first.
+        // Running: recover from an error first.
         let o = self.orgs.get(org).expect("org");
         let oldest = o.events.front().map(|e| e.replay);
         let tail = o.next_replay - 1;
         let option = o.relays[relay].relay_option.clone();
+        let mode = self.settings.recovery_mode;
         let rt = self.relay_mut(org, relay).expect("relay");
         if rt.status == "ERROR" {
-            let resumable = match (rt.position, oldest) {
-                (Some(p), Some(first)) => p + 1 >= first,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
+            let resumable = mode == RecoveryMode::Resume
+                && match (rt.position, oldest) {
+                    (Some(p), Some(first)) => p + 1 >= first,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
             if !resumable {
                 rt.position = Some(if option.contains("EARLIEST") {
                     oldest.map_or(tail, |f| f - 1)
@@ -809,10 +839,12 @@ impl World {
             rt.error_message = None;
             rt.error_time = None;
         }
-        self.deliver_backlog(org, relay, now);
+        self.deliver_backlog(org, relay, now, active);
     }
 
-    fn deliver_backlog(&mut self, org: &str, relay: &str, now: Millis) {
+    /// Hands the relay's undelivered events to EventBridge; to a source that is not active they are
+    /// lost (recorded as `dropped` deliveries).
+    fn deliver_backlog(&mut self, org: &str, relay: &str, now: Millis, active: bool) {
         let selected = self
             .orgs
             .get_mut(org)
@@ -848,7 +880,20 @@ impl World {
                 "resources": [],
                 "detail": {"payload": e.payload},
             });
-            crate::aws::events::put_on_bus(self, &account, &region, &source, envelope, now, 0);
+            if active {
+                crate::aws::events::put_on_bus(self, &account, &region, &source, envelope, now, 0);
+            } else {
+                self.log_delivery(Delivery {
+                    time: now,
+                    account: account.clone(),
+                    region: region.clone(),
+                    bus: source.clone(),
+                    rule: String::new(),
+                    target: String::new(),
+                    outcome: "dropped: the partner event source is not active".into(),
+                    event: envelope,
+                });
+            }
         }
         if let Some(rt) = self.relay_mut(org, relay) {
             rt.position = Some(tail);
@@ -909,6 +954,11 @@ impl World {
             "{}/{}/{}/{}/{}",
             d.account, d.region, d.bus, d.rule, d.target
         );
+        if d.outcome.starts_with("dropped") {
+            // Lost before any rule saw it: no invocation to count.
+            self.deliveries.recent.push_back(d);
+            return;
+        }
         let c = self.deliveries.counters.entry(key).or_default();
         if d.outcome == "delivered" {
             c.invocations += 1;

@@ -45,7 +45,7 @@ async fn partner_source_lifecycle() {
     let d = eb.describe_event_source().name(SRC).send().await.unwrap();
     assert_eq!(d.state(), Some(&EventSourceState::Pending));
     assert!(d.expiration_time().is_some() && d.creation_time().is_some());
-    assert_eq!(d.created_by(), Some("salesforce.com"));
+    assert_eq!(d.created_by(), Some("aws.partner/salesforce.com"));
 
     // Associating: a bus named after the source makes it ACTIVE.
     let bus = eb
@@ -557,4 +557,113 @@ async fn accounts_and_regions_come_from_the_credential_scope() {
         aws_sdk_eventbridge::Client::new(&sdk_config(&sim, "UNKNOWNKEY", "eu-west-1", 1).await);
     let e = stranger.list_event_buses().send().await.unwrap_err();
     assert_eq!(e.code(), Some("UnrecognizedClientException"));
+}
+
+/// Buses a → b → c, each rule forwarding everything to the next through one role.
+async fn chain(sim: &relayform_simulator::Running) -> aws_sdk_eventbridge::Client {
+    let eb = eventbridge(sim).await;
+    let iam = iam(sim).await;
+    iam.create_role()
+        .role_name("fwd")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    let policy = serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}]});
+    iam.put_role_policy()
+        .role_name("fwd")
+        .policy_name("put")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    for bus in ["a", "b", "c"] {
+        eb.create_event_bus().name(bus).send().await.unwrap();
+    }
+    for (from, to) in [("a", "b"), ("b", "c")] {
+        eb.put_rule()
+            .name("all")
+            .event_bus_name(from)
+            .event_pattern(r#"{"source":["app"]}"#)
+            .send()
+            .await
+            .unwrap();
+        let t = Target::builder()
+            .id("next")
+            .arn(format!("arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{to}"))
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/fwd"))
+            .build()
+            .unwrap();
+        eb.put_targets()
+            .rule("all")
+            .event_bus_name(from)
+            .targets(t)
+            .send()
+            .await
+            .unwrap();
+    }
+    let e = PutEventsRequestEntry::builder()
+        .source("app")
+        .detail_type("T")
+        .detail("{}")
+        .event_bus_name("a")
+        .build();
+    eb.put_events().entries(e).send().await.unwrap();
+    eb
+}
+
+async fn received(sim: &relayform_simulator::Running, bus: &str) -> usize {
+    let d = admin(
+        sim,
+        reqwest::Method::GET,
+        &format!("/deliveries?bus={bus}&rule="),
+        None,
+    )
+    .await;
+    d["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["rule"] == "")
+        .count()
+}
+
+#[tokio::test]
+async fn an_event_from_another_bus_is_not_routed_on_and_buses_with_rules_are_not_deleted() {
+    let sim = start().await;
+    let eb = chain(&sim).await;
+    assert_eq!(
+        (received(&sim, "b").await, received(&sim, "c").await),
+        (1, 0)
+    );
+    let e = eb.delete_event_bus().name("b").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(
+        e.message().unwrap().contains("Delete its rules first"),
+        "{e:?}"
+    );
+    eb.remove_targets()
+        .rule("all")
+        .event_bus_name("b")
+        .ids("next")
+        .send()
+        .await
+        .unwrap();
+    eb.delete_rule()
+        .name("all")
+        .event_bus_name("b")
+        .send()
+        .await
+        .unwrap();
+    eb.delete_event_bus().name("b").send().await.unwrap();
+
+    // The lenient readings, as settings.
+    let mut config = relayform_simulator::Config::default();
+    config.settings.bus_to_bus_hops = 2;
+    config.settings.delete_bus_with_rules =
+        relayform_simulator::config::DeleteBusWithRules::Cascade;
+    let sim = start_with(config).await;
+    let eb = chain(&sim).await;
+    assert_eq!(received(&sim, "c").await, 1);
+    eb.delete_event_bus().name("b").send().await.unwrap();
 }

@@ -4,7 +4,9 @@
 
 mod common;
 
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use common::*;
+use relayform_simulator::config::{PendingDelivery, RecoveryMode, Settings};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "000000000000";
@@ -17,9 +19,17 @@ struct World {
     source: String,
 }
 
-/// NC, channel, member and relay over REST; the partner source appears after the configured delay.
+/// NC, channel, member and relay over REST; the partner source appears after the configured delay,
+/// and in AWS a little later. Default (strict) settings.
 async fn relay_world(option: &str) -> World {
-    let sim = start().await;
+    relay_world_with(option, |_| {}).await
+}
+
+async fn relay_world_with(option: &str, settings: impl FnOnce(&mut Settings)) -> World {
+    let mut config = relayform_simulator::Config::default();
+    settings(&mut config.settings);
+    let lag = config.settings.source_visibility_lag_seconds as i64 * 1000;
+    let sim = start_with(config).await;
     let sf = Sf::login(&sim).await;
     let mut relay_body = fixture("1.3-relay-create.json");
     relay_body["Metadata"]["relayOption"] = json!(format!("{{\"ReplayRecovery\":\"{option}\"}}"));
@@ -77,6 +87,18 @@ async fn relay_world(option: &str) -> World {
         )
     );
     let eb = eventbridge(&sim).await;
+    if lag > 0 {
+        // Salesforce has filled RemoteResource; AWS does not know the source yet.
+        let e = eb
+            .create_event_bus()
+            .name(&source)
+            .event_source_name(&source)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("ResourceNotFoundException"));
+        sim.advance(lag);
+    }
     World {
         sim,
         sf,
@@ -87,15 +109,20 @@ async fn relay_world(option: &str) -> World {
 }
 
 impl World {
+    /// Sets the relay's state with a full definition: the record's Metadata with a new state.
     async fn set_state(&self, state: &str) {
-        let (s, _) = self
+        let url = format!("{V}/tooling/sobjects/EventRelayConfig/{}", self.relay);
+        let (_, rec) = self.sf.get(&url).await;
+        let mut meta = rec["Metadata"].clone();
+        meta["state"] = json!(state);
+        let (s, e) = self
             .sf
             .patch(
-                &format!("{V}/tooling/sobjects/EventRelayConfig/{}", self.relay),
-                &json!({"Metadata": {"state": state}}),
+                &url,
+                &json!({"FullName": rec["FullName"], "Metadata": meta}),
             )
             .await;
-        assert_eq!(s, 204);
+        assert_eq!(s, 204, "{e}");
         self.sim.advance(1_000);
     }
 
@@ -137,7 +164,7 @@ impl World {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|x| x["rule"] == "")
+            .filter(|x| x["rule"] == "" && x["outcome"] == "delivered")
             .map(|x| {
                 x["event"]["detail"]["payload"]["Order_Id__c"]
                     .as_str()
@@ -305,8 +332,36 @@ async fn members_added_later_are_relayed() {
 }
 
 #[tokio::test]
-async fn running_before_association_is_an_error_that_clears_when_associated() {
-    let w = relay_world("LATEST").await;
+async fn running_before_association_loses_the_events_while_salesforce_reports_running() {
+    let w = relay_world("EARLIEST").await;
+    w.set_state("RUN").await;
+    let (status, code) = w.status().await;
+    assert_eq!((status.as_str(), code), ("RUNNING", Value::Null));
+    w.publish("before-association").await;
+    w.associate().await;
+    w.publish("after").await;
+    assert_eq!(w.arrived(&w.source).await, ["after"]);
+    let d = admin(&w.sim, reqwest::Method::GET, "/deliveries", None).await;
+    let dropped: Vec<&Value> = d["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["outcome"].as_str().unwrap().starts_with("dropped"))
+        .collect();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(
+        dropped[0]["event"]["detail"]["payload"]["Order_Id__c"],
+        "before-association"
+    );
+}
+
+#[tokio::test]
+async fn running_before_association_can_be_an_error_that_clears_when_associated() {
+    let w = relay_world_with("LATEST", |s| {
+        s.pending_source_delivery = PendingDelivery::Error;
+        s.recovery_mode = RecoveryMode::Resume;
+    })
+    .await;
     w.set_state("RUN").await;
     let (status, code) = w.status().await;
     assert_eq!(status, "ERROR");
@@ -356,7 +411,11 @@ async fn recovery_after_retention_follows_the_relay_option() {
         ("EARLIEST", vec!["1", "3", "4"]),
         ("LATEST", vec!["1", "4"]),
     ] {
-        let mut w = relay_world(option).await;
+        let mut w = relay_world_with(option, |s| {
+            s.pending_source_delivery = PendingDelivery::Error;
+            s.recovery_mode = RecoveryMode::Resume;
+        })
+        .await;
         w.associate().await;
         w.set_state("RUN").await;
         w.publish("1").await;
@@ -384,58 +443,75 @@ async fn recovery_after_retention_follows_the_relay_option() {
 }
 
 #[tokio::test]
-async fn a_short_outage_loses_nothing_whatever_the_option() {
-    let w = relay_world("LATEST").await;
-    w.associate().await;
-    w.set_state("RUN").await;
-    w.publish("1").await;
-    w.eb.deactivate_event_source()
-        .name(&w.source)
-        .send()
-        .await
-        .unwrap();
-    w.publish("2").await;
-    assert_eq!(w.status().await.0, "ERROR");
-    w.eb.activate_event_source()
-        .name(&w.source)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(w.status().await.0, "RUNNING");
-    assert_eq!(
-        w.arrived(&w.source).await,
-        ["1", "2"],
-        "resumed right after the last relayed event"
-    );
+async fn after_a_short_outage_the_recovery_mode_decides_what_is_relayed() {
+    // (mode, option, what arrives): `resume` continues after the last relayed event; `option_only`
+    // (the default) lets the option decide: LATEST skips what was published meanwhile, EARLIEST
+    // starts again from the oldest retained event.
+    for (mode, option, expected) in [
+        (RecoveryMode::Resume, "LATEST", vec!["1", "2"]),
+        (RecoveryMode::OptionOnly, "LATEST", vec!["1"]),
+        (RecoveryMode::OptionOnly, "EARLIEST", vec!["1", "1", "2"]),
+    ] {
+        let w = relay_world_with(option, |s| {
+            s.pending_source_delivery = PendingDelivery::Error;
+            s.recovery_mode = mode;
+        })
+        .await;
+        w.associate().await;
+        w.set_state("RUN").await;
+        w.publish("1").await;
+        w.eb.deactivate_event_source()
+            .name(&w.source)
+            .send()
+            .await
+            .unwrap();
+        w.publish("2").await;
+        assert_eq!(w.status().await.0, "ERROR");
+        w.eb.activate_event_source()
+            .name(&w.source)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(w.status().await.0, "RUNNING");
+        assert_eq!(w.arrived(&w.source).await, expected, "{mode:?} {option}");
+    }
 }
 
 #[tokio::test]
 async fn injected_errors_recover_by_themselves() {
-    let w = relay_world("LATEST").await;
-    w.associate().await;
-    w.set_state("RUN").await;
-    let org = w.sim.urls.orgs[0].1.clone();
-    admin(&w.sim, reqwest::Method::POST, &format!("/orgs/{org}/relays/{}/error", w.relay), Some(json!({"code": "sfdc.platform.eventbus.relay.event.delivery.limit.error", "recover_after_seconds": 30}))).await;
-    let (status, code) = w.status().await;
-    assert_eq!(
-        (status.as_str(), code.as_str()),
-        (
-            "ERROR",
-            Some("sfdc.platform.eventbus.relay.event.delivery.limit.error")
-        )
-    );
-    w.publish("1").await;
-    assert!(w.arrived(&w.source).await.is_empty());
-    w.sim.advance(30_000);
-    assert_eq!(w.status().await.0, "RUNNING");
-    assert_eq!(w.arrived(&w.source).await, ["1"]);
+    for (mode, expected) in [
+        (RecoveryMode::Resume, vec!["1"]),
+        (RecoveryMode::OptionOnly, vec![]),
+    ] {
+        let w = relay_world_with("LATEST", |s| s.recovery_mode = mode).await;
+        w.associate().await;
+        w.set_state("RUN").await;
+        let org = w.sim.urls.orgs[0].1.clone();
+        admin(&w.sim, reqwest::Method::POST, &format!("/orgs/{org}/relays/{}/error", w.relay), Some(json!({"code": "sfdc.platform.eventbus.relay.event.delivery.limit.error", "recover_after_seconds": 30}))).await;
+        let (status, code) = w.status().await;
+        assert_eq!(
+            (status.as_str(), code.as_str()),
+            (
+                "ERROR",
+                Some("sfdc.platform.eventbus.relay.event.delivery.limit.error")
+            )
+        );
+        w.publish("1").await;
+        assert!(w.arrived(&w.source).await.is_empty());
+        w.sim.advance(30_000);
+        assert_eq!(w.status().await.0, "RUNNING");
+        w.publish("2").await;
+        let mut expected = expected.clone();
+        expected.push("2");
+        assert_eq!(w.arrived(&w.source).await, expected, "{mode:?}");
+    }
 }
 
 #[tokio::test]
 async fn an_unknown_account_puts_the_relay_in_error_and_deleting_it_deletes_the_source() {
     let w = relay_world("LATEST").await;
     // A second relay whose credential names an account the simulator does not know.
-    let nc = json!({"FullName": "Elsewhere", "Metadata": {"endpoint": "arn:aws:US-EAST-1:123456789012", "label": "x"}});
+    let nc = json!({"FullName": "Elsewhere", "Metadata": {"endpoint": "arn:aws:US-EAST-1:123456789012", "label": "x", "principalType": "NamedUser", "protocol": "NoAuthentication"}});
     assert_eq!(
         w.sf.post(&format!("{V}/tooling/sobjects/NamedCredential"), &nc)
             .await
@@ -522,6 +598,13 @@ async fn the_journal_counts_calls_per_operation_org_and_account() {
         None,
     )
     .await;
-    assert_eq!(j["entries"][0]["region"], "us-east-1");
-    assert_eq!(j["entries"][0]["status"], 200);
+    // The first try came before the source was visible in AWS.
+    let statuses: Vec<u64> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [400, 200]);
+    assert_eq!(j["entries"][1]["region"], "us-east-1");
 }

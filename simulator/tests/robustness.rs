@@ -278,11 +278,21 @@ async fn state_survives_a_restart_and_a_corrupt_file_is_refused() {
         .send()
         .await
         .unwrap();
+    // A second simulator on the same state file is refused while the first runs.
+    let second = relayform_simulator::start(options())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        second.contains("is in use by another simulator"),
+        "{second}"
+    );
     sim.shutdown().await.unwrap();
     assert!(file.exists());
     let leftovers: Vec<_> = std::fs::read_dir(file.parent().unwrap())
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.ends_with(".lock"))
         .collect();
     assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
 

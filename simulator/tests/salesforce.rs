@@ -372,38 +372,82 @@ async fn tooling_objects_and_their_rules() {
         .await;
     assert_eq!(err(&e), "REQUIRED_FIELD_MISSING");
 
-    // Updates: state and relay option change in place, channel and credential never.
-    let (s, body) = sf
-        .patch(
-            &format!("{V}/tooling/sobjects/EventRelayConfig/{relay}"),
-            &fixture("1.5-relay-update-state.json"),
-        )
+    // Updates: a PATCH is the whole definition (the strict reading): the guide's state-only body is
+    // refused, a full one is taken.
+    let relay_url = format!("{V}/tooling/sobjects/EventRelayConfig/{relay}");
+    let (_, e) = sf
+        .patch(&relay_url, &fixture("1.5-relay-update-state.json"))
         .await;
+    assert_eq!(err(&e), "REQUIRED_FIELD_MISSING");
+    assert!(
+        e[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("include the full definition"),
+        "{e}"
+    );
+    let mut full = fixture("1.3-relay-create.json");
+    full["Metadata"]["state"] = json!("RUN");
+    full["Metadata"]["relayOption"] = json!(r#"{"ReplayRecovery":"EARLIEST"}"#);
+    let (s, body) = sf.patch(&relay_url, &full).await;
     assert_eq!((s, body), (204, Value::Null));
-    let (_, r) = sf
-        .get(&format!("{V}/tooling/sobjects/EventRelayConfig/{relay}"))
-        .await;
+    let (_, r) = sf.get(&relay_url).await;
     assert_eq!(r["State"], "RUN");
-    let (_, e) = sf
-        .patch(
-            &format!("{V}/tooling/sobjects/EventRelayConfig/{relay}"),
-            &json!({"Metadata": {"eventChannel": "Second__chn"}}),
-        )
-        .await;
+    assert_eq!(r["RelayOption"], r#"{"ReplayRecovery":"EARLIEST"}"#);
+    // Optional fields left out of a whole definition return to their defaults (LATEST, STOP).
+    let mut bare = fixture("1.3-relay-create.json");
+    bare["Metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("relayOption");
+    bare["Metadata"].as_object_mut().unwrap().remove("state");
+    assert_eq!(sf.patch(&relay_url, &bare).await.0, 204);
+    let (_, r) = sf.get(&relay_url).await;
+    assert_eq!(
+        (r["State"].as_str(), r["RelayOption"].as_str()),
+        (Some("STOP"), Some(r#"{"ReplayRecovery":"LATEST"}"#))
+    );
+    // Only state and relayOption change: a new label is refused, and so is a label over 80.
+    let mut relabelled = full.clone();
+    relabelled["Metadata"]["label"] = json!("Another label");
+    let (_, e) = sf.patch(&relay_url, &relabelled).await;
     assert_eq!(err(&e), "FIELD_INTEGRITY_EXCEPTION");
+    assert!(
+        e[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the state and relayOption")
+    );
+    let mut long = fixture("3.1-channel-create.json");
+    long["FullName"] = json!("Long__chn");
+    long["Metadata"]["label"] = json!("x".repeat(81));
     let (_, e) = sf
-        .patch(
-            &format!("{V}/tooling/sobjects/EventRelayConfig/{relay}"),
-            &json!({"Metadata": {"state": "DELETE"}}),
-        )
+        .post(&format!("{V}/tooling/sobjects/PlatformEventChannel"), &long)
         .await;
+    assert_eq!(err(&e), "STRING_TOO_LONG");
+    let mut other_channel = full.clone();
+    other_channel["Metadata"]["eventChannel"] = json!("Second__chn");
+    let (_, e) = sf.patch(&relay_url, &other_channel).await;
+    assert_eq!(err(&e), "FIELD_INTEGRITY_EXCEPTION");
+    let mut bad_state = full.clone();
+    bad_state["Metadata"]["state"] = json!("DELETE");
+    let (_, e) = sf.patch(&relay_url, &bad_state).await;
     assert_eq!(err(&e), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
+    let nc_url = format!("{V}/tooling/sobjects/NamedCredential/{nc}");
     let (_, e) = sf
         .patch(
-            &format!("{V}/tooling/sobjects/NamedCredential/{nc}"),
+            &nc_url,
             &json!({"Metadata": {"endpoint": "arn:aws:US-EAST-1:111111111111"}}),
         )
         .await;
+    assert_eq!(
+        err(&e),
+        "REQUIRED_FIELD_MISSING",
+        "a partial credential PATCH"
+    );
+    let mut nc_full = fixture("2.2-named-credential-create.json");
+    nc_full["Metadata"]["endpoint"] = json!("arn:aws:US-EAST-1:111111111111");
+    let (_, e) = sf.patch(&nc_url, &nc_full).await;
     assert!(
         e[0]["message"]
             .as_str()
@@ -715,4 +759,32 @@ async fn publishing_and_change_events() {
     );
     assert_eq!(events[2].1, json!("UPDATE"));
     assert_eq!(events[3].1, json!("DELETE"));
+}
+
+#[tokio::test]
+async fn lenient_readings_are_settings() {
+    let mut config = relayform_simulator::Config::default();
+    config.settings.tooling_patch = relayform_simulator::config::ToolingPatch::Merge;
+    config.settings.relay_label_update = relayform_simulator::config::LabelUpdate::Ignore;
+    let sim = start_with(config).await;
+    let sf = Sf::login(&sim).await;
+    let (_, _, _, relay) = create_relay_objects(&sf).await;
+    let url = format!("{V}/tooling/sobjects/EventRelayConfig/{relay}");
+    // merge: the guide's state-only body keeps the rest.
+    assert_eq!(
+        sf.patch(&url, &fixture("1.5-relay-update-state.json"))
+            .await
+            .0,
+        204
+    );
+    let (_, r) = sf.get(&url).await;
+    assert_eq!(r["State"], "RUN");
+    assert_eq!(r["MasterLabel"], "Carbon Comparison Relay");
+    // ignore: a label PATCH answers 204 and changes nothing.
+    let (s, _) = sf
+        .patch(&url, &json!({"Metadata": {"label": "Renamed"}}))
+        .await;
+    assert_eq!(s, 204);
+    let (_, r) = sf.get(&url).await;
+    assert_eq!(r["MasterLabel"], "Carbon Comparison Relay");
 }

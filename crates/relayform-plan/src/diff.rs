@@ -9,15 +9,21 @@
 //! # Drift
 //!
 //! relayform keeps no state file, so it tells a change made outside relayform (drift) from a spec change
-//! by a **fingerprint** written on the resources themselves: each relay's label is
-//! `<relay> (relayform <fingerprint>)`, where the fingerprint hashes the desired attributes of the
-//! relay's whole subgraph (its credential, channel, members, relay, association, forwarding, role and
-//! state) as of the last apply. When the fingerprint on a relay equals that of the current spec, the
-//! spec has not changed since it was applied, so any difference in that subgraph is drift: it is
-//! marked as such and reverted. When they differ, the differences are the spec's, and the relay's label
-//! is updated with them (a `label` field in the plan). Apply records the fingerprint last, once the
-//! relay's whole subgraph is built; until then a relay is labelled [`unfinished_label`], so what an
-//! interrupted apply left undone is not mistaken for drift.
+//! by a **fingerprint** written on the resources themselves: each relay's channel is labelled
+//! `<relay> (relayform <fingerprint>)` ([`channel_label`]), where the fingerprint hashes the desired
+//! attributes of the relay's whole subgraph (its credential, channel, members, relay, association,
+//! forwarding, role and state) as of the last apply. When the fingerprint on a relay's channel equals
+//! that of the current spec, the spec has not changed since it was applied, so any difference in that
+//! subgraph is drift: it is marked as such and reverted. When they differ, the differences are the
+//! spec's, and the channel's label is updated with them (a `label` field on the channel's change).
+//! Apply records the fingerprint last, once the relay's whole subgraph is built; until then a channel
+//! is labelled [`unfinished_label`], so what an interrupted apply left undone is not mistaken for drift.
+//!
+//! The channel carries it because a relay's label cannot change (Salesforce: "you can update only the
+//! state and relayOption fields"), while a channel's label is an ordinary Metadata field, the channel
+//! is one per relay, and the refresh reads its label anyway. Relays applied by older relayform
+//! versions carry the fingerprint in their own label ([`label_fingerprint`] reads it there when the
+//! channel has none); the next apply copies it to the channel, changing nothing else.
 
 use crate::desired::desired;
 use crate::graph::Keyed;
@@ -465,14 +471,12 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
             .into_iter()
             .collect();
         let want = fingerprint(&graph, name);
-        let seen = org(&r.org.value)
-            .relays
+        let seen_channel = org(&r.org.value)
+            .channels
             .iter()
-            .find(|x| x.name == r.names.relay);
-        let seen_fp = seen
-            .and_then(|x| x.label.as_deref())
-            .and_then(label_fingerprint);
-        let relay_addr = Address::new(Kind::Relay, name.clone());
+            .find(|c| c.name == r.names.channel);
+        let seen_fp = observed_fingerprint(org(&r.org.value), r);
+        let channel_addr = Address::new(Kind::Channel, name.clone());
         // Members on the relay's channel that the spec no longer names.
         if !created_or_replaced(&changes, &Address::new(Kind::Channel, name.clone())) {
             let o = org(&r.org.value);
@@ -501,10 +505,8 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
             || extra_members
                 .iter()
                 .any(|c| c.address.key.starts_with(&prefix));
-        if !touched {
-            continue;
-        }
-        if seen_fp.as_deref() == Some(want.as_str()) {
+        let current = seen_fp.as_deref() == Some(want.as_str());
+        if touched && current {
             for (a, c) in changes.iter_mut() {
                 if closure.contains(a) {
                     // Shared nodes are drift only if every relay using them says so; see below.
@@ -512,38 +514,38 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                 }
             }
         }
-        let label = relay_label(name, &want);
-        match changes.get_mut(&relay_addr) {
-            Some(c) if matches!(c.action, Action::Create | Action::Replace) => {
-                c.fields.push(field(
-                    "label",
-                    seen.and_then(|x| x.label.as_deref()),
-                    Some(&label),
-                ));
+        // The channel's label records the fingerprint: when the subgraph changes and the spec did, or
+        // when the channel does not hold the current one (a relay applied by an older relayform, whose
+        // fingerprint sits in the relay's label).
+        let channel_has_it = seen_channel
+            .and_then(|c| c.label.as_deref())
+            .and_then(label_fingerprint)
+            .is_some_and(|fp| fp == want);
+        // (A channel holding the current fingerprint means the spec has not changed since.)
+        if channel_has_it {
+            continue;
+        }
+        if !touched && seen_channel.is_none() {
+            continue;
+        }
+        let label = channel_label(name, &want);
+        let before = seen_channel.and_then(|c| c.label.as_deref());
+        match changes.get_mut(&channel_addr) {
+            Some(c) => {
+                if !c.fields.iter().any(|f| f.field == "label") {
+                    c.fields.push(field("label", before, Some(&label)));
+                }
             }
-            Some(c) if seen_fp.as_deref() != Some(want.as_str()) => {
-                c.fields.push(field(
-                    "label",
-                    seen.and_then(|x| x.label.as_deref()),
-                    Some(&label),
-                ));
-            }
-            Some(_) => {}
-            None if seen.is_some() && seen_fp.as_deref() != Some(want.as_str()) => {
+            None => {
                 changes.insert(
-                    relay_addr.clone(),
+                    channel_addr.clone(),
                     change(
-                        &relay_addr,
+                        &channel_addr,
                         Action::Update,
-                        vec![field(
-                            "label",
-                            seen.and_then(|x| x.label.as_deref()),
-                            Some(&label),
-                        )],
+                        vec![field("label", before, Some(&label))],
                     ),
                 );
             }
-            None => {}
         }
     }
     // A change is drift only when every relay whose subgraph holds it was applied from this spec.
@@ -564,12 +566,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
             .collect();
         c.drift = users.iter().all(|n| {
             let r = &spec.relays[*n];
-            org(&r.org.value)
-                .relays
-                .iter()
-                .find(|x| x.name == r.names.relay)
-                .and_then(|x| x.label.as_deref())
-                .and_then(label_fingerprint)
+            observed_fingerprint(org(&r.org.value), r)
                 .is_some_and(|fp| fp == fingerprint(&graph, n))
         });
         // The label update that records a new fingerprint is never drift.
@@ -610,21 +607,53 @@ pub fn fingerprint(graph: &crate::Graph<Resource>, relay: &str) -> String {
     format!("{:012x}", names::fnv1a_64(text.as_bytes()) >> 16)
 }
 
-/// The label relayform gives a relay: `<spec name> (relayform <fingerprint>)`.
-pub fn relay_label(relay: &str, fingerprint: &str) -> String {
-    format!("{relay} (relayform {fingerprint})")
+/// Salesforce's longest label.
+pub const MAX_LABEL: usize = 80;
+
+/// The label relayform gives a relay's channel: `<spec name> (relayform <fingerprint>)`, the name cut
+/// short where the whole would pass Salesforce's 80 characters.
+pub fn channel_label(relay: &str, fingerprint: &str) -> String {
+    let suffix = format!(" (relayform {fingerprint})");
+    let room = MAX_LABEL.saturating_sub(suffix.chars().count());
+    let name: String = relay.chars().take(room).collect();
+    format!("{name}{suffix}")
 }
 
-/// The label of a relay relayform has created but not finished applying: no fingerprint yet.
+/// The label of a relay, and of a channel relayform has created but not finished applying: no
+/// fingerprint. A relay keeps it for good (its label cannot change).
 pub fn unfinished_label(relay: &str) -> String {
-    format!("{relay} (relayform)")
+    let suffix = " (relayform)";
+    let name: String = relay
+        .chars()
+        .take(MAX_LABEL - suffix.chars().count())
+        .collect();
+    format!("{name}{suffix}")
 }
 
-/// The fingerprint in a relay label written by [`relay_label`].
+/// The fingerprint in a label written by [`channel_label`] (or, by older versions, on a relay).
 pub fn label_fingerprint(label: &str) -> Option<String> {
     let (_, rest) = label.rsplit_once("(relayform ")?;
     let fp = rest.strip_suffix(')')?;
     (fp.len() == 12 && fp.bytes().all(|b| b.is_ascii_hexdigit())).then(|| fp.to_owned())
+}
+
+/// The fingerprint a spec relay was last applied with: its channel's label, or, for relays applied by
+/// older versions (whose channels have none), the relay's own label.
+fn observed_fingerprint(o: &ObservedOrg, r: &relayform_spec::Relay) -> Option<String> {
+    let channel = o
+        .channels
+        .iter()
+        .find(|c| c.name == r.names.channel)
+        .and_then(|c| c.label.as_deref())
+        .and_then(label_fingerprint);
+    channel.or_else(|| {
+        o.relays
+            .iter()
+            .find(|x| x.name == r.names.relay)?
+            .label
+            .as_deref()
+            .and_then(label_fingerprint)
+    })
 }
 
 /// The partner source of a relay, if it is known and will stay: the relay exists, is not being created
@@ -678,18 +707,18 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
             drift: false,
         };
         let seen = o.relays.iter().find(|x| x.name == r.names.relay);
-        if let (Some(seen), Some(acct)) = (seen, acct) {
-            if let Some(src) = &seen.remote_resource {
-                if acct
-                    .rules
-                    .iter()
-                    .any(|x| &x.bus == src && x.name == FORWARD_RULE)
-                {
-                    out.push(del(Kind::Forwarding, name.clone(), FORWARD_RULE));
-                }
-                if acct.buses.iter().any(|b| &b.name == src) {
-                    out.push(del(Kind::Association, name.clone(), src));
-                }
+        if let (Some(seen), Some(acct)) = (seen, acct)
+            && let Some(src) = &seen.remote_resource
+        {
+            if acct
+                .rules
+                .iter()
+                .any(|x| &x.bus == src && x.name == FORWARD_RULE)
+            {
+                out.push(del(Kind::Forwarding, name.clone(), FORWARD_RULE));
+            }
+            if acct.buses.iter().any(|b| &b.name == src) {
+                out.push(del(Kind::Association, name.clone(), src));
             }
         }
         if let Some(seen) = seen {

@@ -173,10 +173,10 @@ impl Plan {
                 let _ = write!(out, "  # {r}");
             }
             out.push('\n');
-            if c.drift {
-                if let Some(r) = &c.reason {
-                    let _ = writeln!(out, "      # {r}");
-                }
+            if c.drift
+                && let Some(r) = &c.reason
+            {
+                let _ = writeln!(out, "      # {r}");
             }
             for fc in &c.fields {
                 if json_field(&mut out, c.action, fc, &paint) {

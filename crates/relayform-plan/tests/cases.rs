@@ -5,10 +5,10 @@
 //!
 //! Values that depend on the spec are written as placeholders, in single quotes, so that cases stay
 //! true when derivations change: `'@fingerprint(RELAY)'` is the label relayform gives the spec relay
-//! RELAY (with its current fingerprint), `'@trust(ACCOUNT)'` the forwarding role's trust policy for a
+//! RELAY's channel (with its current fingerprint), `'@trust(ACCOUNT)'` the forwarding role's trust policy for a
 //! spec account, `'@permission(RELAY)'` the role's permission policy for a relay's destination.
 
-use relayform_plan::diff::{Observed, fingerprint, plan, relay_label};
+use relayform_plan::diff::{Observed, channel_label, fingerprint, plan};
 use relayform_spec::{SourceFile, Spec, check};
 use std::path::Path;
 
@@ -33,7 +33,7 @@ fn expand(text: &str, name: &str, f: impl Fn(&str) -> String) -> String {
 fn observed(spec: &Spec, text: &str) -> Observed {
     let graph = relayform_plan::desired(spec);
     let text = expand(text, "fingerprint", |r| {
-        relay_label(r, &fingerprint(&graph, r))
+        channel_label(r, &fingerprint(&graph, r))
     });
     let text = expand(&text, "trust", |a| {
         let acct = &spec.aws_accounts[a];

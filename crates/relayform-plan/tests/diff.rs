@@ -2,8 +2,8 @@
 //! and variations of it.
 
 use relayform_plan::diff::{
-    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, fingerprint, plan,
-    recovery_option, relay_label,
+    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, channel_label, fingerprint,
+    label_fingerprint, plan, recovery_option, unfinished_label,
 };
 use relayform_plan::plan::Action;
 use relayform_provider::*;
@@ -86,7 +86,7 @@ fn converged(spec: &Spec) -> Observed {
         o.channels.push(ObservedChannel {
             id: channel_id.clone(),
             name: r.names.channel.clone(),
-            label: None,
+            label: Some(channel_label(spec_name, &fingerprint(&graph, spec_name))),
             channel_type: Some(r.channel_type.as_str().into()),
         });
         for e in &r.events {
@@ -101,7 +101,7 @@ fn converged(spec: &Spec) -> Observed {
         o.relays.push(ObservedRelay {
             id: format!("7k2{i}"),
             name: r.names.relay.clone(),
-            label: Some(relay_label(spec_name, &fingerprint(&graph, spec_name))),
+            label: Some(unfinished_label(spec_name)),
             channel: Some(names::channel_full_name(&r.names.channel)),
             destination: Some(format!("callout:{}", r.names.named_credential)),
             relay_option: Some(recovery_option(r.error_recovery).into()),
@@ -231,23 +231,45 @@ fn a_spec_change_is_not_drift_and_records_the_new_fingerprint() {
     let obs = converged(&s);
     let changed = spec(&SPEC.replace("error_recovery: earliest", "error_recovery: latest"));
     let p = plan(&changed, &obs);
-    assert_eq!(actions(&p), ["~ salesforce.relay[orders]"]);
+    assert_eq!(
+        actions(&p),
+        ["~ salesforce.channel[orders]", "~ salesforce.relay[orders]"]
+    );
     assert!(drift(&p).is_empty(), "{p}");
-    let fields: Vec<_> = p.changes[0].fields.iter().map(|f| f.field).collect();
-    assert_eq!(fields, ["error_recovery", "label"]);
+    let fields: Vec<_> = p.changes[1].fields.iter().map(|f| f.field).collect();
+    assert_eq!(fields, ["error_recovery"]);
     let graph = relayform_plan::desired(&changed);
     assert_eq!(
-        p.changes[0].fields[1].after.as_deref(),
-        Some(relay_label("orders", &fingerprint(&graph, "orders")).as_str())
+        p.changes[0].fields[0].after.as_deref(),
+        Some(channel_label("orders", &fingerprint(&graph, "orders")).as_str()),
+        "the new fingerprint goes on the channel's label"
     );
     // Relays applied without a fingerprint (by hand, or by an older relayform) are not drift either.
     let mut bare = converged(&s);
-    for r in &mut bare.orgs.get_mut("acme").unwrap().relays {
+    let o = bare.orgs.get_mut("acme").unwrap();
+    for c in &mut o.channels {
+        c.label = None;
+    }
+    for r in &mut o.relays {
         r.label = None;
         r.state = Some("STOP".into());
     }
     let p = plan(&s, &bare);
     assert!(drift(&p).is_empty(), "{p}");
+}
+
+#[test]
+fn labels_stay_within_salesforce_s_80_characters() {
+    let long = "r".repeat(64);
+    let fp = "0123456789ab";
+    let label = channel_label(&long, fp);
+    assert_eq!(label.chars().count(), 80, "{label}");
+    assert_eq!(label_fingerprint(&label).as_deref(), Some(fp));
+    assert!(unfinished_label(&long).chars().count() <= 80);
+    assert_eq!(
+        channel_label("orders", fp),
+        "orders (relayform 0123456789ab)"
+    );
 }
 
 #[test]

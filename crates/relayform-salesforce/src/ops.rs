@@ -25,20 +25,33 @@ pub struct NewObject {
     pub must_match: Vec<(&'static str, String)>,
 }
 
-/// A named credential for relays: `arn:aws:<REGION>:<account>` (a legacy named credential).
+/// A named credential's whole definition: a legacy named credential for relays, endpoint
+/// `arn:aws:<REGION>:<account>`, Named Principal, No Authentication, with the authorization header
+/// left on as the Event Relay guide says.
+pub fn named_credential_definition(label: &str, endpoint: &str) -> Value {
+    json!({
+        "label": label,
+        "endpoint": endpoint,
+        "principalType": "NamedUser",
+        "protocol": "NoAuthentication",
+        "generateAuthorizationHeader": true,
+    })
+}
+
+/// A named credential for relays.
 pub fn named_credential(name: &str, endpoint: &str) -> NewObject {
     NewObject {
         sobject: "NamedCredential",
         full_name: name.to_owned(),
         developer_name: name.to_owned(),
-        metadata: json!({
-            "label": name,
-            "endpoint": endpoint,
-            "principalType": "NamedUser",
-            "protocol": "NoAuthentication",
-        }),
+        metadata: named_credential_definition(name, endpoint),
         must_match: vec![("Endpoint", endpoint.to_owned())],
     }
+}
+
+/// A channel's whole definition.
+pub fn channel_definition(channel_type: &str, label: &str) -> Value {
+    json!({"channelType": channel_type, "label": label})
 }
 
 /// A platform event channel (`name` is the DeveloperName, without `__chn`).
@@ -47,7 +60,7 @@ pub fn channel(name: &str, channel_type: &str, label: &str) -> NewObject {
         sobject: "PlatformEventChannel",
         full_name: format!("{name}__chn"),
         developer_name: name.to_owned(),
-        metadata: json!({"channelType": channel_type, "label": label}),
+        metadata: channel_definition(channel_type, label),
         must_match: vec![("ChannelType", channel_type.to_owned())],
     }
 }
@@ -63,6 +76,50 @@ pub fn channel_member(name: &str, channel: &str, event: &str) -> NewObject {
     }
 }
 
+/// An event relay's whole definition, as a Tooling PATCH must carry it: only `state` and
+/// `relay_option` may differ from what the relay was created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayDefinition {
+    pub label: String,
+    /// The channel's full name (`X__chn`).
+    pub channel: String,
+    /// `callout:<named credential>`.
+    pub destination: String,
+    pub relay_option: String,
+    /// `RUN`, `PAUSE` or `STOP`.
+    pub state: String,
+}
+
+impl RelayDefinition {
+    pub fn metadata(&self) -> Value {
+        json!({
+            "label": self.label,
+            "eventChannel": self.channel,
+            "destinationResourceName": self.destination,
+            "relayOption": self.relay_option,
+            "state": self.state,
+        })
+    }
+
+    /// Reads a relay's definition from its record (`GET`): for relays adopted rather than created.
+    pub async fn read(client: &Client, id: &str) -> Result<RelayDefinition, Error> {
+        let rec = client.tooling_get("EventRelayConfig", id).await?;
+        let s = |k: &str| {
+            rec.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(RelayDefinition {
+            label: s("MasterLabel"),
+            channel: s("EventChannel"),
+            destination: s("DestinationResourceName"),
+            relay_option: s("RelayOption"),
+            state: s("State"),
+        })
+    }
+}
+
 /// An event relay, created stopped (Salesforce allows no other state at creation).
 pub fn relay(
     name: &str,
@@ -71,22 +128,21 @@ pub fn relay(
     named_credential: &str,
     relay_option: &str,
 ) -> NewObject {
-    let channel = format!("{channel}__chn");
-    let destination = format!("callout:{named_credential}");
+    let def = RelayDefinition {
+        label: label.to_owned(),
+        channel: format!("{channel}__chn"),
+        destination: format!("callout:{named_credential}"),
+        relay_option: relay_option.to_owned(),
+        state: "STOP".into(),
+    };
     NewObject {
         sobject: "EventRelayConfig",
         full_name: name.to_owned(),
         developer_name: name.to_owned(),
-        metadata: json!({
-            "label": label,
-            "eventChannel": channel,
-            "destinationResourceName": destination,
-            "relayOption": relay_option,
-            "state": "STOP",
-        }),
+        metadata: def.metadata(),
         must_match: vec![
-            ("EventChannel", channel),
-            ("DestinationResourceName", destination),
+            ("EventChannel", def.channel.clone()),
+            ("DestinationResourceName", def.destination.clone()),
         ],
     }
 }
@@ -175,15 +231,22 @@ async fn adopt(client: &Client, new: &NewObject, cause: &Error) -> Result<Option
     Ok(Some(id.to_owned()))
 }
 
-/// Patches a Tooling object's Metadata.
+/// Updates a Tooling object: the PATCH carries its FullName and its whole definition, since
+/// Salesforce takes a PATCH's `Metadata` as the object's full definition (fields left out are
+/// refused when required, or reset to their defaults).
 pub async fn update(
     client: &Client,
     sobject: &str,
     id: &str,
-    metadata: Value,
+    full_name: &str,
+    definition: Value,
 ) -> Result<(), Error> {
     client
-        .tooling_update(sobject, id, &json!({ "Metadata": metadata }))
+        .tooling_update(
+            sobject,
+            id,
+            &json!({"FullName": full_name, "Metadata": definition}),
+        )
         .await
 }
 

@@ -400,13 +400,32 @@ async fn against_the_simulator() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    c.tooling_update(
+    // A PATCH is the whole definition: a partial one is refused, a full one taken.
+    let partial = c
+        .tooling_update(
+            "NamedCredential",
+            &id,
+            &json!({"Metadata": {"label": "renamed"}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(partial.code.as_deref(), Some("REQUIRED_FIELD_MISSING"));
+    relayform_salesforce::ops::update(
+        &c,
         "NamedCredential",
         &id,
-        &json!({"Metadata": {"label": "renamed"}}),
+        "Relayform_000000000000_us_east_1",
+        relayform_salesforce::ops::named_credential_definition(
+            "renamed",
+            "arn:aws:US-EAST-1:000000000000",
+        ),
     )
     .await
     .unwrap();
+    assert_eq!(
+        c.tooling_get("NamedCredential", &id).await.unwrap()["MasterLabel"],
+        "renamed"
+    );
     c.tooling_delete("NamedCredential", &id).await.unwrap();
     assert_eq!(
         c.tooling_get("NamedCredential", &id)
@@ -427,6 +446,6 @@ async fn against_the_simulator() {
         .iter()
         .map(|c| c.operation.clone())
         .collect();
-    assert_eq!(ops.len(), 8);
+    assert_eq!(ops.len(), 10, "{ops:?}");
     assert_eq!(ops[0], "tooling.create NamedCredential");
 }

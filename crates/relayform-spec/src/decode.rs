@@ -1240,15 +1240,14 @@ pub(crate) fn secrets(cx: &mut Cx<'_>) {
                 }
             }
             Value::String(s) => {
-                if let Some(kind) = rules::looks_like_secret(s) {
-                    if !cx
+                if let Some(kind) = rules::looks_like_secret(s)
+                    && !cx
                         .diagnostics
                         .iter()
                         .any(|d| d.code == "literal-secret" && d.location == cx.at(&n))
-                    {
-                        cx.push(Diagnostic::error("literal-secret", cx.at(&n), format!("this value looks like {kind}; secrets never go into a spec"))
+                {
+                    cx.push(Diagnostic::error("literal-secret", cx.at(&n), format!("this value looks like {kind}; secrets never go into a spec"))
                             .with_hint("reference it instead (`{env: VARIABLE}` or `{file: path}`) where the spec takes a secret, and rotate it"));
-                    }
                 }
             }
             _ => {}

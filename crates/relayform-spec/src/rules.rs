@@ -316,14 +316,13 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     if is_key_id("AKIA") || is_key_id("ASIA") {
         return Some("an AWS access key id");
     }
-    if let Some((org, rest)) = s.split_once('!') {
-        if org.starts_with("00D")
-            && (org.len() == 15 || org.len() == 18)
-            && rest.len() >= 20
-            && !rest.contains(char::is_whitespace)
-        {
-            return Some("a Salesforce access token");
-        }
+    if let Some((org, rest)) = s.split_once('!')
+        && org.starts_with("00D")
+        && (org.len() == 15 || org.len() == 18)
+        && rest.len() >= 20
+        && !rest.contains(char::is_whitespace)
+    {
+        return Some("a Salesforce access token");
     }
     let jwt_parts: Vec<&str> = s.split('.').collect();
     if jwt_parts.len() == 3 && s.starts_with("eyJ") && jwt_parts.iter().all(|p| p.len() >= 10) {

@@ -272,10 +272,10 @@ impl MarkedEventReceiver for IndexBuilder {
                 }
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                if let Some(Frame::Skip) = self.stack.pop() {
-                    if !matches!(self.stack.last(), Some(Frame::Skip)) {
-                        self.set_key("<complex key>".to_owned(), pos);
-                    }
+                if let Some(Frame::Skip) = self.stack.pop()
+                    && !matches!(self.stack.last(), Some(Frame::Skip))
+                {
+                    self.set_key("<complex key>".to_owned(), pos);
                 }
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}

@@ -25,7 +25,6 @@ use relayform_provider::ObservedRelay;
 use relayform_salesforce::Client;
 use relayform_salesforce::ops as sf;
 use relayform_spec::{RelayState, Spec, names};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,6 +59,8 @@ pub(crate) enum Progress {
     /// The step, what was done, and how long it took.
     Done(String, String, Duration),
     Failed(String, String),
+    /// Still waiting when the wait timeout ended.
+    Pending(String, String),
     Skipped(String, String),
     /// The user interrupted (Ctrl-C).
     Interrupted,
@@ -69,8 +70,9 @@ pub(crate) enum Progress {
 enum Half {
     Teardown,
     Build,
-    /// Writing a relay's new fingerprint (its label), once everything of the relay has been built: a
-    /// relay only half applied keeps its old fingerprint, so what is left is not mistaken for drift.
+    /// Writing a relay's new fingerprint (its channel's label), once everything of the relay has been
+    /// built: a relay only half applied keeps its old fingerprint, so what is left is not mistaken
+    /// for drift.
     Fingerprint,
 }
 
@@ -100,7 +102,30 @@ impl Step {
 enum Outcome {
     Done(String),
     Failed(String),
+    /// Still waiting on Salesforce or AWS when the wait timeout ended: nothing went wrong, and the
+    /// next apply carries on from here.
+    Pending(String),
     Skipped(String),
+}
+
+/// Why a step did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StepError {
+    Failed(String),
+    /// The vendor has not caught up yet (see [`Outcome::Pending`]).
+    Pending(String),
+}
+
+impl From<String> for StepError {
+    fn from(e: String) -> StepError {
+        StepError::Failed(e)
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(e: &str) -> StepError {
+        StepError::Failed(e.to_owned())
+    }
 }
 
 /// The result of an apply.
@@ -109,15 +134,39 @@ pub(crate) struct Report {
     /// Steps, with what was done or why not.
     pub done: Vec<(String, String)>,
     pub failed: Vec<(String, String)>,
+    /// Steps still waiting on Salesforce or AWS when the wait timeout ended.
+    pub pending: Vec<(String, String)>,
     pub skipped: Vec<(String, String)>,
     /// The plan's changes counted whole (a change is one step or more: a replace is two, a relay's
-    /// fingerprint is recorded last): (done, failed, not done because of other failures).
-    pub changes: (usize, usize, usize),
+    /// fingerprint is recorded last).
+    pub changes: Counts,
+}
+
+/// The plan's changes by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub done: usize,
+    pub failed: usize,
+    /// Waiting on the vendor when the wait timeout ended.
+    pub pending: usize,
+    /// Not started because something they need failed or is pending.
+    pub not_done: usize,
+}
+
+impl Counts {
+    pub(crate) fn total(&self) -> usize {
+        self.done + self.failed + self.pending + self.not_done
+    }
 }
 
 impl Report {
     pub(crate) fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
+        self.failed.is_empty() && self.skipped.is_empty() && self.pending.is_empty()
+    }
+
+    /// Nothing failed: what is left waits on Salesforce or AWS.
+    pub(crate) fn only_pending(&self) -> bool {
+        self.failed.is_empty() && !self.pending.is_empty()
     }
 }
 
@@ -129,6 +178,11 @@ struct Ctx {
     options: Options,
     /// Relay ids created in this run, by relay spec name.
     relay_ids: Mutex<BTreeMap<String, String>>,
+    /// Channel ids created in this run, by relay spec name.
+    channel_ids: Mutex<BTreeMap<String, String>>,
+    /// Relays' whole definitions as they stand after this run's changes, by relay spec name (a Tooling
+    /// PATCH must carry the whole definition).
+    relay_defs: Mutex<BTreeMap<String, sf::RelayDefinition>>,
     /// Partner sources found in this run, by relay spec name.
     sources: Mutex<BTreeMap<String, String>>,
     progress: mpsc::UnboundedSender<Progress>,
@@ -174,7 +228,9 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
         .changes
         .iter()
         .filter(|c| c.action != Action::Delete)
-        .filter(|c| !(c.address.kind == Kind::Relay && c.action == Action::Update && label_only(c)))
+        .filter(|c| {
+            !(c.address.kind == Kind::Channel && c.action == Action::Update && label_only(c))
+        })
     {
         let ancestors = graph.with_dependencies(std::slice::from_ref(&c.address));
         let mut needs: Vec<usize> = out
@@ -195,9 +251,10 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
             needs,
         });
     }
-    // Last for each relay whose fingerprint changes: after every build step of its subgraph.
+    // Last for each relay whose fingerprint (its channel's label) changes: after every build step of
+    // its subgraph.
     for c in plan.changes.iter().filter(|c| {
-        c.address.kind == Kind::Relay
+        c.address.kind == Kind::Channel
             && c.action != Action::Delete
             && c.fields
                 .iter()
@@ -249,6 +306,8 @@ pub(crate) async fn apply(
         conn,
         options: options.clone(),
         relay_ids: Mutex::default(),
+        channel_ids: Mutex::default(),
+        relay_defs: Mutex::default(),
         sources: Mutex::default(),
         progress,
         stop,
@@ -273,11 +332,16 @@ pub(crate) async fn apply(
             if let Some(bad) = s.needs.iter().find(|n| {
                 matches!(
                     outcome[**n],
-                    Some(Outcome::Failed(_)) | Some(Outcome::Skipped(_))
+                    Some(Outcome::Failed(_) | Outcome::Skipped(_) | Outcome::Pending(_))
                 )
             }) {
                 started[i] = true;
-                let why = format!("{} did not succeed", steps[*bad].change.address);
+                let why = match outcome[*bad] {
+                    Some(Outcome::Pending(_)) => {
+                        format!("{} is still pending", steps[*bad].change.address)
+                    }
+                    _ => format!("{} did not succeed", steps[*bad].change.address),
+                };
                 let _ = ctx.progress.send(Progress::Skipped(s.name(), why.clone()));
                 outcome[i] = Some(Outcome::Skipped(why));
                 continue;
@@ -331,9 +395,13 @@ pub(crate) async fn apply(
                     .send(Progress::Done(name, detail.clone(), took));
                 Outcome::Done(detail)
             }
-            Some(Err(e)) => {
+            Some(Err(StepError::Failed(e))) => {
                 let _ = ctx.progress.send(Progress::Failed(name, e.clone()));
                 Outcome::Failed(e)
+            }
+            Some(Err(StepError::Pending(e))) => {
+                let _ = ctx.progress.send(Progress::Pending(name, e.clone()));
+                Outcome::Pending(e)
             }
         });
     }
@@ -346,17 +414,20 @@ pub(crate) async fn apply(
             .map(|(_, o)| o)
             .collect();
         if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
-            report.changes.1 += 1;
+            report.changes.failed += 1;
         } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
-            report.changes.0 += 1;
+            report.changes.done += 1;
+        } else if mine.iter().any(|o| matches!(o, Some(Outcome::Pending(_)))) {
+            report.changes.pending += 1;
         } else {
-            report.changes.2 += 1;
+            report.changes.not_done += 1;
         }
     }
     for (s, o) in steps.iter().zip(outcome) {
         match o {
             Some(Outcome::Done(d)) => report.done.push((s.name(), d)),
             Some(Outcome::Failed(e)) => report.failed.push((s.name(), e)),
+            Some(Outcome::Pending(e)) => report.pending.push((s.name(), e)),
             Some(Outcome::Skipped(e)) => report.skipped.push((s.name(), e)),
             None => report
                 .skipped
@@ -366,7 +437,7 @@ pub(crate) async fn apply(
     report
 }
 
-type StepResult = Result<String, String>;
+type StepResult = Result<String, StepError>;
 
 fn relay_of(address: &Address) -> &str {
     address.key.split('/').next().unwrap_or_default()
@@ -423,6 +494,64 @@ impl Ctx {
             .find(|x| x.name == r.names.relay)
     }
 
+    /// A relay's whole definition as it stands now: what this run created or last set, else what the
+    /// refresh read.
+    fn relay_definition(&self, relay: &str) -> Result<sf::RelayDefinition, String> {
+        if let Some(d) = self.relay_defs.lock().expect("defs").get(relay) {
+            return Ok(d.clone());
+        }
+        let seen = self
+            .observed_relay(relay)
+            .ok_or_else(|| format!("the relay `{relay}` does not exist"))?;
+        let or = |v: &Option<String>| v.clone().unwrap_or_default();
+        Ok(sf::RelayDefinition {
+            label: seen.label.clone().unwrap_or_else(|| seen.name.clone()),
+            channel: or(&seen.channel),
+            destination: or(&seen.destination),
+            relay_option: or(&seen.relay_option),
+            state: seen.state.clone().unwrap_or_else(|| "STOP".into()),
+        })
+    }
+
+    /// PATCHes a relay with its whole definition, changed by `edit`.
+    async fn patch_relay(
+        &self,
+        address: &Address,
+        relay: &str,
+        edit: impl FnOnce(&mut sf::RelayDefinition),
+    ) -> Result<(), String> {
+        let mut def = self.relay_definition(relay)?;
+        edit(&mut def);
+        let name = &self.spec.relays[relay].names.relay;
+        sf::update(
+            self.org_of(address)?,
+            "EventRelayConfig",
+            &self.relay_id(relay)?,
+            name,
+            def.metadata(),
+        )
+        .await
+        .map_err(e)?;
+        self.relay_defs
+            .lock()
+            .expect("defs")
+            .insert(relay.to_owned(), def);
+        Ok(())
+    }
+
+    fn channel_id(&self, relay: &str) -> Result<String, String> {
+        if let Some(id) = self.channel_ids.lock().expect("ids").get(relay) {
+            return Ok(id.clone());
+        }
+        let r = &self.spec.relays[relay];
+        self.observed
+            .orgs
+            .get(&r.org.value)
+            .and_then(|o| o.channels.iter().find(|c| c.name == r.names.channel))
+            .map(|c| c.id.clone())
+            .ok_or_else(|| format!("the channel of relay `{relay}` does not exist"))
+    }
+
     fn relay_id(&self, relay: &str) -> Result<String, String> {
         if let Some(id) = self.relay_ids.lock().expect("ids").get(relay) {
             return Ok(id.clone());
@@ -434,7 +563,7 @@ impl Ctx {
 
     /// A relay's feedback, from a read of the whole org's no older than [`FEEDBACK_FRESH`] (made now
     /// if there is none): relays waiting together cost one query per poll, not one each.
-    async fn relay_feedback(&self, relay: &str, relay_id: &str) -> Result<sf::Feedback, String> {
+    async fn relay_feedback(&self, relay: &str, relay_id: &str) -> Result<sf::Feedback, StepError> {
         let org = &self.spec.relays[relay].org.value;
         let cell = self
             .feedback
@@ -469,10 +598,10 @@ impl Ctx {
         step: &str,
         what: &str,
         mut check: F,
-    ) -> Result<T, String>
+    ) -> Result<T, StepError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>, String>>,
+        Fut: std::future::Future<Output = Result<Option<T>, StepError>>,
     {
         let started = Instant::now();
         let mut pause = self.options.first_poll;
@@ -482,14 +611,14 @@ impl Ctx {
                 return Ok(v);
             }
             if self.stop.load(Ordering::SeqCst) {
-                return Err(format!("interrupted while waiting for {what}"));
+                return Err(format!("interrupted while waiting for {what}").into());
             }
             let waited = started.elapsed();
             if waited >= self.options.wait_timeout {
-                return Err(format!(
-                    "timed out after {} (--wait-timeout) waiting for {what}\nhint: raise --wait-timeout, or run apply again later: it carries on from where it stopped",
+                return Err(StepError::Pending(format!(
+                    "still waiting for {what} after {} (--wait-timeout)",
                     human(self.options.wait_timeout)
-                ));
+                )));
             }
             if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                 told = Some(Instant::now());
@@ -514,9 +643,9 @@ impl Ctx {
 /// `500ms`, `90s`, `5m`: as `--wait-timeout` takes them.
 fn human(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -567,11 +696,18 @@ async fn record_fingerprint(ctx: &Ctx, step: &Step) -> StepResult {
         .find(|f| f.field == "label")
         .and_then(|f| f.after.clone())
         .ok_or("no label to record")?;
+    let Desired::Channel {
+        name, channel_type, ..
+    } = ctx.desired(a)?
+    else {
+        return Err(format!("{a} is not a channel").into());
+    };
     sf::update(
         ctx.org_of(a)?,
-        "EventRelayConfig",
-        &ctx.relay_id(relay)?,
-        json!({ "label": label }),
+        "PlatformEventChannel",
+        &ctx.channel_id(relay)?,
+        &names::channel_full_name(name),
+        sf::channel_definition(channel_type.as_str(), &label),
     )
     .await
     .map_err(e)?;
@@ -841,11 +977,19 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                     .and_then(|o| o.named_credentials.iter().find(|n| n.name == name))
                     .map(|n| n.id.clone())
                     .ok_or_else(|| format!("the named credential {name} is gone"))?;
+                let label = ctx
+                    .observed
+                    .orgs
+                    .get(&org)
+                    .and_then(|o| o.named_credentials.iter().find(|n| n.name == name))
+                    .and_then(|n| n.label.clone())
+                    .unwrap_or_else(|| name.clone());
                 sf::update(
                     client,
                     "NamedCredential",
                     &id,
-                    json!({"endpoint": endpoint}),
+                    &name,
+                    sf::named_credential_definition(&label, &endpoint),
                 )
                 .await
                 .map_err(e)?;
@@ -859,12 +1003,21 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
         Desired::Channel {
             name, channel_type, ..
         } => {
-            let (_, was) = sf::create_or_adopt(
+            let relay = relay_of(a);
+            let (id, was) = sf::create_or_adopt(
                 ctx.org_of(a)?,
-                &sf::channel(&name, channel_type.as_str(), relay_of(a)),
+                &sf::channel(
+                    &name,
+                    channel_type.as_str(),
+                    &relayform_plan::diff::unfinished_label(relay),
+                ),
             )
             .await
             .map_err(e)?;
+            ctx.channel_ids
+                .lock()
+                .expect("ids")
+                .insert(relay.to_owned(), id);
             Ok(adopted(
                 format!("channel {} created", names::channel_full_name(&name)),
                 was,
@@ -894,28 +1047,38 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
             let label = relayform_plan::diff::unfinished_label(&relay);
             let client = ctx.org_of(a)?;
             if action == Action::Update {
-                let id = ctx.relay_id(&relay)?;
-                let mut patch = serde_json::Map::new();
                 if after("error_recovery").is_some() {
-                    patch.insert("relayOption".into(), json!(recovery_option(error_recovery)));
+                    ctx.patch_relay(a, &relay, |d| {
+                        d.relay_option = recovery_option(error_recovery).to_owned();
+                    })
+                    .await?;
                 }
-                sf::update(client, "EventRelayConfig", &id, patch.into())
-                    .await
-                    .map_err(e)?;
                 return Ok(format!("relay {name} updated"));
             }
-            let (id, was) = sf::create_or_adopt(
-                client,
-                &sf::relay(
-                    &name,
-                    &label,
-                    &channel,
-                    &named_credential,
-                    recovery_option(error_recovery),
-                ),
-            )
-            .await
-            .map_err(e)?;
+            let new = sf::relay(
+                &name,
+                &label,
+                &channel,
+                &named_credential,
+                recovery_option(error_recovery),
+            );
+            let (id, was) = sf::create_or_adopt(client, &new).await.map_err(e)?;
+            // What a PATCH must repeat: what was created, or what the adopted relay holds.
+            let def = if was {
+                sf::RelayDefinition::read(client, &id).await.map_err(e)?
+            } else {
+                sf::RelayDefinition {
+                    label: label.clone(),
+                    channel: names::channel_full_name(&channel),
+                    destination: format!("callout:{named_credential}"),
+                    relay_option: recovery_option(error_recovery).to_owned(),
+                    state: "STOP".into(),
+                }
+            };
+            ctx.relay_defs
+                .lock()
+                .expect("defs")
+                .insert(relay.clone(), def);
             ctx.relay_ids
                 .lock()
                 .expect("ids")
@@ -925,26 +1088,32 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
         Desired::Association { relay, .. } => {
             let id = ctx.relay_id(&relay)?;
             let step_name = step.name();
+            let aws = ctx.account_of(a)?;
+            // Salesforce names the source first (RemoteResource); AWS shows it some time later, and
+            // until then CreateEventBus for it is "not found": still pending, not a failure.
             let src = ctx
                 .wait_for(
                     slot,
                     &step_name,
-                    &format!("Salesforce to register the partner event source of relay `{relay}`"),
+                    &format!("the partner event source of relay `{relay}` (Salesforce registers it, then AWS shows it)"),
                     || async {
                         let f = ctx.relay_feedback(&relay, &id).await?;
-                        if let (Some(src), _) = (&f.remote_resource, &f.status) {
-                            return Ok(Some(src.clone()));
+                        let Some(src) = f.remote_resource.clone() else {
+                            if f.status.as_deref() == Some("ERROR") {
+                                return Err(in_error(&f).into());
+                            }
+                            return Ok(None);
+                        };
+                        match aws_ops::associate(aws, &src).await {
+                            Ok(()) => Ok(Some(src)),
+                            Err(err) if err.kind == relayform_provider::ErrorKind::NotFound => {
+                                Ok(None)
+                            }
+                            Err(err) => Err(e(err).into()),
                         }
-                        if f.status.as_deref() == Some("ERROR") {
-                            return Err(in_error(&f));
-                        }
-                        Ok(None)
                     },
                 )
                 .await?;
-            aws_ops::associate(ctx.account_of(a)?, &src)
-                .await
-                .map_err(e)?;
             ctx.sources
                 .lock()
                 .expect("sources")
@@ -986,12 +1155,10 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
             Ok(format!("rule {FORWARD_RULE} on {src} → {destination_arn}"))
         }
         Desired::RelayState { relay, state, .. } => {
-            let client = ctx.org_of(a)?;
             let id = ctx.relay_id(&relay)?;
             let want = admin_state(state);
-            sf::update(client, "EventRelayConfig", &id, json!({"state": want}))
-                .await
-                .map_err(e)?;
+            ctx.patch_relay(a, &relay, |d| d.state = want.to_owned())
+                .await?;
             let status = match state {
                 RelayState::Running => "RUNNING",
                 RelayState::Paused => "PAUSED",
@@ -1006,7 +1173,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                     let f = ctx.relay_feedback(&relay, &id).await?;
                     match f.status.as_deref() {
                         Some(s) if s == status => Ok(Some(())),
-                        Some("ERROR") => Err(in_error(&f)),
+                        Some("ERROR") => Err(in_error(&f).into()),
                         _ => Ok(None),
                     }
                 },
@@ -1071,7 +1238,7 @@ relays:
         let last = steps.last().unwrap();
         assert_eq!(
             (last.half, last.change.address.to_string()),
-            (Half::Fingerprint, "salesforce.relay[orders]".to_owned())
+            (Half::Fingerprint, "salesforce.channel[orders]".to_owned())
         );
         assert_eq!(last.needs.len(), steps.len() - 1, "{got:#?}");
         assert!(

@@ -87,6 +87,10 @@ pub struct Scope {
     /// Where the embedded simulator keeps its state (for `simulator: true` orgs and accounts).
     #[arg(long, value_name = "FILE", default_value = ".relayform/simulator.json")]
     pub simulator_state: PathBuf,
+    /// The embedded simulator's settings (YAML, the `settings:` of a simulator config: timing, vendor
+    /// rules), applied to its world even when it comes from the state file.
+    #[arg(long, value_name = "FILE")]
+    pub simulator_settings: Option<PathBuf>,
 }
 
 /// How changes are made.
@@ -99,8 +103,9 @@ pub struct Execution {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// How long to wait for Salesforce and AWS to catch up (a partner event source appearing, a relay
-    /// starting): `90s`, `5m`, `1h`.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    /// starting; Salesforce documents minutes): `90s`, `20m`, `1h`. What is still waiting then is
+    /// reported as pending (exit 3), and the next apply carries on with it.
+    #[arg(long, default_value = "20m", value_parser = parse_duration, value_name = "DURATION")]
     pub wait_timeout: std::time::Duration,
 }
 

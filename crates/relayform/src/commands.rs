@@ -165,7 +165,12 @@ async fn prepare(
     scope: &Scope,
     err: &mut dyn Write,
 ) -> anyhow::Result<Prepared> {
-    let sim = engine::embedded(spec, &scope.simulator_state).await?;
+    let sim = engine::embedded(
+        spec,
+        &scope.simulator_state,
+        scope.simulator_settings.as_deref(),
+    )
+    .await?;
     let conn = engine::connect(spec, sim.as_ref()).await?;
     let observed = engine::refresh(spec, &conn, err).await?;
     let mut plan = relayform_plan::diff::plan(planned, &observed);
@@ -283,6 +288,7 @@ pub(crate) fn apply(
             if let Some(s) = doc["simulator_state"].as_str() {
                 scope.simulator_state = s.into();
             }
+            scope.simulator_settings = args.scope.simulator_settings.clone();
             let loaded = load(&paths, err)?;
             if doc["spec_digest"].as_str() != Some(loaded.digest.as_str()) {
                 bail!(
@@ -345,14 +351,13 @@ fn execute(
     let rt = runtime()?;
     rt.block_on(async {
         let p = prepare(spec, planned, scope, err).await?;
-        if let Some(doc) = saved {
-            if doc["plan"] != p.plan.to_json() {
+        if let Some(doc) = saved
+            && doc["plan"] != p.plan.to_json() {
                 p.close().await?;
                 bail!(
                     "the saved plan is stale: the orgs or accounts changed since it was made, so it is no longer what apply would do\nhint: run `relayform plan --out FILE` again and review the new plan"
                 );
             }
-        }
         write!(out, "{}", p.plan.render(true))?;
         if p.plan.is_empty() {
             p.close().await?;
@@ -368,7 +373,8 @@ fn execute(
             parallelism: usize::from(execution.parallelism),
             wait_timeout: execution.wait_timeout,
             first_poll: std::time::Duration::from_millis(200),
-            max_poll: std::time::Duration::from_secs(3),
+            // Salesforce documents minutes for these steps: polls settle at one per 15 s per org.
+            max_poll: std::time::Duration::from_secs(15),
         };
         // Ctrl-C: start nothing new, let running calls finish (so nothing is left half-made), report.
         // A second Ctrl-C stops at once.
@@ -400,16 +406,21 @@ fn execute(
         let report = job.await.context("apply stopped unexpectedly")?;
         interrupts.abort();
         summary(&report, verb, out)?;
-        let mut code = if report.succeeded() { 0 } else { 1 };
+        // 0 done; 3 nothing failed but some changes still wait on the vendors; 1 failures.
+        let mut code = if report.succeeded() {
+            0
+        } else if report.only_pending() {
+            3
+        } else {
+            1
+        };
         // Only a whole apply leaves every relay of the spec in place to carry a test event.
         let whole = scope.targets.is_empty() && scope.orgs.is_empty();
-        if code == 0 && verb == "apply" && whole {
-            if let Some(sim) = &p.sim {
-                if !demo::check_delivery(spec, sim, &p.conn, out).await? {
+        if code == 0 && verb == "apply" && whole
+            && let Some(sim) = &p.sim
+                && !demo::check_delivery(spec, sim, &p.conn, out).await? {
                     code = 1;
                 }
-            }
-        }
         p.close().await?;
         Ok(code)
     })
@@ -445,6 +456,9 @@ fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
         Progress::Failed(step, why) => {
             writeln!(err, "  {step}: {}: {why}", paint("31;1", "failed"))
         }
+        Progress::Pending(step, why) => {
+            writeln!(err, "  {step}: {} ({why})", paint("33;1", "pending"))
+        }
         Progress::Skipped(step, why) => {
             writeln!(err, "  {step}: {} ({why})", paint("33", "skipped"))
         }
@@ -457,34 +471,51 @@ fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn summary(report: &Report, verb: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    let c = &report.changes;
     if report.succeeded() {
         return writeln!(
             out,
             "\n{} complete: {} change{} made.",
             capitalised(verb),
-            report.changes.0,
-            if report.changes.0 == 1 { "" } else { "s" }
+            c.done,
+            if c.done == 1 { "" } else { "s" }
         );
     }
+    let mut parts = vec![format!("{} done", c.done)];
+    if c.failed > 0 || c.pending == 0 {
+        parts.push(format!("{} failed", c.failed));
+    }
+    if c.pending > 0 {
+        parts.push(format!("{} still pending at Salesforce or AWS", c.pending));
+    }
+    parts.push(format!("{} not done because of them", c.not_done));
     writeln!(
         out,
-        "\n{} incomplete: of {} changes, {} done, {} failed, {} not done because of them.",
+        "\n{} incomplete: of {} changes, {}.",
         capitalised(verb),
-        report.changes.0 + report.changes.1 + report.changes.2,
-        report.changes.0,
-        report.changes.1,
-        report.changes.2
+        c.total(),
+        parts.join(", ")
     )?;
     for (step, why) in &report.failed {
         writeln!(out, "  failed:  {step}: {why}")?;
     }
+    for (step, why) in &report.pending {
+        writeln!(out, "  pending: {step}: {why}")?;
+    }
     for (step, why) in &report.skipped {
         writeln!(out, "  skipped: {step} ({why})")?;
     }
-    writeln!(
-        out,
-        "hint: fix what failed and run {verb} again: what was done is found and kept, nothing is created twice."
-    )
+    if report.only_pending() {
+        writeln!(
+            out,
+            "hint: nothing failed; Salesforce and AWS take minutes for some steps. Run {verb} again later (or with a longer --wait-timeout): it carries on where this one stopped."
+        )
+    } else {
+        writeln!(
+            out,
+            "hint: fix what failed and run {verb} again: what was done is found and kept, nothing is created twice."
+        )
+    }
 }
 
 fn capitalised(s: &str) -> String {

@@ -104,17 +104,30 @@ pub(crate) fn simulator_config(spec: &Spec) -> Config {
 pub(crate) async fn embedded(
     spec: &Spec,
     state: &Path,
+    settings: Option<&Path>,
 ) -> anyhow::Result<Option<relayform_simulator::Running>> {
     if !uses_simulator(spec) {
         return Ok(None);
     }
+    let mut config = simulator_config(spec);
+    if let Some(path) = settings {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the simulator settings `{}`", path.display()))?;
+        config.settings = relayform_simulator::config::Settings::from_yaml(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "the simulator settings `{}` are not valid: {e}\nhint: see the Configuration section of simulator/README.md",
+                path.display()
+            )
+        })?;
+    }
     let running = relayform_simulator::start(relayform_simulator::Options {
-        config: simulator_config(spec),
+        config,
         state_file: Some(state.to_owned()),
+        override_settings: settings.is_some(),
         ..Default::default()
     })
     .await
-    .context("cannot start the embedded simulator")?;
+    .map_err(|e| anyhow::anyhow!("cannot start the embedded simulator: {e}"))?;
     for (name, _) in spec
         .orgs
         .iter()
@@ -331,8 +344,8 @@ pub(crate) async fn refresh(
                     };
                     anyhow::anyhow!("cannot read org `{name}`: {e}{hint}")
                 })?;
-            if let Some(pin) = pinned {
-                if seen.org_id.get(..15) != pin.value.get(..15) {
+            if let Some(pin) = pinned
+                && seen.org_id.get(..15) != pin.value.get(..15) {
                     bail!(
                         "org `{name}` is {}, but the spec pins it to {} ({})\nhint: the credentials reach another org; nothing was read further or changed",
                         seen.org_id,
@@ -340,7 +353,6 @@ pub(crate) async fn refresh(
                         pin.at
                     );
                 }
-            }
             Ok((name, seen))
         }));
     }
@@ -369,10 +381,10 @@ pub(crate) async fn refresh(
                 interest.forwarding.push((src, FORWARD_RULE.to_owned()));
             }
             // Present relays need their role read, absent ones to know whether it is there to remove.
-            if let Some(role) = &r.names.role {
-                if !interest.roles.iter().any(|(x, _)| x == role) {
-                    interest.roles.push((role.clone(), ROLE_POLICY.to_owned()));
-                }
+            if let Some(role) = &r.names.role
+                && !interest.roles.iter().any(|(x, _)| x == role)
+            {
+                interest.roles.push((role.clone(), ROLE_POLICY.to_owned()));
             }
         }
         let conn = conn.accounts[name].clone();

@@ -8,7 +8,9 @@
 //! only on a terminal and never when `NO_COLOR` is set; `--json` output is versioned by a
 //! `format_version` field.
 //!
-//! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap).
+//! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap) and, with
+//! `plan --detailed-exitcode`, changes to make; 3 from `apply`/`destroy` when nothing failed but some
+//! steps were still waiting on Salesforce or AWS when `--wait-timeout` ended.
 
 mod apply;
 pub mod cli;

@@ -42,6 +42,8 @@ pub(crate) fn serve(
             addr: args.addr,
             config,
             state_file: args.state.clone(),
+            // Settings given in a config file apply to a world loaded from the state file too.
+            override_settings: args.config.is_some(),
         })
         .await
         .map_err(|e| match e {

@@ -4,6 +4,7 @@
 
 use super::{AwsError, Ctx, pattern, policy, validation};
 use crate::clock::Millis;
+use crate::config::DeleteBusWithRules;
 use crate::reply::Reply;
 use crate::world::{Bus, Delivery, Rule, Source, TRUST_PRINCIPAL, World};
 use serde_json::{Value, json};
@@ -300,7 +301,7 @@ fn create_partner_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     } else {
         "PENDING"
     };
-    let created_by = name.split('/').nth(1).unwrap_or("").to_owned();
+    let created_by = format!("aws.partner/{}", name.split('/').nth(1).unwrap_or(""));
     region.sources.insert(
         name.clone(),
         Source {
@@ -552,14 +553,29 @@ fn delete_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             "Cannot delete event bus default.",
         ));
     }
+    let refuse = world.settings.delete_bus_with_rules == DeleteBusWithRules::Refuse;
     let region = world.region_mut(&ctx.account, &ctx.region);
+    if let Some(b) = region.buses.get(&name)
+        && refuse
+        && !b.rules.is_empty()
+    {
+        let rules: Vec<&str> = b.rules.keys().map(String::as_str).collect();
+        return Err(AwsError::new(
+            400,
+            "ValidationException",
+            format!(
+                "Cannot delete event bus {name}: it has rules ({}). Delete its rules first.",
+                rules.join(", ")
+            ),
+        ));
+    }
     if let Some(b) = region.buses.remove(&name) {
         region.tags.remove(&b.arn);
         if let Some(src) = b.event_source {
-            if let Some(s) = region.sources.get_mut(&src) {
-                if s.state == "ACTIVE" {
-                    s.state = "PENDING".into();
-                }
+            if let Some(s) = region.sources.get_mut(&src)
+                && s.state == "ACTIVE"
+            {
+                s.state = "PENDING".into();
             }
             world.source_changed(&src, ctx.now);
         }
@@ -858,15 +874,15 @@ fn list_tags(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 fn put_events(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let entries = list(input, "Entries", "entries", 10)?;
     for e in &entries {
-        if let Some(b) = opt_str(e, "EventBusName") {
-            if bus_name(b).contains('/') {
-                return Err(validation(
-                    "ValidationException",
-                    b,
-                    "entries.member.eventBusName",
-                    "Member must satisfy regular expression pattern: (arn:aws[\\w-]*:events:[a-z]+-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[\\.\\-_A-Za-z0-9]+",
-                ));
-            }
+        if let Some(b) = opt_str(e, "EventBusName")
+            && bus_name(b).contains('/')
+        {
+            return Err(validation(
+                "ValidationException",
+                b,
+                "entries.member.eventBusName",
+                "Member must satisfy regular expression pattern: (arn:aws[\\w-]*:events:[a-z]+-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[\\.\\-_A-Za-z0-9]+",
+            ));
         }
     }
     let mut out = Vec::new();
@@ -956,7 +972,8 @@ pub fn put_on_bus(
             let target_id = opt_str(&t, "Id").unwrap_or("").to_owned();
             let arn = opt_str(&t, "Arn").unwrap_or("").to_owned();
             let outcome = match forward_target(world, account, &t, &arn) {
-                Ok(Some((ta, tr, tb))) if depth < 5 => {
+                // An event that arrived from another bus is not routed on to a third.
+                Ok(Some((ta, tr, tb))) if depth < world.settings.bus_to_bus_hops => {
                     put_on_bus(world, &ta, &tr, &tb, event.clone(), now, depth + 1);
                     "delivered"
                 }

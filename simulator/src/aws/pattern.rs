@@ -129,15 +129,15 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
 }
 
 fn leaf(m: &Value, field: Option<&Value>) -> bool {
-    if let Value::Object(op) = m {
-        if let Some(Value::Bool(want)) = op.get("exists") {
-            let present = field.is_some_and(|f| match f {
-                Value::Object(_) => false,
-                Value::Array(a) => !a.is_empty(),
-                _ => true,
-            });
-            return present == *want;
-        }
+    if let Value::Object(op) = m
+        && let Some(Value::Bool(want)) = op.get("exists")
+    {
+        let present = field.is_some_and(|f| match f {
+            Value::Object(_) => false,
+            Value::Array(a) => !a.is_empty(),
+            _ => true,
+        });
+        return present == *want;
     }
     match field {
         None => false,

@@ -5,6 +5,7 @@
 
 use super::{Ctx, Route, SfError, json_body};
 use crate::clock::sf_datetime;
+use crate::config::{LabelUpdate, ToolingPatch};
 use crate::reply::{Reply, Request};
 use crate::world::{Record, RelayRuntime, Scheduled, Stored, World};
 use serde_json::{Map, Value, json};
@@ -174,6 +175,7 @@ fn create(
         .unwrap_or(&empty)
         .clone();
     let label = meta_str(&meta, "label").unwrap_or(&full_name).to_owned();
+    check_label(&label)?;
     let developer_name = match t {
         "PlatformEventChannel" => full_name
             .strip_suffix("__chn")
@@ -446,6 +448,41 @@ fn get(world: &mut World, ctx: &Ctx, t: &str, id: &str) -> Result<Reply, SfError
     ))
 }
 
+/// The Metadata fields a PATCH must carry when it replaces the whole definition, by type.
+fn required_on_patch(t: &str) -> &'static [(&'static str, &'static str)] {
+    match t {
+        "NamedCredential" => &[
+            ("label", "MasterLabel"),
+            ("endpoint", "Endpoint"),
+            ("principalType", "PrincipalType"),
+            ("protocol", "Protocol"),
+        ],
+        "PlatformEventChannel" => &[("channelType", "ChannelType"), ("label", "MasterLabel")],
+        "PlatformEventChannelMember" => &[
+            ("eventChannel", "EventChannel"),
+            ("selectedEntity", "SelectedEntity"),
+        ],
+        _ => &[
+            ("label", "MasterLabel"),
+            ("eventChannel", "EventChannel"),
+            ("destinationResourceName", "DestinationResourceName"),
+        ],
+    }
+}
+
+/// Salesforce's answer to a label longer than its 80 characters.
+fn check_label(label: &str) -> Result<(), SfError> {
+    if label.chars().count() > 80 {
+        return Err(SfError::new(
+            400,
+            "STRING_TOO_LONG",
+            format!("Label: data value too large: {label} (max length=80)"),
+        )
+        .fields(&["MasterLabel"]));
+    }
+    Ok(())
+}
+
 fn update(
     world: &mut World,
     ctx: &Ctx,
@@ -455,17 +492,17 @@ fn update(
 ) -> Result<Reply, SfError> {
     let mut rec = lookup(world, ctx, t, id)?;
     let id = rec["Id"].as_str().unwrap_or(id).to_owned();
-    if let Some(full) = body.get("FullName").and_then(Value::as_str) {
-        if Some(full) != rec["FullName"].as_str() {
-            return Err(SfError::new(
-                400,
-                "FIELD_INTEGRITY_EXCEPTION",
-                format!(
-                    "Full name {full} does not match the full name {} of the entity (id: {id})",
-                    rec["FullName"].as_str().unwrap_or("")
-                ),
-            ));
-        }
+    if let Some(full) = body.get("FullName").and_then(Value::as_str)
+        && Some(full) != rec["FullName"].as_str()
+    {
+        return Err(SfError::new(
+            400,
+            "FIELD_INTEGRITY_EXCEPTION",
+            format!(
+                "Full name {full} does not match the full name {} of the entity (id: {id})",
+                rec["FullName"].as_str().unwrap_or("")
+            ),
+        ));
     }
     let empty = Map::new();
     let patch = body
@@ -473,14 +510,38 @@ fn update(
         .and_then(Value::as_object)
         .unwrap_or(&empty)
         .clone();
-    let mut meta = rec
+    let old = rec
         .get("Metadata")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    let replace = world.settings.tooling_patch == ToolingPatch::Replace;
+    // What the definition becomes: the body alone (replace), or the body over what was (merge).
+    let mut meta = if replace {
+        for (key, field) in required_on_patch(t) {
+            if patch.get(*key).is_none_or(Value::is_null) {
+                return Err(SfError::new(
+                    400,
+                    "REQUIRED_FIELD_MISSING",
+                    format!("Required fields are missing: [{key}]. A Tooling API PATCH replaces the whole Metadata: include the full definition."),
+                )
+                .fields(&[field]));
+            }
+        }
+        patch.clone()
+    } else {
+        let mut m = old.clone();
+        for (k, v) in &patch {
+            m.insert(k.clone(), v.clone());
+        }
+        m
+    };
+    if let Some(l) = meta.get("label").and_then(Value::as_str) {
+        check_label(l)?;
+    }
     let immutable = |key: &str, field: &str| -> Result<(), SfError> {
-        match patch.get(key) {
-            Some(v) if Some(v) != meta.get(key) => Err(SfError::new(
+        match meta.get(key) {
+            Some(v) if Some(v) != old.get(key) => Err(SfError::new(
                 400,
                 "FIELD_INTEGRITY_EXCEPTION",
                 format!("Update is not supported for the {key} field of {t}."),
@@ -492,7 +553,7 @@ fn update(
     let mut new_state = None;
     match t {
         "NamedCredential" => {
-            if let Some(ep) = patch.get("endpoint").and_then(Value::as_str) {
+            if let Some(ep) = meta.get("endpoint").and_then(Value::as_str) {
                 let current = rec["Endpoint"].as_str().unwrap_or("");
                 let name = format!("callout:{}", rec["DeveloperName"].as_str().unwrap_or(""));
                 if ep != current
@@ -502,9 +563,13 @@ fn update(
                 }
                 rec.insert("Endpoint".into(), json!(ep));
             }
+            if let Some(p) = meta.get("principalType").and_then(Value::as_str) {
+                rec.insert("PrincipalType".into(), json!(p));
+            }
         }
         "PlatformEventChannel" => immutable("channelType", "ChannelType")?,
         "PlatformEventChannelMember" => {
+            // Both immutable fields are required on every member PATCH, whatever the mode.
             for (key, field) in [
                 ("eventChannel", "EventChannel"),
                 ("selectedEntity", "SelectedEntity"),
@@ -518,11 +583,11 @@ fn update(
                     .fields(&[field]));
                 }
             }
-            if patch
+            if meta
                 .get("selectedEntity")
                 .and_then(Value::as_str)
                 .map(str::to_lowercase)
-                != meta
+                != old
                     .get("selectedEntity")
                     .and_then(Value::as_str)
                     .map(str::to_lowercase)
@@ -530,36 +595,56 @@ fn update(
                 return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", "Update is not supported for the selectedEntity field on platform event channel members.").fields(&["SelectedEntity"]));
             }
             immutable("eventChannel", "EventChannel")?;
-            if let Some(f) = patch.get("filterExpression") {
-                rec.insert("FilterExpression".into(), f.clone());
-            }
+            rec.insert(
+                "FilterExpression".into(),
+                meta.get("filterExpression").cloned().unwrap_or(Value::Null),
+            );
         }
         _ => {
             immutable("eventChannel", "EventChannel")?;
             immutable("destinationResourceName", "DestinationResourceName")?;
-            if let Some(s) = patch.get("state") {
-                let s = s.as_str().unwrap_or("");
-                if !["RUN", "PAUSE", "STOP"].contains(&s) {
-                    return Err(SfError::new(
-                        400,
-                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                        format!("State: bad value for restricted picklist field: {s}"),
-                    )
-                    .fields(&["State"]));
+            // "You can update only the state and relayOption fields."
+            let label_now = rec["MasterLabel"].as_str().unwrap_or("").to_owned();
+            if let Some(l) = meta.get("label").and_then(Value::as_str)
+                && l != label_now
+            {
+                match world.settings.relay_label_update {
+                    LabelUpdate::Reject => {
+                        return Err(SfError::new(
+                                400,
+                                "FIELD_INTEGRITY_EXCEPTION",
+                                "You can update only the state and relayOption fields of an event relay.",
+                            )
+                            .fields(&["MasterLabel"]));
+                    }
+                    LabelUpdate::Ignore => {
+                        meta.insert("label".into(), json!(label_now));
+                    }
+                    LabelUpdate::Accept => {}
                 }
-                rec.insert("State".into(), json!(s));
-                new_state = Some(s.to_owned());
             }
-            if patch.contains_key("relayOption") {
-                let o = relay_option(patch.get("relayOption"))?;
-                rec.insert("RelayOption".into(), json!(o));
-                meta.insert("relayOption".into(), json!(o));
+            // Left out of a whole definition, the optional fields return to their defaults.
+            let s = match meta.get("state") {
+                None | Some(Value::Null) => "STOP",
+                Some(s) => s.as_str().unwrap_or(""),
+            };
+            if !["RUN", "PAUSE", "STOP"].contains(&s) {
+                return Err(SfError::new(
+                    400,
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("State: bad value for restricted picklist field: {s}"),
+                )
+                .fields(&["State"]));
             }
-        }
-    }
-    for (k, v) in patch {
-        if k != "relayOption" {
-            meta.insert(k, v);
+            let s = s.to_owned();
+            let o = relay_option(meta.get("relayOption"))?;
+            meta.insert("state".into(), json!(s));
+            meta.insert("relayOption".into(), json!(o));
+            if rec["State"].as_str() != Some(s.as_str()) || patch.contains_key("state") {
+                new_state = Some(s.clone());
+            }
+            rec.insert("State".into(), json!(s));
+            rec.insert("RelayOption".into(), json!(o));
         }
     }
     if let Some(l) = meta.get("label").and_then(Value::as_str) {
@@ -628,16 +713,21 @@ fn delete(world: &mut World, ctx: &Ctx, t: &str, id: &str) -> Result<Reply, SfEr
                 .expect("org")
                 .relays
                 .remove(&id);
-            world.scheduled.retain(|s| !matches!(s, Scheduled::RegisterSource { relay, .. } | Scheduled::ApplyState { relay, .. } if *relay == id));
+            let source = rt.as_ref().and_then(|r| r.remote_resource.clone());
+            world.scheduled.retain(|s| match s {
+                Scheduled::RegisterSource { relay, .. } | Scheduled::ApplyState { relay, .. } => {
+                    *relay != id
+                }
+                Scheduled::SourceVisible { source: s, .. } => Some(&s.name) != source.as_ref(),
+            });
             if let Some(RelayRuntime {
                 remote_resource: Some(src),
                 target: Some((acct, region)),
                 ..
             }) = rt
+                && let Some(s) = world.region_mut(&acct, &region).sources.get_mut(&src)
             {
-                if let Some(s) = world.region_mut(&acct, &region).sources.get_mut(&src) {
-                    s.state = "DELETED".into();
-                }
+                s.state = "DELETED".into();
             }
         }
         _ => {}
