@@ -1023,3 +1023,58 @@ fn relays_fingerprinted_by_an_older_relayform_are_migrated_without_a_replace() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(d.plan().0, 0, "converged after the migration");
 }
+
+#[test]
+fn destroy_removes_a_shared_named_credential_with_its_last_relays_in_one_run() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    // Both demo relays use one named credential: it goes in the same run as they do.
+    let (code, out, err) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("- salesforce.named_credential[demo/Relayform_000000000000_us_east_1]"),
+        "{out}"
+    );
+    let left = d.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.orgs
+                .values()
+                .flat_map(|o| o.tooling.values().map(|m| m.len()))
+                .sum::<usize>()
+        })
+    });
+    assert_eq!(left, 0, "nothing of the spec is left in the org");
+    let (code, out, _) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "No changes: the orgs and accounts match the spec.\n")
+    );
+}
+
+#[test]
+fn channels_returned_as_ids_and_events_in_another_case_are_not_changes() {
+    // A world whose relay queries return the channel's 0YL id (the other reading of the reference).
+    let d = Dir::new(DEMO);
+    let settings = d.root.join("simulator-settings.yaml");
+    let mut text = std::fs::read_to_string(&settings).unwrap_or_default();
+    text.push_str("relay_event_channel: id\n");
+    std::fs::write(&settings, text).unwrap();
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, plan) = d.plan();
+    assert_eq!(code, 0, "no replace: {plan}");
+    // The spec now types an event in another case: Salesforce names are case-insensitive.
+    // The spec text changed, so the fingerprint does: its label is the only change (no member is
+    // removed and added again).
+    d.set_spec(&DEMO.replace("Order_Shipped__e", "order_shipped__e"));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert_eq!(changes(&plan), ["~ salesforce.channel[orders]"], "{plan}");
+    assert_eq!(d.apply().0, 0);
+    let (code, out, err) = d.apply();
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "No changes: the orgs and accounts match the spec.\n"),
+        "{err}"
+    );
+}

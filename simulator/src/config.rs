@@ -143,6 +143,29 @@ pub struct Settings {
     /// How many bus-to-bus hops an event makes: EventBridge does not route an event that arrived
     /// from another bus on to a third (1).
     pub bus_to_bus_hops: u8,
+    /// Whether the Tooling API's `NamedCredential` has an `Endpoint` column: documented on the
+    /// data-API object only, so `absent` (a Tooling query naming it is `INVALID_FIELD`) or `present`.
+    pub tooling_named_credential_endpoint: Presence,
+    /// How a query returns `EventRelayConfig.EventChannel`: the channel's `full_name` (`X__chn`, as
+    /// the reference says) or its `id` (`0YL...`, as the sibling `PlatformEventChannelMember` field
+    /// does).
+    pub relay_event_channel: ChannelForm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    #[default]
+    Absent,
+    Present,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelForm {
+    #[default]
+    FullName,
+    Id,
 }
 
 /// The delay profile.
@@ -235,6 +258,8 @@ struct RawSettings {
     recovery_mode: RecoveryMode,
     delete_bus_with_rules: DeleteBusWithRules,
     bus_to_bus_hops: Option<u8>,
+    tooling_named_credential_endpoint: Presence,
+    relay_event_channel: ChannelForm,
 }
 
 impl From<RawSettings> for Settings {
@@ -264,6 +289,8 @@ impl From<RawSettings> for Settings {
             recovery_mode: r.recovery_mode,
             delete_bus_with_rules: r.delete_bus_with_rules,
             bus_to_bus_hops: r.bus_to_bus_hops.unwrap_or(d.bus_to_bus_hops),
+            tooling_named_credential_endpoint: r.tooling_named_credential_endpoint,
+            relay_event_channel: r.relay_event_channel,
         }
     }
 }
@@ -290,6 +317,8 @@ impl Settings {
             recovery_mode: RecoveryMode::default(),
             delete_bus_with_rules: DeleteBusWithRules::default(),
             bus_to_bus_hops: 1,
+            tooling_named_credential_endpoint: Presence::default(),
+            relay_event_channel: ChannelForm::default(),
         }
     }
 

@@ -643,11 +643,11 @@ async fn queries() {
         "INVALID_TYPE",
         "EventRelayFeedback is not a Tooling object"
     );
-    let (_, r) = sf.query("SELECT Id FROM NamedCredential", false).await;
+    let (_, r) = sf.query("SELECT Id FROM PlatformEventChannel", false).await;
     assert_eq!(
         code(&r),
         "INVALID_TYPE",
-        "NamedCredential is not a data-API object"
+        "PlatformEventChannel is not a data-API object (NamedCredential is: the object reference documents it)"
     );
 
     // The data API: EventRelayFeedback with its relationship, the read-only relay, the org.
@@ -787,4 +787,54 @@ async fn lenient_readings_are_settings() {
     assert_eq!(s, 204);
     let (_, r) = sf.get(&url).await;
     assert_eq!(r["MasterLabel"], "Carbon Comparison Relay");
+}
+
+#[tokio::test]
+async fn named_credential_endpoints_entity_casing_and_the_relay_channel_form() {
+    let sim = start().await;
+    let sf = Sf::login(&sim).await;
+    create_relay_objects(&sf).await;
+    // Endpoint is a data-API column of NamedCredential; the Tooling face has none (by default).
+    let (s, r) = sf
+        .query("SELECT DeveloperName, Endpoint FROM NamedCredential", false)
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["records"][0]["Endpoint"],
+        "arn:aws:US-EAST-1:000000000000"
+    );
+    let (_, e) = sf
+        .query("SELECT DeveloperName, Endpoint FROM NamedCredential", true)
+        .await;
+    assert_eq!(e[0]["errorCode"], "INVALID_FIELD");
+    // A member names its entity in any case; Salesforce keeps the entity's own.
+    let (s, r) = sf
+        .post(
+            &format!("{V}/tooling/sobjects/PlatformEventChannelMember"),
+            &json!({"FullName": "Carbon_Comparison_Channel_chn_Order_Shipped_e", "Metadata": {"eventChannel": "Carbon_Comparison_Channel__chn", "selectedEntity": "order_shipped__E"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (_, m) = sf
+        .query(
+            "SELECT SelectedEntity FROM PlatformEventChannelMember WHERE DeveloperName = 'Carbon_Comparison_Channel_chn_Order_Shipped_e'",
+            true,
+        )
+        .await;
+    assert_eq!(m["records"][0]["SelectedEntity"], "Order_Shipped__e");
+
+    // relay_event_channel: id gives the channel's id where the reference says the full name.
+    let mut config = relayform_simulator::Config::default();
+    config.settings.relay_event_channel = relayform_simulator::config::ChannelForm::Id;
+    config.settings.tooling_named_credential_endpoint =
+        relayform_simulator::config::Presence::Present;
+    let sim = start_with(config).await;
+    let sf = Sf::login(&sim).await;
+    let (_, channel, _, _) = create_relay_objects(&sf).await;
+    let (_, r) = sf
+        .query("SELECT EventChannel FROM EventRelayConfig", true)
+        .await;
+    assert_eq!(r["records"][0]["EventChannel"], channel.as_str());
+    let (s, _) = sf.query("SELECT Endpoint FROM NamedCredential", true).await;
+    assert_eq!(s, 200);
 }

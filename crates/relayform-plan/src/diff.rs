@@ -86,6 +86,36 @@ fn change(address: &Address, action: Action, mut fields: Vec<FieldChange>) -> Ch
     }
 }
 
+/// Whether two Salesforce API names are the same name: Salesforce compares them case-insensitively
+/// (and hands back its own casing).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Whether a relay's `EventChannel`, as a query returned it, names the channel `full` (`X__chn`) whose
+/// id is `channel_id`: Salesforce may give the full name, the full name with a namespace prefix
+/// (`ns__X__chn`), or the channel's id (15 or 18 characters). A difference of form is never a
+/// different channel; an id is compared with the channel's own.
+pub fn same_channel(observed: Option<&str>, full: &str, channel_id: Option<&str>) -> bool {
+    let Some(seen) = observed else {
+        return false;
+    };
+    if same_name(seen, full) {
+        return true;
+    }
+    if let Some((_, rest)) = seen.split_once("__")
+        && same_name(rest, full)
+    {
+        return true;
+    }
+    let looks_like_id = (seen.len() == 15 || seen.len() == 18)
+        && seen.starts_with("0YL")
+        && seen.bytes().all(|b| b.is_ascii_alphanumeric());
+    looks_like_id
+        && channel_id
+            .is_some_and(|id| id.len() >= 15 && seen.len() >= 15 && id.get(..15) == seen.get(..15))
+}
+
 /// Whether the recovery option JSON says the same as `want`.
 fn same_recovery(observed: Option<&str>, want: ErrorRecovery) -> bool {
     let word = match want {
@@ -213,7 +243,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                         .is_some_and(|c| {
                             org(o).members.iter().any(|m| {
                                 m.channel_id.as_deref() == Some(c.id.as_str())
-                                    && m.event.as_deref() == Some(event.as_str())
+                                    && m.event.as_deref().is_some_and(|e| same_name(e, event))
                             })
                         });
                 if !exists {
@@ -249,7 +279,12 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                         changes.insert(addr.clone(), change(&addr, Action::Create, fields_new()));
                     }
                     Some(seen) => {
-                        let why = if seen.channel.as_deref() != Some(full.as_str()) {
+                        let channel_id = org(o)
+                            .channels
+                            .iter()
+                            .find(|c| &c.name == channel)
+                            .map(|c| c.id.as_str());
+                        let why = if !same_channel(seen.channel.as_deref(), &full, channel_id) {
                             Some("a relay's channel cannot change".to_owned())
                         } else if seen.destination.as_deref() != Some(callout.as_str()) {
                             Some("a relay's named credential cannot change".to_owned())
@@ -487,7 +522,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                     .filter(|m| m.channel_id.as_deref() == Some(ch.id.as_str()))
                 {
                     let event = m.event.clone().unwrap_or_default();
-                    if !r.events.iter().any(|e| e.value == event) {
+                    if !r.events.iter().any(|e| same_name(&e.value, &event)) {
                         let mut c = change(
                             &Address::new(Kind::ChannelMember, format!("{name}/{event}")),
                             Action::Delete,
@@ -733,12 +768,19 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
         }
         let nc = &r.names.named_credential;
         let callout = format!("callout:{nc}");
+        // Used by a relay that stays: one the spec keeps, or one it does not name at all. Relays
+        // removed in the same run do not keep it (they go first).
+        let leaving = |name: &str| {
+            spec.relays.values().any(|x| {
+                x.ensure == Ensure::Absent && x.org.value == r.org.value && x.names.relay == name
+            })
+        };
         let nc_used = present
             .iter()
             .any(|p| p.org.value == r.org.value && p.names.named_credential == *nc)
-            || o.relays.iter().any(|x| {
-                x.name != r.names.relay && x.destination.as_deref() == Some(callout.as_str())
-            });
+            || o.relays
+                .iter()
+                .any(|x| !leaving(&x.name) && x.destination.as_deref() == Some(callout.as_str()));
         if !nc_used && o.named_credentials.iter().any(|n| n.name == *nc) {
             out.push(del(
                 Kind::NamedCredential,

@@ -452,3 +452,60 @@ fn absent_relays_are_removed_with_what_only_they_use_and_strangers_are_left_alon
             .any(|c| c.address.kind == relayform_plan::Kind::NamedCredential)
     );
 }
+
+#[test]
+fn a_relay_s_channel_in_another_form_is_the_same_channel() {
+    use relayform_plan::diff::same_channel;
+    let id = Some("0YLSM0000000001AAA");
+    assert!(same_channel(Some("orders__chn"), "orders__chn", id));
+    assert!(same_channel(Some("Orders__CHN"), "orders__chn", id));
+    assert!(same_channel(Some("acme__orders__chn"), "orders__chn", id));
+    assert!(same_channel(Some("0YLSM0000000001AAA"), "orders__chn", id));
+    assert!(same_channel(Some("0YLSM0000000001"), "orders__chn", id));
+    assert!(!same_channel(Some("0YLSM0000000002AAA"), "orders__chn", id));
+    assert!(!same_channel(Some("returns__chn"), "orders__chn", id));
+    assert!(!same_channel(None, "orders__chn", id));
+
+    // So a relay whose query gave the channel's id is not replaced.
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    let o = obs.orgs.get_mut("acme").unwrap();
+    let ids: Vec<(String, String)> = o
+        .channels
+        .iter()
+        .map(|c| (names::channel_full_name(&c.name), c.id.clone()))
+        .collect();
+    for r in &mut o.relays {
+        let full = r.channel.clone().unwrap();
+        r.channel = ids
+            .iter()
+            .find(|(n, _)| *n == full)
+            .map(|(_, id)| id.clone());
+    }
+    assert!(plan(&s, &obs).is_empty(), "{}", plan(&s, &obs));
+}
+
+#[test]
+fn events_compare_case_insensitively() {
+    let s = spec(SPEC);
+    let mut obs = converged(&s);
+    for m in &mut obs.orgs.get_mut("acme").unwrap().members {
+        m.event = m.event.as_ref().map(|e| e.to_uppercase());
+    }
+    assert!(plan(&s, &obs).is_empty(), "{}", plan(&s, &obs));
+}
+
+#[test]
+fn removing_every_relay_of_a_credential_removes_the_credential_in_the_same_plan() {
+    let s = spec(SPEC);
+    let obs = converged(&s);
+    let gone = spec(&SPEC.replace("    events:", "    ensure: absent\n    events:"));
+    assert!(gone.relays.values().all(|r| r.ensure == Ensure::Absent));
+    let p = plan(&gone, &obs);
+    assert!(
+        actions(&p)
+            .iter()
+            .any(|a| a.starts_with("- salesforce.named_credential[")),
+        "{p}"
+    );
+}

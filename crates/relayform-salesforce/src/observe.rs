@@ -10,6 +10,8 @@ use serde_json::Value;
 /// The queries of one refresh: one per object type, whatever the number of relays (paging aside).
 /// `FullName` and `Metadata` are left out on purpose: Salesforce refuses them for more than one row.
 pub const ORG_QUERY: &str = "SELECT Id FROM Organization";
+/// On the data API: `Endpoint` is documented on the data-API `NamedCredential` object, not (in what
+/// could be read) on its Tooling face.
 pub const NAMED_CREDENTIALS: &str =
     "SELECT Id, DeveloperName, MasterLabel, Endpoint FROM NamedCredential";
 pub const CHANNELS: &str =
@@ -23,11 +25,12 @@ fn s(r: &Value, k: &str) -> Option<String> {
     r.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// Reads the org's relay objects: six queries, run concurrently.
+/// Reads the org's relay objects: six queries, run concurrently (named credentials, the organization
+/// and relay feedback on the data API, the rest on the Tooling API).
 pub async fn observe_org(client: &Client) -> Result<ObservedOrg, Error> {
     let (org, ncs, channels, members, relays, feedback) = tokio::try_join!(
         client.query(ORG_QUERY),
-        client.tooling_query(NAMED_CREDENTIALS),
+        client.query(NAMED_CREDENTIALS),
         client.tooling_query(CHANNELS),
         client.tooling_query(MEMBERS),
         client.tooling_query(RELAYS),

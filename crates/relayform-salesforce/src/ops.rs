@@ -151,7 +151,8 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
-/// Looks a Tooling object up by DeveloperName; returns the row with `columns` (and `Id`).
+/// Looks a Tooling object up by DeveloperName (named credentials on the data API); returns the row
+/// with `columns` (and `Id`).
 pub async fn find(
     client: &Client,
     sobject: &str,
@@ -165,7 +166,13 @@ pub async fn find(
         cols.join(", "),
         quote(developer_name)
     );
-    Ok(client.tooling_query(&soql).await?.into_iter().next())
+    // A named credential's Endpoint is documented on the data API's face of the object.
+    let rows = if sobject == "NamedCredential" {
+        client.query(&soql).await?
+    } else {
+        client.tooling_query(&soql).await?
+    };
+    Ok(rows.into_iter().next())
 }
 
 /// How many times a create that failed in transit is tried in all.

@@ -503,12 +503,15 @@ impl Ctx {
         let seen = self
             .observed_relay(relay)
             .ok_or_else(|| format!("the relay `{relay}` does not exist"))?;
-        let or = |v: &Option<String>| v.clone().unwrap_or_default();
+        // Channel and credential as the spec names them: the plan replaces a relay whose channel or
+        // credential differ, so these are the relay's own, in the form a PATCH takes (a query may
+        // have returned the channel as its id).
+        let names = &self.spec.relays[relay].names;
         Ok(sf::RelayDefinition {
             label: seen.label.clone().unwrap_or_else(|| seen.name.clone()),
-            channel: or(&seen.channel),
-            destination: or(&seen.destination),
-            relay_option: or(&seen.relay_option),
+            channel: names::channel_full_name(&names.channel),
+            destination: format!("callout:{}", names.named_credential),
+            relay_option: seen.relay_option.clone().unwrap_or_default(),
             state: seen.state.clone().unwrap_or_else(|| "STOP".into()),
         })
     }
@@ -867,7 +870,9 @@ async fn teardown(ctx: &Ctx, step: &Step) -> StepResult {
                 let ch = o.channels.iter().find(|c| c.name == r.names.channel)?;
                 o.members.iter().find(|m| {
                     m.channel_id.as_deref() == Some(ch.id.as_str())
-                        && m.event.as_deref() == Some(event)
+                        && m.event
+                            .as_deref()
+                            .is_some_and(|x| relayform_plan::diff::same_name(x, event))
                 })
             });
             let Some(m) = member else {

@@ -229,10 +229,11 @@ pub(crate) fn salesforce(
                     login_url,
                 } => {
                     // The token endpoint is under the login host if one is given, else the org's
-                    // My Domain; the audience is the login host (production by default).
+                    // My Domain; the audience is the login host (production by default, the
+                    // sandbox login host for a sandbox My Domain).
                     let audience = login_url
                         .clone()
-                        .unwrap_or_else(|| "https://login.salesforce.com".to_owned());
+                        .unwrap_or_else(|| jwt_audience(&instance_url.value).to_owned());
                     let endpoint = login_url.as_deref().unwrap_or(&instance_url.value);
                     Arc::new(OAuth::new(
                         endpoint,
@@ -416,4 +417,47 @@ pub(crate) async fn refresh(
         accounts.len()
     )?;
     Ok(Observed { orgs, accounts })
+}
+
+/// The JWT bearer audience for an org reached at `instance_url` when the spec names no login host:
+/// Salesforce accepts `https://login.salesforce.com` for production and `https://test.salesforce.com`
+/// for sandboxes, whose My Domain hosts are `<name>--<sandbox>.sandbox.my.salesforce.com`.
+pub(crate) fn jwt_audience(instance_url: &str) -> &'static str {
+    let host = instance_url
+        .split_once("://")
+        .map_or(instance_url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if host.ends_with(".sandbox.my.salesforce.com") || host.ends_with(".cs.my.salesforce.com") {
+        "https://test.salesforce.com"
+    } else {
+        "https://login.salesforce.com"
+    }
+}
+
+#[cfg(test)]
+mod audience_tests {
+    use super::jwt_audience;
+
+    #[test]
+    fn sandboxes_get_the_sandbox_login_host() {
+        assert_eq!(
+            jwt_audience("https://acme--uat.sandbox.my.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("https://ACME--UAT.Sandbox.My.Salesforce.com/"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("https://acme.my.salesforce.com"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("http://127.0.0.1:4599/sf/demo"),
+            "https://login.salesforce.com"
+        );
+    }
 }

@@ -5,6 +5,7 @@ use super::soql::{self, Query};
 use super::tooling::{self, with_attributes};
 use super::{Ctx, Route, SfError, json_body};
 use crate::clock::sf_datetime;
+use crate::config::{ChannelForm, Presence};
 use crate::reply::{Reply, Request};
 use crate::world::{Cursor, Org, Record, World};
 use serde_json::{Map, Value, json};
@@ -98,8 +99,9 @@ fn fields_of(org: &Org, object: &str, tooling: bool) -> Option<(String, Vec<Stri
                 "UsageType",
             ],
         };
-        // Only EventRelayConfig also has a (read-only) data-API face.
-        return (tooling || t == "EventRelayConfig").then(|| (t.to_owned(), base(own)));
+        // EventRelayConfig and NamedCredential also have a (read-only) data-API face.
+        return (tooling || t == "EventRelayConfig" || t == "NamedCredential")
+            .then(|| (t.to_owned(), base(own)));
     }
     if tooling {
         return None;
@@ -290,9 +292,15 @@ fn run(
     tooling: bool,
 ) -> Result<(String, Vec<Value>), SfError> {
     let org = &world.orgs[&ctx.org];
-    let (entity, fields) = fields_of(org, &q.object, tooling).ok_or_else(|| {
+    let (entity, mut fields) = fields_of(org, &q.object, tooling).ok_or_else(|| {
         SfError::new(400, "INVALID_TYPE", format!("sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.", q.object))
     })?;
+    if tooling
+        && entity == "NamedCredential"
+        && world.settings.tooling_named_credential_endpoint == Presence::Absent
+    {
+        fields.retain(|f| f != "Endpoint");
+    }
     let mut selected: Vec<String> = if q.all_fields {
         fields.clone()
     } else {
@@ -321,7 +329,20 @@ fn run(
     for (f, ..) in &q.order {
         resolve_field(org, &entity, &fields, f)?;
     }
-    let mut rows: Vec<Record> = rows(world, ctx, &entity, tooling)
+    let mut rows = rows(world, ctx, &entity, tooling);
+    if entity == "EventRelayConfig" && world.settings.relay_event_channel == ChannelForm::Id {
+        let channels = org.tooling.get("PlatformEventChannel");
+        for r in &mut rows {
+            let name = r.get("EventChannel").cloned().unwrap_or(Value::Null);
+            let id = channels
+                .and_then(|m| m.values().find(|c| c.field_is("FullName", &name)))
+                .and_then(|c| c.str_field("Id"));
+            if let Some(id) = id {
+                r.insert("EventChannel".into(), json!(id));
+            }
+        }
+    }
+    let mut rows: Vec<Record> = rows
         .into_iter()
         .filter(|r| q.filter.as_ref().is_none_or(|c| soql::eval(c, r)))
         .collect();

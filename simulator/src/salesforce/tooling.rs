@@ -127,6 +127,32 @@ fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Optio
         .map(Stored::record)
 }
 
+/// An event name in the org's own casing: a platform event (`Order_Placed__e`) or the change event of
+/// a CDC entity (`AccountChangeEvent`, `Invoice__ChangeEvent`); `None` when the org has no such event.
+fn canonical_entity(org: &crate::world::Org, entity: &str) -> Option<String> {
+    if let Some(e) = org
+        .platform_events
+        .keys()
+        .find(|e| e.eq_ignore_ascii_case(entity))
+    {
+        return Some(e.clone());
+    }
+    let cut = entity.len().checked_sub("ChangeEvent".len())?;
+    let (base, suffix) = (entity.get(..cut)?, entity.get(cut..)?);
+    if !suffix.eq_ignore_ascii_case("ChangeEvent") {
+        return None;
+    }
+    org.cdc_entities.keys().find_map(|e| {
+        let event = match e.strip_suffix("__c") {
+            Some(stem) => format!("{stem}__"),
+            None => e.clone(),
+        };
+        event
+            .eq_ignore_ascii_case(base)
+            .then(|| format!("{event}ChangeEvent"))
+    })
+}
+
 /// The AWS account and region a named credential endpoint `arn:aws:<REGION>:<account>` points at.
 pub fn endpoint_target(endpoint: &str) -> Option<(String, String)> {
     let rest = endpoint.strip_prefix("arn:aws:")?;
@@ -215,6 +241,10 @@ fn create(
         "PlatformEventChannelMember" => {
             let channel = required(&meta, "eventChannel")?;
             let entity = required(&meta, "selectedEntity")?;
+            // Entity names are case-insensitive; Salesforce stores the entity's own casing.
+            let canonical_entity = canonical_entity(&world.orgs[&ctx.org], entity)
+                .unwrap_or_else(|| entity.to_owned());
+            let entity = canonical_entity.as_str();
             let ch = find_by(world, ctx, "PlatformEventChannel", "FullName", channel).ok_or_else(
                 || {
                     SfError::new(
