@@ -1078,3 +1078,104 @@ fn channels_returned_as_ids_and_events_in_another_case_are_not_changes() {
         "{err}"
     );
 }
+
+/// The demo forwarding to a bus of another account, in another region.
+fn cross_account(with_central: bool) -> String {
+    let mut spec = DEMO.replace(
+        "    destination_bus: orders\n",
+        "    destination_bus: arn:aws:events:eu-west-1:111111111111:event-bus/central-orders\n",
+    );
+    if with_central {
+        spec = spec.replace(
+            "    region: us-east-1\n",
+            "    region: us-east-1\n  central:\n    simulator: true\n    account_id: \"111111111111\"\n    region: eu-west-1\n",
+        );
+    }
+    spec
+}
+
+#[test]
+fn a_destination_in_another_account_gets_its_bus_policy_statement() {
+    let d = Dir::new(&cross_account(true));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert!(
+        changes(&plan).contains(
+            &"+ aws.bus_policy[central/eu-west-1/central-orders/000000000000]".to_owned()
+        ),
+        "{plan}"
+    );
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("it reached event bus `central-orders` (111111111111, eu-west-1)"),
+        "{out}"
+    );
+    assert_eq!(d.plan().0, 0, "converged");
+    // The statement removed by hand is drift, and put back.
+    d.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.accounts
+                .get_mut("111111111111")
+                .unwrap()
+                .regions
+                .get_mut("eu-west-1")
+                .unwrap()
+                .buses
+                .get_mut("central-orders")
+                .unwrap()
+                .policy = None;
+        })
+    });
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert!(
+        plan.contains("+ aws.bus_policy[central/eu-west-1/central-orders/000000000000]  # drift"),
+        "{plan}"
+    );
+    assert_eq!(d.apply().0, 0);
+    // Destroy takes the statement away with the relay.
+    let (code, out, err) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("- aws.bus_policy[central/eu-west-1/central-orders/000000000000]"),
+        "{out}"
+    );
+    let policy = d.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.accounts["111111111111"].regions["eu-west-1"].buses["central-orders"]
+                .policy
+                .clone()
+        })
+    });
+    assert_eq!(policy, None);
+}
+
+#[test]
+fn a_destination_in_an_account_without_credentials_gets_the_statement_to_add() {
+    let d = Dir::new(&cross_account(false));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2);
+    assert!(
+        plan.contains("! the resource policy of arn:aws:events:eu-west-1:111111111111:event-bus/central-orders needs this statement, for orders; the spec has no credentials for account 111111111111"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("aws events put-permission --region eu-west-1 --event-bus-name central-orders --action events:PutEvents --principal 000000000000 --statement-id relayform-000000000000"),
+        "{plan}"
+    );
+    let (code, out, _) = d.run(&["plan", "--json"], true);
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["manual"][0]["statement"]["Principal"]["AWS"],
+        "arn:aws:iam::000000000000:root"
+    );
+    // Until it is added, EventBridge refuses the target, and apply says why.
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("must allow account 000000000000 to put events on it"),
+        "{out}"
+    );
+}

@@ -150,6 +150,19 @@ pub struct Settings {
     /// the reference says) or its `id` (`0YL...`, as the sibling `PlatformEventChannelMember` field
     /// does).
     pub relay_event_channel: ChannelForm,
+    /// Event-bus targets in another account or region: `enforce` (the destination bus's resource
+    /// policy must allow the sender: `PutTargets` is `AccessDeniedException` without it, and an event
+    /// sent after the policy went is dropped as a failed invocation) or `ignore` (the sender's role
+    /// alone decides).
+    pub receiver_bus_policy: ReceiverPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverPolicy {
+    #[default]
+    Enforce,
+    Ignore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -260,6 +273,7 @@ struct RawSettings {
     bus_to_bus_hops: Option<u8>,
     tooling_named_credential_endpoint: Presence,
     relay_event_channel: ChannelForm,
+    receiver_bus_policy: ReceiverPolicy,
 }
 
 impl From<RawSettings> for Settings {
@@ -291,6 +305,7 @@ impl From<RawSettings> for Settings {
             bus_to_bus_hops: r.bus_to_bus_hops.unwrap_or(d.bus_to_bus_hops),
             tooling_named_credential_endpoint: r.tooling_named_credential_endpoint,
             relay_event_channel: r.relay_event_channel,
+            receiver_bus_policy: r.receiver_bus_policy,
         }
     }
 }
@@ -319,6 +334,7 @@ impl Settings {
             bus_to_bus_hops: 1,
             tooling_named_credential_endpoint: Presence::default(),
             relay_event_channel: ChannelForm::default(),
+            receiver_bus_policy: ReceiverPolicy::default(),
         }
     }
 

@@ -272,6 +272,9 @@ pub struct Bus {
     pub event_source: Option<String>,
     pub rules: BTreeMap<String, Rule>,
     pub received: u64,
+    /// The bus's resource policy (`PutPermission`), as a JSON document.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -519,6 +522,7 @@ impl World {
                         event_source: None,
                         rules: Default::default(),
                         received: 0,
+                        policy: None,
                     },
                 );
             }

@@ -667,3 +667,147 @@ async fn an_event_from_another_bus_is_not_routed_on_and_buses_with_rules_are_not
     assert_eq!(received(&sim, "c").await, 1);
     eb.delete_event_bus().name("b").send().await.unwrap();
 }
+
+#[tokio::test]
+async fn cross_region_and_cross_account_targets_need_the_receiver_s_policy() {
+    let mut config = relayform_simulator::Config::default();
+    config
+        .aws_accounts
+        .push(relayform_simulator::config::AccountConfig {
+            account_id: "111122223333".into(),
+            access_keys: Vec::new(),
+            event_buses: Vec::new(),
+        });
+    let sim = start_with(config).await;
+    let here = eventbridge(&sim).await;
+    let west = aws_sdk_eventbridge::Client::new(
+        &sdk_config(
+            &sim,
+            relayform_simulator::config::DEMO_ACCESS_KEY_ID,
+            "us-west-2",
+            1,
+        )
+        .await,
+    );
+    let other =
+        aws_sdk_eventbridge::Client::new(&sdk_config(&sim, "111122223333", "us-east-1", 1).await);
+    let iam = iam(&sim).await;
+    iam.create_role()
+        .role_name("fwd")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    let all = serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}]});
+    iam.put_role_policy()
+        .role_name("fwd")
+        .policy_name("put")
+        .policy_document(all.to_string())
+        .send()
+        .await
+        .unwrap();
+    here.create_event_bus().name("src").send().await.unwrap();
+    west.create_event_bus().name("sink").send().await.unwrap();
+    other.create_event_bus().name("sink").send().await.unwrap();
+    here.put_rule()
+        .name("fwd")
+        .event_bus_name("src")
+        .event_pattern(r#"{"source":["app"]}"#)
+        .send()
+        .await
+        .unwrap();
+    for (id, arn) in [
+        (
+            "west",
+            format!("arn:aws:events:us-west-2:{ACCOUNT}:event-bus/sink"),
+        ),
+        (
+            "other",
+            "arn:aws:events:us-east-1:111122223333:event-bus/sink".to_owned(),
+        ),
+    ] {
+        let target = || {
+            Target::builder()
+                .id(id)
+                .arn(&arn)
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/fwd"))
+                .build()
+                .unwrap()
+        };
+        let e = here
+            .put_targets()
+            .rule("fwd")
+            .event_bus_name("src")
+            .targets(target())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("AccessDeniedException"), "{id}");
+        let receiver = if id == "west" { &west } else { &other };
+        receiver
+            .put_permission()
+            .event_bus_name("sink")
+            .action("events:PutEvents")
+            .principal(ACCOUNT)
+            .statement_id(format!("from-{ACCOUNT}"))
+            .send()
+            .await
+            .unwrap();
+        let policy = receiver
+            .describe_event_bus()
+            .name("sink")
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .map(str::to_owned)
+            .unwrap();
+        assert!(
+            policy.contains(&format!("arn:aws:iam::{ACCOUNT}:root")),
+            "{policy}"
+        );
+        here.put_targets()
+            .rule("fwd")
+            .event_bus_name("src")
+            .targets(target())
+            .send()
+            .await
+            .unwrap();
+    }
+    let send = || async {
+        let e = PutEventsRequestEntry::builder()
+            .source("app")
+            .detail_type("T")
+            .detail("{}")
+            .event_bus_name("src")
+            .build();
+        here.put_events().entries(e).send().await.unwrap();
+    };
+    send().await;
+    let d = admin(
+        &sim,
+        reqwest::Method::GET,
+        "/deliveries?bus=sink&rule=",
+        None,
+    )
+    .await;
+    assert_eq!(d["recent"].as_array().unwrap().len(), 2, "{d}");
+    // Without the statement, events are no longer delivered: a failed invocation.
+    west.remove_permission()
+        .event_bus_name("sink")
+        .statement_id(format!("from-{ACCOUNT}"))
+        .send()
+        .await
+        .unwrap();
+    send().await;
+    let d = admin(&sim, reqwest::Method::GET, "/deliveries", None).await;
+    let counters = &d["counters"][format!("{ACCOUNT}/us-east-1/src/fwd/west")];
+    assert_eq!(
+        (
+            counters["invocations"].as_u64(),
+            counters["failed_invocations"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{d}"
+    );
+}

@@ -3,7 +3,8 @@
 
 use crate::{Aws, Error, ErrorKind, classify};
 use relayform_provider::{
-    ObservedAccount, ObservedBus, ObservedRole, ObservedRule, ObservedSource, ObservedTarget,
+    ObservedAccount, ObservedBus, ObservedBusPolicy, ObservedRole, ObservedRule, ObservedSource,
+    ObservedTarget,
 };
 
 /// The prefix of every Salesforce partner event source and of its bus.
@@ -152,4 +153,22 @@ pub async fn observe_account(
         });
     }
     Ok(out)
+}
+
+/// Reads a destination bus's resource policy (`DescribeEventBus`) in the client's region.
+pub async fn bus_policy(aws: &Aws, bus: &str) -> Result<ObservedBusPolicy, Error> {
+    let got = aws
+        .events
+        .describe_event_bus()
+        .name(bus)
+        .send()
+        .await
+        .map_err(|e| classify("events:DescribeEventBus", &e));
+    let got = absent(got)?;
+    Ok(ObservedBusPolicy {
+        region: aws.region.clone(),
+        bus: bus.to_owned(),
+        exists: got.is_some(),
+        policy: got.and_then(|g| g.policy().map(str::to_owned)),
+    })
 }

@@ -170,7 +170,7 @@ pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> 
         .targets(target)
         .send()
         .await
-        .map_err(|e| classify("events:PutTargets", &e))?;
+        .map_err(|e| receiver_refused(classify("events:PutTargets", &e), f))?;
     if out.failed_entry_count() > 0 {
         let why = out
             .failed_entries()
@@ -192,6 +192,61 @@ pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> 
         ));
     }
     Ok(())
+}
+
+/// EventBridge refuses a target on a bus in another account or region whose resource policy does not
+/// allow the sender: that is about the receiving bus's policy, not about relayform's credentials.
+fn receiver_refused(e: Error, f: &Forwarding<'_>) -> Error {
+    if e.code.as_deref() != Some("AccessDeniedException") {
+        return e;
+    }
+    let account = f
+        .role_arn
+        .split(':')
+        .nth(4)
+        .unwrap_or("the relay's account");
+    Error {
+        kind: ErrorKind::Rejected,
+        message: format!(
+            "{}\nhint: the destination bus {} must allow account {account} to put events on it (its resource policy); relayform adds that statement when the spec has credentials for the destination's account, otherwise the plan shows the statement to add",
+            e.message, f.destination_arn
+        ),
+        ..e
+    }
+}
+
+/// Adds (or replaces) the statement `sid` on a bus's resource policy, letting `sender` put events on
+/// it.
+pub async fn put_bus_permission(
+    aws: &Aws,
+    bus: &str,
+    sender: &str,
+    sid: &str,
+) -> Result<(), Error> {
+    aws.events
+        .put_permission()
+        .event_bus_name(bus)
+        .action("events:PutEvents")
+        .principal(sender)
+        .statement_id(sid)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify("events:PutPermission", &e))
+}
+
+/// Removes the statement `sid` from a bus's resource policy; one already gone counts as removed.
+pub async fn remove_bus_permission(aws: &Aws, bus: &str, sid: &str) -> Result<(), Error> {
+    gone_is_done(
+        aws.events
+            .remove_permission()
+            .event_bus_name(bus)
+            .statement_id(sid)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("events:RemovePermission", &e)),
+    )
 }
 
 /// Removes the rule: its target first (EventBridge refuses to delete a rule that has targets).

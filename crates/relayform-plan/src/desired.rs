@@ -2,11 +2,61 @@
 
 use crate::graph::Graph;
 use crate::resource::{Address, Desired, Kind, Resource};
-use relayform_spec::{Ensure, Spec, names};
+use relayform_spec::{Ensure, Relay, Spec, names};
+
+/// A relay's destination bus in another account or region than the relay's own: EventBridge delivers
+/// to it only if the bus's resource policy allows the sending account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossDestination {
+    /// The spec account with credentials for the destination's account, if the spec has one.
+    pub account: Option<String>,
+    pub account_id: String,
+    pub region: String,
+    pub bus: String,
+    pub bus_arn: String,
+    /// The relay's own account id: the one that sends.
+    pub sender: String,
+    /// The statement's id on the bus's policy: one per sending account.
+    pub statement_id: String,
+}
+
+/// The cross-account or cross-region destination of a relay, if it has one.
+pub fn cross_destination(spec: &Spec, relay: &Relay) -> Option<CrossDestination> {
+    let dest = &relay.destination.as_ref()?.value;
+    let own = spec.aws_accounts.get(&relay.aws_account.value)?;
+    if dest.account_id == own.account_id.value && dest.region == own.region.value {
+        return None;
+    }
+    // Credentials for the destination's account: the spec account with its id (same region first).
+    let mut candidates: Vec<(&String, &relayform_spec::AwsAccount)> = spec
+        .aws_accounts
+        .iter()
+        .filter(|(_, a)| a.account_id.value == dest.account_id)
+        .collect();
+    candidates.sort_by_key(|(n, a)| (a.region.value != dest.region, (*n).clone()));
+    Some(CrossDestination {
+        account: candidates.first().map(|(n, _)| (*n).clone()),
+        account_id: dest.account_id.clone(),
+        region: dest.region.clone(),
+        bus: dest.bus_name.clone(),
+        bus_arn: dest.arn(),
+        sender: own.account_id.value.clone(),
+        statement_id: format!("relayform-{}", own.account_id.value),
+    })
+}
+
+/// The address of a bus policy statement: `aws.bus_policy[<account>/<region>/<bus>/<sender>]`.
+pub fn bus_policy_address(account: &str, c: &CrossDestination) -> Address {
+    Address::new(
+        Kind::BusPolicy,
+        format!("{account}/{}/{}/{}", c.region, c.bus, c.sender),
+    )
+}
 
 /// The graph of every resource the spec wants present, with dependencies:
 ///
 /// ```text
+/// aws.bus_policy (destination in another account or region) ──┐
 /// aws.role ───────────────────────────────────────────────► aws.forwarding ─┐
 /// salesforce.named_credential ──► salesforce.relay ──► aws.association ─┬──┘ ▼
 /// salesforce.channel ──► channel_member(s) ──┘                          └──► salesforce.relay_state
@@ -90,6 +140,22 @@ pub fn desired(spec: &Spec) -> Graph<Resource> {
                 state: relay.state,
             },
         );
+        let bus_policy = cross_destination(spec, relay).and_then(|c| {
+            let account = c.account.clone()?;
+            let address = bus_policy_address(&account, &c);
+            Some(add(
+                Kind::BusPolicy,
+                address.key,
+                Desired::BusPolicy {
+                    account,
+                    region: c.region,
+                    bus: c.bus,
+                    bus_arn: c.bus_arn,
+                    sender: c.sender,
+                    statement_id: c.statement_id,
+                },
+            ))
+        });
         let forwarding = match (&relay.destination, &relay.names.role) {
             (Some(dest), Some(role)) => {
                 let arn = dest.value.arn();
@@ -133,6 +199,9 @@ pub fn desired(spec: &Spec) -> Graph<Resource> {
         g.depend(association, state);
         if let Some((role_node, fwd)) = forwarding {
             g.depend(role_node, fwd);
+            if let Some(bp) = bus_policy {
+                g.depend(bp, fwd);
+            }
             g.depend(association, fwd);
             // Start relaying only once events have somewhere to go.
             g.depend(fwd, state);

@@ -463,6 +463,40 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                     }
                 }
             }
+            Desired::BusPolicy {
+                account: a,
+                region,
+                bus,
+                bus_arn,
+                sender,
+                statement_id,
+            } => {
+                let seen = account(a)
+                    .bus_policies
+                    .iter()
+                    .find(|p| &p.region == region && &p.bus == bus);
+                let has = seen
+                    .and_then(|p| p.policy.as_deref())
+                    .is_some_and(|p| policy::bus_policy_has(p, statement_id, sender, bus_arn));
+                if !has {
+                    let statement = policy::bus_statement(sender, bus_arn, statement_id);
+                    let mut c = change(
+                        &addr,
+                        Action::Create,
+                        vec![field("statement", None, Some(&statement.to_string()))],
+                    );
+                    c.reason = Some(if seen.is_some_and(|p| !p.exists) {
+                        format!(
+                            "the destination bus {bus_arn} does not exist: create it, or this fails"
+                        )
+                    } else {
+                        format!(
+                            "EventBridge delivers to {bus_arn} from account {sender} only if its policy allows it"
+                        )
+                    });
+                    changes.insert(addr.clone(), c);
+                }
+            }
             Desired::RelayState {
                 org: o,
                 relay,
@@ -627,7 +661,42 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
     Plan {
         changes: out,
         unmanaged: unmanaged(spec, observed),
+        manual: manual(spec),
     }
+}
+
+/// The bus policy statements relayform cannot make: destinations in accounts the spec has no
+/// credentials for.
+fn manual(spec: &Spec) -> Vec<crate::plan::Manual> {
+    let mut out: BTreeMap<(String, String), crate::plan::Manual> = BTreeMap::new();
+    for (name, r) in spec
+        .relays
+        .iter()
+        .filter(|(_, r)| r.ensure == Ensure::Present)
+    {
+        let Some(c) = crate::desired::cross_destination(spec, r) else {
+            continue;
+        };
+        if c.account.is_some() {
+            continue;
+        }
+        let m = out
+            .entry((c.bus_arn.clone(), c.sender.clone()))
+            .or_insert_with(|| crate::plan::Manual {
+                bus_arn: c.bus_arn.clone(),
+                account_id: c.account_id.clone(),
+                region: c.region.clone(),
+                statement: policy::bus_statement(&c.sender, &c.bus_arn, &c.statement_id)
+                    .to_string(),
+                command: format!(
+                    "aws events put-permission --region {} --event-bus-name {} --action events:PutEvents --principal {} --statement-id {}",
+                    c.region, c.bus, c.sender, c.statement_id
+                ),
+                relays: Vec::new(),
+            });
+        m.relays.push(name.clone());
+    }
+    out.into_values().collect()
 }
 
 /// The fingerprint of a relay's subgraph: a hash of the desired attributes of every resource it is made
@@ -799,6 +868,45 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
                     role,
                 ));
             }
+        }
+    }
+    // Bus policy statements that only absent relays needed.
+    let needed: BTreeSet<Address> = present
+        .iter()
+        .filter_map(|p| {
+            let c = crate::desired::cross_destination(spec, p)?;
+            Some(crate::desired::bus_policy_address(
+                c.account.as_deref()?,
+                &c,
+            ))
+        })
+        .collect();
+    for r in spec.relays.values().filter(|r| r.ensure == Ensure::Absent) {
+        let Some(c) = crate::desired::cross_destination(spec, r) else {
+            continue;
+        };
+        let Some(acct) = c.account.as_deref() else {
+            continue;
+        };
+        let address = crate::desired::bus_policy_address(acct, &c);
+        let there = observed.accounts.get(acct).is_some_and(|a| {
+            a.bus_policies.iter().any(|p| {
+                p.region == c.region
+                    && p.bus == c.bus
+                    && p.policy.as_deref().is_some_and(|d| {
+                        policy::bus_policy_has(d, &c.statement_id, &c.sender, &c.bus_arn)
+                    })
+            })
+        });
+        if there && !needed.contains(&address) {
+            out.push(Change {
+                address,
+                action: Action::Delete,
+                fields: vec![field("statement_id", Some(&c.statement_id), None)],
+                reason: Some("ensure: absent".into()),
+                waits_for: None,
+                drift: false,
+            });
         }
     }
     // Shared resources are named once even when several absent relays leave them.

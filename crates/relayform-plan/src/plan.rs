@@ -57,11 +57,28 @@ pub struct Unmanaged {
     pub name: String,
 }
 
+/// Something the spec needs that relayform cannot do for lack of credentials: a statement on the
+/// resource policy of a destination bus in an account the spec has no credentials for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Manual {
+    pub bus_arn: String,
+    pub account_id: String,
+    pub region: String,
+    /// The statement to add, as JSON.
+    pub statement: String,
+    /// The AWS CLI command that adds it.
+    pub command: String,
+    /// The spec relays that need it.
+    pub relays: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// In the order apply makes them: creates and updates in graph order, then deletes in reverse.
     pub changes: Vec<Change>,
     pub unmanaged: Vec<Unmanaged>,
+    /// What the owner of another account must do (relayform has no credentials there).
+    pub manual: Vec<Manual>,
 }
 
 /// The version of the plan's JSON document; bumped on any incompatible change.
@@ -124,6 +141,14 @@ impl Plan {
                 "waits_for": w,
             }))).collect::<Vec<_>>(),
             "drift": self.changes.iter().filter(|c| c.drift).map(|c| c.address.to_string()).collect::<Vec<_>>(),
+            "manual": self.manual.iter().map(|m| json!({
+                "bus_arn": m.bus_arn,
+                "account_id": m.account_id,
+                "region": m.region,
+                "statement": serde_json::from_str::<Value>(&m.statement).unwrap_or(Value::Null),
+                "command": m.command,
+                "relays": m.relays,
+            })).collect::<Vec<_>>(),
             "unmanaged": self.unmanaged.iter().map(|u| json!({
                 "system": u.system,
                 "scope": u.scope,
@@ -201,6 +226,22 @@ impl Plan {
             if let Some(w) = &c.waits_for {
                 let _ = writeln!(out, "      (pending external: waits for {w})");
             }
+        }
+        for m in &self.manual {
+            let _ = writeln!(
+                out,
+                "  {} the resource policy of {} needs this statement, for {}; the spec has no credentials for account {}, so add it there yourself:",
+                paint("33;1", "!"),
+                m.bus_arn,
+                m.relays.join(", "),
+                m.account_id
+            );
+            if let Some(doc) = json_doc(&m.statement) {
+                for line in doc.lines() {
+                    let _ = writeln!(out, "      {line}");
+                }
+            }
+            let _ = writeln!(out, "      {}", m.command);
         }
         for u in &self.unmanaged {
             let _ = writeln!(

@@ -161,6 +161,56 @@ pub fn same(a: &Value, b: &Value) -> bool {
     normalize(a) == normalize(b)
 }
 
+/// The statement a destination bus's resource policy needs so that forwarding rules in `sender` may
+/// put events on it from another account or region: what `PutPermission` with `Action
+/// events:PutEvents`, `Principal <sender>` and `StatementId <sid>` writes.
+pub fn bus_statement(sender: &str, bus_arn: &str, sid: &str) -> Value {
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{sender}:root")},
+        "Action": "events:PutEvents",
+        "Resource": bus_arn,
+    })
+}
+
+/// Whether a bus's resource policy holds the statement `sid` granting `sender` `events:PutEvents`
+/// on the bus (as [`bus_statement`] writes it, in whatever form AWS returns it).
+pub fn bus_policy_has(policy: &str, sid: &str, sender: &str, bus_arn: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(policy) else {
+        return false;
+    };
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(s)) => s.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return false,
+    };
+    let list = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let root = format!("arn:aws:iam::{sender}:root");
+    statements.iter().any(|s| {
+        s.get("Sid").and_then(Value::as_str) == Some(sid)
+            && s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && s.get("Condition").is_none()
+            && list(s.get("Principal").and_then(|p| p.get("AWS")))
+                .iter()
+                .any(|p| *p == root || p == sender)
+            && list(s.get("Action"))
+                .iter()
+                .any(|a| a == "events:PutEvents")
+            && list(s.get("Resource")).iter().any(|r| r == bus_arn)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Role,
+    /// A statement on a destination bus's resource policy (another account or region).
+    BusPolicy,
     NamedCredential,
     Channel,
     ChannelMember,
@@ -18,8 +20,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Role,
+        Kind::BusPolicy,
         Kind::NamedCredential,
         Kind::Channel,
         Kind::ChannelMember,
@@ -33,6 +36,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Role => "aws.role",
+            Kind::BusPolicy => "aws.bus_policy",
             Kind::NamedCredential => "salesforce.named_credential",
             Kind::Channel => "salesforce.channel",
             Kind::ChannelMember => "salesforce.channel_member",
@@ -120,6 +124,18 @@ pub enum Desired {
         trust: serde_json::Value,
         permission: serde_json::Value,
     },
+    /// The statement on a destination bus's resource policy that lets the relays' account send to it
+    /// from another account or region. `account` is the spec account with credentials for the
+    /// destination's account (its region may differ: the statement is made in `region`).
+    BusPolicy {
+        account: String,
+        region: String,
+        bus: String,
+        bus_arn: String,
+        /// The account whose forwarding rules send to the bus.
+        sender: String,
+        statement_id: String,
+    },
     /// A legacy named credential whose endpoint is `arn:aws:<REGION>:<account>`.
     NamedCredential {
         org: String,
@@ -166,6 +182,9 @@ impl Resource {
     pub fn label(&self) -> String {
         let detail = match &self.desired {
             Desired::Role { name, .. } => name.clone(),
+            Desired::BusPolicy {
+                bus_arn, sender, ..
+            } => format!("{bus_arn} allows {sender}"),
             Desired::NamedCredential { name, endpoint, .. } => format!("{name} → {endpoint}"),
             Desired::Channel {
                 name, channel_type, ..

@@ -156,6 +156,19 @@ pub struct ObservedAccount {
     pub rules: Vec<ObservedRule>,
     /// The roles asked about that exist.
     pub roles: Vec<ObservedRole>,
+    /// The resource policies of the destination buses asked about (in this account, any region).
+    pub bus_policies: Vec<ObservedBusPolicy>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObservedBusPolicy {
+    pub region: String,
+    pub bus: String,
+    /// Whether the bus exists.
+    pub exists: bool,
+    /// Its resource policy document, if it has one.
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]

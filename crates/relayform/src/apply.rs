@@ -282,7 +282,7 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
 fn related(earlier: &Step, c: &Change) -> bool {
     let relay = |a: &Address| a.key.split('/').next().unwrap_or_default().to_owned();
     match c.address.kind {
-        Kind::NamedCredential | Kind::Role => true,
+        Kind::NamedCredential | Kind::Role | Kind::BusPolicy => true,
         _ => relay(&earlier.change.address) == relay(&c.address),
     }
 }
@@ -462,7 +462,7 @@ impl Ctx {
 
     fn account_of(&self, address: &Address) -> Result<&Aws, String> {
         let account = match address.kind {
-            Kind::Role => relay_of(address).to_owned(),
+            Kind::Role | Kind::BusPolicy => relay_of(address).to_owned(),
             _ => self
                 .spec
                 .relays
@@ -474,6 +474,36 @@ impl Ctx {
             .accounts
             .get(&account)
             .ok_or_else(|| format!("no connection to AWS account `{account}`"))
+    }
+
+    /// A client for the spec account `account` in `region` (which may not be the account's own).
+    async fn account_in_region(&self, account: &str, region: &str) -> Result<Aws, String> {
+        let a = self
+            .spec
+            .aws_accounts
+            .get(account)
+            .ok_or_else(|| format!("no AWS account `{account}` in the spec"))?;
+        if a.region.value == region {
+            return self
+                .conn
+                .accounts
+                .get(account)
+                .cloned()
+                .ok_or_else(|| format!("no connection to AWS account `{account}`"));
+        }
+        let t = self
+            .conn
+            .targets
+            .get(&a.account_id.value)
+            .ok_or_else(|| format!("no connection to AWS account `{account}`"))?;
+        Ok(Aws::connect(
+            &relayform_aws::Target {
+                region: region.to_owned(),
+                ..t.clone()
+            },
+            None,
+        )
+        .await)
     }
 
     fn desired(&self, address: &Address) -> Result<&Desired, String> {
@@ -898,6 +928,19 @@ async fn teardown(ctx: &Ctx, step: &Step) -> StepResult {
                 .map_err(e)?;
             Ok(format!("named credential {name} deleted"))
         }
+        Kind::BusPolicy => {
+            // `<account>/<region>/<bus>/<sender>`
+            let parts: Vec<&str> = a.key.split('/').collect();
+            let [account, region, bus, sender] = parts[..] else {
+                return Err(format!("{a} is not a bus policy address").into());
+            };
+            let sid = format!("relayform-{sender}");
+            let aws = ctx.account_in_region(account, region).await?;
+            aws_ops::remove_bus_permission(&aws, bus, &sid)
+                .await
+                .map_err(e)?;
+            Ok(format!("statement {sid} removed from bus {bus} ({region})"))
+        }
         Kind::Role => {
             let name = a.key.split_once('/').map(|(_, n)| n).unwrap_or_default();
             aws_ops::delete_role(ctx.account_of(a)?, name, ROLE_POLICY)
@@ -967,6 +1010,22 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                 .map_err(e)?;
                 Ok(format!("role {name} created"))
             }
+        }
+        Desired::BusPolicy {
+            account,
+            region,
+            bus,
+            bus_arn,
+            sender,
+            statement_id,
+        } => {
+            let aws = ctx.account_in_region(&account, &region).await?;
+            aws_ops::put_bus_permission(&aws, &bus, &sender, &statement_id)
+                .await
+                .map_err(e)?;
+            Ok(format!(
+                "{bus_arn} now lets account {sender} put events on it ({statement_id})"
+            ))
         }
         Desired::NamedCredential {
             org,

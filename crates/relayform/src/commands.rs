@@ -87,7 +87,8 @@ fn destroying(spec: &Spec, scope: &Scope) -> anyhow::Result<Spec> {
     for t in &scope.targets {
         let a: Address = t.parse().map_err(anyhow::Error::msg)?;
         let relay = a.key.split('/').next().unwrap_or_default();
-        if matches!(a.kind, Kind::NamedCredential | Kind::Role) || !spec.relays.contains_key(relay)
+        if matches!(a.kind, Kind::NamedCredential | Kind::Role | Kind::BusPolicy)
+            || !spec.relays.contains_key(relay)
         {
             bail!(
                 "destroy --target {a}: destroy takes the address of a relay's resource (such as `salesforce.relay[orders]`); shared credentials and roles go when no relay needs them\nhint: `relayform graph` lists the addresses"

@@ -388,6 +388,18 @@ pub(crate) async fn refresh(
                 interest.roles.push((role.clone(), ROLE_POLICY.to_owned()));
             }
         }
+        // Destination buses in this account that relays of other accounts or regions send to: their
+        // resource policies, read where each bus is.
+        let mut policies: Vec<(String, String)> = Vec::new();
+        for r in spec.relays.values() {
+            if let Some(c) = relayform_plan::desired::cross_destination(spec, r)
+                && c.account.as_deref() == Some(name.as_str())
+                && !policies.contains(&(c.region.clone(), c.bus.clone()))
+            {
+                policies.push((c.region, c.bus));
+            }
+        }
+        let target = conn.targets.get(&a.account_id.value).cloned();
         let conn = conn.accounts[name].clone();
         let (name, account_id) = (name.clone(), a.account_id.value.clone());
         tasks.push(tokio::spawn(async move {
@@ -399,9 +411,21 @@ pub(crate) async fn refresh(
                 };
                 anyhow::anyhow!("cannot use AWS account `{name}`: {e}{hint}")
             })?;
-            let seen = observe_account(&conn, &account_id, &interest)
+            let mut seen = observe_account(&conn, &account_id, &interest)
                 .await
                 .with_context(|| format!("cannot read AWS account `{name}`"))?;
+            for (region, bus) in &policies {
+                let regional = match &target {
+                    Some(t) if *region != conn.region => {
+                        Aws::connect(&relayform_aws::Target { region: region.clone(), ..t.clone() }, None).await
+                    }
+                    _ => conn.clone(),
+                };
+                let p = relayform_aws::observe::bus_policy(&regional, bus)
+                    .await
+                    .with_context(|| format!("cannot read the policy of bus {bus} ({region}) in AWS account `{name}`"))?;
+                seen.bus_policies.push(p);
+            }
             Ok::<_, anyhow::Error>((name, seen))
         }));
     }

@@ -4,7 +4,7 @@
 
 use super::{AwsError, Ctx, pattern, policy, validation};
 use crate::clock::Millis;
-use crate::config::DeleteBusWithRules;
+use crate::config::{DeleteBusWithRules, ReceiverPolicy};
 use crate::reply::Reply;
 use crate::world::{Bus, Delivery, Rule, Source, TRUST_PRINCIPAL, World};
 use serde_json::{Value, json};
@@ -47,6 +47,8 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Rep
         "ListRules" => list_rules(world, ctx, &input),
         "DeleteRule" => delete_rule(world, ctx, &input),
         "PutTargets" => put_targets(world, ctx, &input),
+        "PutPermission" => put_permission(world, ctx, &input),
+        "RemovePermission" => remove_permission(world, ctx, &input),
         "RemoveTargets" => remove_targets(world, ctx, &input),
         "ListTargetsByRule" => list_targets(world, ctx, &input),
         "TagResource" => tag_resource(world, ctx, &input),
@@ -235,6 +237,7 @@ fn ensure_default(world: &mut World, ctx: &Ctx) {
             event_source: None,
             rules: Default::default(),
             received: 0,
+            policy: None,
         });
 }
 
@@ -431,7 +434,129 @@ fn bus_json(b: &Bus) -> Value {
     if let Some(d) = &b.description {
         v["Description"] = json!(d);
     }
+    if let Some(p) = &b.policy {
+        v["Policy"] = json!(p);
+    }
     v
+}
+
+/// `PutPermission`: a statement on the bus's resource policy, from `Action` + `Principal` +
+/// `StatementId` (replacing a statement with that id), or a whole `Policy` document.
+fn put_permission(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
+    if let Some(doc) = opt_str(input, "Policy") {
+        policy::well_formed(doc).map_err(|m| AwsError::new(400, "ValidationException", m))?;
+        b.policy = Some(doc.to_owned());
+        return Ok(json!({}));
+    }
+    let action = str_field(input, "Action")?;
+    if action != "events:PutEvents" {
+        return Err(AwsError::new(
+            400,
+            "ValidationException",
+            format!(
+                "Provided value in parameter 'action' is not supported: {action}. Use events:PutEvents."
+            ),
+        ));
+    }
+    let principal = str_field(input, "Principal")?;
+    let ok = principal == "*"
+        || (principal.len() == 12 && principal.bytes().all(|c| c.is_ascii_digit()));
+    if !ok {
+        return Err(AwsError::new(
+            400,
+            "ValidationException",
+            format!(
+                "Provided value in parameter 'principal' is not valid: {principal}. Use a 12-digit account id or *."
+            ),
+        ));
+    }
+    let sid = str_field(input, "StatementId")?;
+    check(
+        sid,
+        "statementId",
+        !sid.is_empty() && sid.len() <= 64 && name_chars(sid, ""),
+        "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+",
+    )?;
+    let mut doc: Value = b
+        .policy
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_else(|| json!({"Version": "2012-10-17", "Statement": []}));
+    let principal_json = if principal == "*" {
+        json!("*")
+    } else {
+        json!({"AWS": format!("arn:aws:iam::{principal}:root")})
+    };
+    let statement = json!({"Sid": sid, "Effect": "Allow", "Principal": principal_json, "Action": action, "Resource": b.arn});
+    let list = doc["Statement"].as_array_mut();
+    match list {
+        Some(list) => {
+            list.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid));
+            list.push(statement);
+        }
+        None => doc["Statement"] = json!([statement]),
+    }
+    b.policy = Some(doc.to_string());
+    Ok(json!({}))
+}
+
+/// `RemovePermission`: one statement by id, or the whole policy (`RemoveAllPermissions`).
+fn remove_permission(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
+    if input.get("RemoveAllPermissions").and_then(Value::as_bool) == Some(true) {
+        b.policy = None;
+        return Ok(json!({}));
+    }
+    let sid = str_field(input, "StatementId")?;
+    let mut doc: Value = b
+        .policy
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or(Value::Null);
+    let Some(list) = doc.get_mut("Statement").and_then(Value::as_array_mut) else {
+        return Err(AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Statement with the provided id {sid} does not exist."),
+        ));
+    };
+    let before = list.len();
+    list.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid));
+    if list.len() == before {
+        return Err(AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Statement with the provided id {sid} does not exist."),
+        ));
+    }
+    b.policy = (!list.is_empty()).then(|| doc.to_string());
+    Ok(json!({}))
+}
+
+/// For an event-bus target in another account or region: whether the destination bus's resource
+/// policy lets `account` send to it (always true with `receiver_bus_policy: ignore`, and for a bus in
+/// the same account and region).
+fn receiver_allows(world: &World, account: &str, region: &str, target_arn: &str) -> bool {
+    let Some((prefix, name)) = target_arn.split_once(":event-bus/") else {
+        return true;
+    };
+    let parts: Vec<&str> = prefix.split(':').collect();
+    let [_, _, "events", t_region, t_account] = parts[..] else {
+        return true;
+    };
+    if (t_account == account && t_region == region)
+        || world.settings.receiver_bus_policy == ReceiverPolicy::Ignore
+    {
+        return true;
+    }
+    world
+        .accounts
+        .get(t_account)
+        .and_then(|a| a.regions.get(t_region))
+        .and_then(|r| r.buses.get(name))
+        .and_then(|b| b.policy.as_deref())
+        .is_some_and(|p| policy::resource_allows(p, account, "events:PutEvents", target_arn))
 }
 
 fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
@@ -504,6 +629,7 @@ fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             event_source: source.clone(),
             rules: Default::default(),
             received: 0,
+            policy: None,
         },
     );
     if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
@@ -762,6 +888,19 @@ fn put_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             "Member must have length greater than or equal to 1",
         )?;
     }
+    for t in &targets {
+        let arn = opt_str(t, "Arn").unwrap_or("");
+        if !receiver_allows(world, &ctx.account, &ctx.region, arn) {
+            return Err(AwsError::new(
+                400,
+                "AccessDeniedException",
+                format!(
+                    "Access to the resource {arn} is denied: the event bus's resource policy does not allow account {} to put events on it.",
+                    ctx.account
+                ),
+            ));
+        }
+    }
     let (r, _) = rule(world, ctx, input, "Rule")?;
     let new_ids = targets
         .iter()
@@ -971,7 +1110,9 @@ pub fn put_on_bus(
         for t in targets {
             let target_id = opt_str(&t, "Id").unwrap_or("").to_owned();
             let arn = opt_str(&t, "Arn").unwrap_or("").to_owned();
+            let allowed = receiver_allows(world, account, region, &arn);
             let outcome = match forward_target(world, account, &t, &arn) {
+                Ok(Some(_)) if !allowed => "failed",
                 // An event that arrived from another bus is not routed on to a third.
                 Ok(Some((ta, tr, tb))) if depth < world.settings.bus_to_bus_hops => {
                     put_on_bus(world, &ta, &tr, &tb, event.clone(), now, depth + 1);

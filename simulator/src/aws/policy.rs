@@ -72,6 +72,39 @@ pub fn allows<'a>(
     allowed
 }
 
+/// Whether a resource policy (an event bus's) lets `account` do `action` on `resource`: an Allow
+/// statement whose principal is `*`, the account id or its root ARN, and no matching Deny. Statements
+/// with conditions are not evaluated and so never allow (they might not).
+pub fn resource_allows(policy: &str, account: &str, action: &str, resource: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(policy) else {
+        return false;
+    };
+    let root = format!("arn:aws:iam::{account}:root");
+    let mut allowed = false;
+    for s in statements(&doc) {
+        let principal = match s.get("Principal") {
+            Some(Value::String(p)) => p == "*",
+            Some(p) => as_list(p.get("AWS"))
+                .iter()
+                .any(|a| *a == "*" || *a == account || *a == root),
+            None => false,
+        };
+        let acts = as_list(s.get("Action"));
+        let res = as_list(s.get("Resource"));
+        let hit = principal
+            && acts
+                .iter()
+                .any(|a| glob(&a.to_lowercase(), &action.to_lowercase()))
+            && (res.is_empty() || res.iter().any(|r| glob(r, resource)));
+        match s.get("Effect").and_then(Value::as_str) {
+            Some("Deny") if hit => return false,
+            Some("Allow") if hit && s.get("Condition").is_none() => allowed = true,
+            _ => {}
+        }
+    }
+    allowed
+}
+
 /// Whether a policy document is well-formed enough for IAM to accept: JSON with a `Statement`
 /// whose entries have an `Effect` of Allow or Deny.
 pub fn well_formed(text: &str) -> Result<(), &'static str> {
@@ -96,6 +129,38 @@ mod tests {
     use super::*;
 
     const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    #[test]
+    fn bus_policies() {
+        let arn = "arn:aws:events:eu-west-1:111122223333:event-bus/orders";
+        let p = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"s","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::444455556666:root"}},"Action":"events:PutEvents","Resource":"{arn}"}}]}}"#
+        );
+        assert!(resource_allows(&p, "444455556666", "events:PutEvents", arn));
+        assert!(!resource_allows(
+            &p,
+            "777788889999",
+            "events:PutEvents",
+            arn
+        ));
+        assert!(!resource_allows(&p, "444455556666", "events:PutRule", arn));
+        let conditional = p.replace(
+            r#""Resource""#,
+            r#""Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}},"Resource""#,
+        );
+        assert!(!resource_allows(
+            &conditional,
+            "444455556666",
+            "events:PutEvents",
+            arn
+        ));
+        assert!(!resource_allows(
+            "not json",
+            "444455556666",
+            "events:PutEvents",
+            arn
+        ));
+    }
 
     #[test]
     fn trust() {
