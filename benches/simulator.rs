@@ -208,11 +208,15 @@ async fn run(orgs: usize, relays: usize, secs: f64) {
     let mut config = Config::many(orgs, 1);
     config.settings.clock = ClockMode::Frozen;
     config.settings.partner_source_delay_seconds = 0;
+    config.settings.source_visibility_lag_seconds = 0;
     config.settings.state_change_delay_seconds = 0;
     for o in &mut config.orgs {
         o.platform_events = (0..relays)
             .map(|i| (format!("E{i}__e"), vec!["Id__c".to_owned()]))
             .collect();
+        // An org with the add-on allocations: one channel and one distinct event per relay.
+        o.allocations.event_channels = relays;
+        o.allocations.platform_events_in_channels = relays;
     }
     let sim = relayform_simulator::start(relayform_simulator::Options {
         config,

@@ -36,6 +36,40 @@ pub struct OrgConfig {
     /// Daily API request allocation (`REQUEST_LIMIT_EXCEEDED` past it).
     #[serde(default = "default_api_limit")]
     pub api_request_limit: u64,
+    /// Platform events defined with standard volume (legacy): custom channels take only high-volume
+    /// ones, so these cannot be channel members.
+    #[serde(default)]
+    pub standard_volume_events: Vec<String>,
+    /// The org's allocations for channels and their members.
+    #[serde(default)]
+    pub allocations: Allocations,
+}
+
+/// Salesforce's documented default allocations for custom channels and what they select
+/// (Performance and Unlimited editions; Developer and Professional orgs allow 5 distinct platform
+/// events in channels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Allocations {
+    /// Custom platform event channels (`channelType: event`).
+    pub event_channels: usize,
+    /// Custom change data capture channels (`channelType: data`).
+    pub data_channels: usize,
+    /// Distinct custom platform events across all channel members.
+    pub platform_events_in_channels: usize,
+    /// Distinct entities selected for change data capture across all channel members.
+    pub cdc_entities_in_channels: usize,
+}
+
+impl Default for Allocations {
+    fn default() -> Self {
+        Allocations {
+            event_channels: 100,
+            data_channels: 100,
+            platform_events_in_channels: 50,
+            cdc_entities_in_channels: 5,
+        }
+    }
 }
 
 fn default_api_limit() -> u64 {
@@ -424,6 +458,8 @@ impl OrgConfig {
                 ),
             ]),
             api_request_limit: default_api_limit(),
+            standard_volume_events: Vec::new(),
+            allocations: Allocations::default(),
         }
     }
 }

@@ -108,6 +108,11 @@ pub struct Org {
     pub cdc_entities: BTreeMap<String, Vec<String>>,
     pub api_limit: u64,
     pub api_used: u64,
+    /// Standard-volume platform events (they cannot join a custom channel).
+    #[serde(default)]
+    pub standard_volume_events: Vec<String>,
+    #[serde(default)]
+    pub allocations: crate::config::Allocations,
     pub tokens: BTreeMap<String, Token>,
     pub refresh_tokens: BTreeMap<String, Token>,
     /// Tooling objects by type (`NamedCredential`, ...) then id.
@@ -129,6 +134,8 @@ pub struct Org {
 pub struct Selection {
     pub by_event: BTreeMap<String, Vec<String>>,
     pub by_relay: BTreeMap<String, Vec<String>>,
+    /// Member filter expressions, by (relay, event).
+    pub filters: BTreeMap<(String, String), String>,
 }
 
 impl Org {
@@ -163,6 +170,14 @@ impl Org {
                     .filter(|(_, m)| m.get("EventChannel") == Some(channel_id))
                 {
                     if let Some(e) = m.get("SelectedEntity").and_then(Value::as_str) {
+                        if let Some(f) = m
+                            .get("FilterExpression")
+                            .and_then(Value::as_str)
+                            .filter(|f| !f.trim().is_empty())
+                        {
+                            sel.filters
+                                .insert((relay_id.clone(), e.to_owned()), f.to_owned());
+                        }
                         sel.by_event
                             .entry(e.to_owned())
                             .or_default()
@@ -186,6 +201,14 @@ impl Org {
             .get(event)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The filter expression of the member that selects `event` for `relay`, if it has one.
+    pub fn relay_filter(&mut self, relay: &str, event: &str) -> Option<String> {
+        self.selection()
+            .filters
+            .get(&(relay.to_owned(), event.to_owned()))
+            .cloned()
     }
 
     /// The events a relay's channel selects.
@@ -470,6 +493,8 @@ impl World {
                     cdc_entities: o.cdc_entities.clone(),
                     api_limit: o.api_request_limit,
                     api_used: 0,
+                    standard_volume_events: o.standard_volume_events.clone(),
+                    allocations: o.allocations,
                     tokens: BTreeMap::new(),
                     refresh_tokens: BTreeMap::new(),
                     tooling: BTreeMap::new(),
@@ -865,12 +890,23 @@ impl World {
         let position = rt.position.unwrap_or(0);
         // Replay ids increase along the log: find the first undelivered event by binary search.
         let start = o.events.partition_point(|e| e.replay <= position);
-        let batch: Vec<StoredEvent> = o
+        let candidates: Vec<StoredEvent> = o
             .events
             .range(start..)
             .filter(|e| selected.contains(&e.name))
             .cloned()
             .collect();
+        // A member's filter expression keeps what does not match from the relay.
+        let org_mut = self.orgs.get_mut(org).expect("org");
+        let batch: Vec<StoredEvent> = candidates
+            .into_iter()
+            .filter(|e| {
+                org_mut
+                    .relay_filter(relay, &e.name)
+                    .is_none_or(|f| crate::salesforce::tooling::filter_matches(&f, &e.payload))
+            })
+            .collect();
+        let o = &self.orgs[org];
         let tail = o.next_replay - 1;
         for e in &batch {
             let envelope = json!({

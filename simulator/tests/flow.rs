@@ -608,3 +608,49 @@ async fn the_journal_counts_calls_per_operation_org_and_account() {
     assert_eq!(statuses, [400, 200]);
     assert_eq!(j["entries"][1]["region"], "us-east-1");
 }
+
+#[tokio::test]
+async fn a_member_s_filter_expression_keeps_what_does_not_match_from_the_relay() {
+    let w = relay_world("LATEST").await;
+    w.associate().await;
+    w.set_state("RUN").await;
+    // The member of Order_Placed__e, filtered to one order id (a full-definition PATCH).
+    let (_, m) =
+        w.sf.query(
+            "SELECT Id FROM PlatformEventChannelMember WHERE SelectedEntity = 'Order_Placed__e'",
+            true,
+        )
+        .await;
+    let member = m["records"][0]["Id"].as_str().unwrap().to_owned();
+    let url = format!("{V}/tooling/sobjects/PlatformEventChannelMember/{member}");
+    let (_, rec) = w.sf.get(&url).await;
+    let mut meta = rec["Metadata"].clone();
+    meta["filterExpression"] = json!("Order_Id__c = 'keep' OR Order_Id__c LIKE 'k%'");
+    let (s, e) =
+        w.sf.patch(
+            &url,
+            &json!({"FullName": rec["FullName"], "Metadata": meta}),
+        )
+        .await;
+    assert_eq!(s, 204, "{e}");
+    for id in ["keep", "drop", "kept"] {
+        w.publish(id).await;
+    }
+    assert_eq!(w.arrived(&w.source).await, ["keep", "kept"]);
+    // A filter over a field the event does not have, or that does not parse, is refused.
+    for bad in ["Nope__c = 1", "Order_Id__c ="] {
+        let mut meta = rec["Metadata"].clone();
+        meta["filterExpression"] = json!(bad);
+        let (s, e) =
+            w.sf.patch(
+                &url,
+                &json!({"FullName": rec["FullName"], "Metadata": meta}),
+            )
+            .await;
+        assert_eq!(
+            (s, e[0]["errorCode"].as_str()),
+            (400, Some("FIELD_INTEGRITY_EXCEPTION")),
+            "{bad}: {e}"
+        );
+    }
+}

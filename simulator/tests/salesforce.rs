@@ -838,3 +838,67 @@ async fn named_credential_endpoints_entity_casing_and_the_relay_channel_form() {
     let (s, _) = sf.query("SELECT Endpoint FROM NamedCredential", true).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn allocations_and_high_volume_events_bound_channels_and_members() {
+    let mut config = relayform_simulator::Config::default();
+    let org = &mut config.orgs[0];
+    org.allocations.event_channels = 1;
+    org.allocations.platform_events_in_channels = 1;
+    org.standard_volume_events = vec!["Order_Cancelled__e".into()];
+    let sim = start_with(config).await;
+    let sf = Sf::login(&sim).await;
+    let post = |t: &'static str, body: Value| {
+        let sf = &sf;
+        async move { sf.post(&format!("{V}/tooling/sobjects/{t}"), &body).await }
+    };
+    let channel = |name: &str| json!({"FullName": format!("{name}__chn"), "Metadata": {"channelType": "event", "label": name}});
+    let member = |name: &str, channel: &str, event: &str| json!({"FullName": name, "Metadata": {"eventChannel": format!("{channel}__chn"), "selectedEntity": event}});
+    assert_eq!(post("PlatformEventChannel", channel("A")).await.0, 201);
+    let (s, e) = post("PlatformEventChannel", channel("B")).await;
+    assert_eq!(
+        (s, e[0]["errorCode"].as_str()),
+        (400, Some("LIMIT_EXCEEDED")),
+        "{e}"
+    );
+    // A data channel has an allocation of its own.
+    let (s, _) = post(
+        "PlatformEventChannel",
+        json!({"FullName": "C__chn", "Metadata": {"channelType": "data", "label": "C"}}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        post(
+            "PlatformEventChannelMember",
+            member("A_1", "A", "Order_Placed__e")
+        )
+        .await
+        .0,
+        201
+    );
+    let (s, e) = post(
+        "PlatformEventChannelMember",
+        member("A_2", "A", "Order_Shipped__e"),
+    )
+    .await;
+    assert_eq!(
+        (s, e[0]["errorCode"].as_str()),
+        (400, Some("LIMIT_EXCEEDED")),
+        "{e}"
+    );
+    let (s, e) = post(
+        "PlatformEventChannelMember",
+        member("A_3", "A", "Order_Cancelled__e"),
+    )
+    .await;
+    assert_eq!(
+        (s, e[0]["errorCode"].as_str()),
+        (400, Some("FIELD_INTEGRITY_EXCEPTION")),
+        "{e}"
+    );
+    assert!(
+        e[0]["message"].as_str().unwrap().contains("high-volume"),
+        "{e}"
+    );
+}

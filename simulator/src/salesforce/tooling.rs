@@ -109,9 +109,13 @@ fn records<'w>(
     org.tooling.entry(t.to_owned()).or_default()
 }
 
-/// Stores an updated record, keeping the derived event selection.
+/// Stores an updated record, keeping the derived event selection unless a member's filter may have
+/// changed.
 fn store_update(world: &mut World, ctx: &Ctx, t: &str, id: &str, rec: &Record) {
     let org = world.orgs.get_mut(&ctx.org).expect("org");
+    if t == "PlatformEventChannelMember" {
+        org.selection = None;
+    }
     org.tooling
         .entry(t.to_owned())
         .or_default()
@@ -125,6 +129,121 @@ fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Optio
         .values()
         .find(|r| r.field_is(field, &Value::from(value)))
         .map(Stored::record)
+}
+
+/// A member's filter expression, parsed: the `WHERE` part of a SOQL query over the event's fields.
+fn parse_filter(filter: &str) -> Result<super::soql::Cond, String> {
+    super::soql::parse(&format!("SELECT Id FROM Event WHERE {filter}"))?
+        .filter
+        .ok_or_else(|| "the filter expression is empty".to_owned())
+}
+
+/// Whether an event's fields pass a member's filter expression (an unparsable one passes nothing).
+pub fn filter_matches(filter: &str, payload: &Value) -> bool {
+    let (Ok(cond), Some(fields)) = (parse_filter(filter), payload.as_object()) else {
+        return false;
+    };
+    super::soql::eval(&cond, fields)
+}
+
+/// Checks a member's `filterExpression`: SOQL `WHERE` syntax over fields the event has.
+fn check_filter(org: &crate::world::Org, entity: &str, filter: &Value) -> Result<(), SfError> {
+    let Some(text) = filter.as_str().filter(|t| !t.trim().is_empty()) else {
+        return Ok(());
+    };
+    let bad = |why: String| {
+        SfError::new(
+            400,
+            "FIELD_INTEGRITY_EXCEPTION",
+            format!("The filter expression {text:?} isn't valid for {entity}: {why}"),
+        )
+        .fields(&["FilterExpression"])
+    };
+    let cond = parse_filter(text).map_err(bad)?;
+    if let Some(fields) = org.platform_events.get(entity) {
+        let mut used = Vec::new();
+        super::soql::cond_fields(&cond, &mut used);
+        for f in used {
+            if !fields.iter().any(|x| x.eq_ignore_ascii_case(&f)) {
+                return Err(bad(format!("{entity} has no field {f}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The org's allocations for a new channel (`channel_type`) or a new member selecting `entity`.
+fn check_allocations(
+    world: &World,
+    ctx: &Ctx,
+    channel_type: Option<&str>,
+    entity: Option<&str>,
+) -> Result<(), SfError> {
+    let org = &world.orgs[&ctx.org];
+    let a = org.allocations;
+    let limit = |what: String| SfError::new(400, "LIMIT_EXCEEDED", what);
+    let all = |t: &str| -> Vec<crate::world::Record> {
+        org.tooling
+            .get(t)
+            .map(|m| m.values().map(Stored::record).collect())
+            .unwrap_or_default()
+    };
+    if let Some(ct) = channel_type {
+        let n = all("PlatformEventChannel")
+            .iter()
+            .filter(|c| c.get("ChannelType").and_then(Value::as_str) == Some(ct))
+            .count();
+        let max = if ct == "data" {
+            a.data_channels
+        } else {
+            a.event_channels
+        };
+        if n >= max {
+            return Err(limit(format!(
+                "You've reached the maximum number of {max} custom {} channels for your org.",
+                if ct == "data" {
+                    "change data capture"
+                } else {
+                    "platform event"
+                }
+            )));
+        }
+    }
+    if let Some(entity) = entity {
+        let selected: std::collections::BTreeSet<String> = all("PlatformEventChannelMember")
+            .iter()
+            .filter_map(|m| {
+                m.get("SelectedEntity")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        if selected.contains(entity) {
+            return Ok(());
+        }
+        let (count, max, what) = if entity.ends_with("__e") {
+            (
+                selected.iter().filter(|e| e.ends_with("__e")).count(),
+                a.platform_events_in_channels,
+                "distinct custom platform events in channel members",
+            )
+        } else {
+            (
+                selected
+                    .iter()
+                    .filter(|e| e.ends_with("ChangeEvent"))
+                    .count(),
+                a.cdc_entities_in_channels,
+                "entities selected for change data capture",
+            )
+        };
+        if count >= max {
+            return Err(limit(format!(
+                "You've reached your org's allocation of {max} {what}; {entity} can't be added."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// An event name in the org's own casing: a platform event (`Order_Placed__e`) or the change event of
@@ -236,6 +355,7 @@ fn create(
                 )
                 .fields(&["ChannelType"]));
             }
+            check_allocations(world, ctx, Some(ct), None)?;
             rec.insert("ChannelType".into(), json!(ct));
         }
         "PlatformEventChannelMember" => {
@@ -280,6 +400,22 @@ fn create(
                 )
                 .fields(&["SelectedEntity"]));
             }
+            if org
+                .standard_volume_events
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(entity))
+            {
+                return Err(SfError::new(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!("{entity} is a standard-volume platform event: custom channels take only high-volume platform events."),
+                )
+                .fields(&["SelectedEntity"]));
+            }
+            if let Some(f) = meta.get("filterExpression") {
+                check_filter(org, entity, f)?;
+            }
+            check_allocations(world, ctx, None, Some(entity))?;
             let channel_id = ch["Id"].clone();
             let dup = world.orgs[&ctx.org].tooling.get(t).is_some_and(|m| {
                 m.values().any(|r| {
@@ -625,6 +761,10 @@ fn update(
                 return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", "Update is not supported for the selectedEntity field on platform event channel members.").fields(&["SelectedEntity"]));
             }
             immutable("eventChannel", "EventChannel")?;
+            if let Some(f) = meta.get("filterExpression") {
+                let entity = rec["SelectedEntity"].as_str().unwrap_or("").to_owned();
+                check_filter(&world.orgs[&ctx.org], &entity, f)?;
+            }
             rec.insert(
                 "FilterExpression".into(),
                 meta.get("filterExpression").cloned().unwrap_or(Value::Null),
