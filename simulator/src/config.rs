@@ -388,6 +388,11 @@ pub const DEMO_USERNAME: &str = "admin@demo.relayform.test";
 pub const DEMO_PASSWORD: &str = "demo-password";
 pub const DEMO_CLIENT_ID: &str = "relayform-demo-client";
 pub const DEMO_CLIENT_SECRET: &str = "relayform-demo-secret";
+/// The demo org's JWT bearer app: it verifies assertions with the public half of the test-only key
+/// `simulator/tests/fixtures/test-only-jwt-key.pem` (which protects nothing), so that JWT logins
+/// (`sf org login jwt`, simple-salesforce, relayform's `jwt_bearer`) can be tried on the demo.
+pub const DEMO_JWT_CLIENT_ID: &str = "relayform-demo-jwt";
+pub const DEMO_JWT_PUBLIC_KEY: &str = include_str!("../tests/fixtures/test-only-jwt-key.pub.pem");
 pub const DEMO_ACCOUNT_ID: &str = "000000000000";
 pub const DEMO_ACCESS_KEY_ID: &str = "SIMDEMOACCESSKEY0000";
 pub const DEMO_SECRET_ACCESS_KEY: &str = "sim-demo-secret-access-key";
@@ -430,12 +435,24 @@ impl OrgConfig {
                 username: user.clone(),
                 password: Some(DEMO_PASSWORD.into()),
             }],
-            connected_apps: vec![AppConfig {
-                client_id,
-                client_secret: Some(DEMO_CLIENT_SECRET.into()),
-                certificate: None,
-                run_as: Some(user),
-            }],
+            connected_apps: vec![
+                AppConfig {
+                    client_id,
+                    client_secret: Some(DEMO_CLIENT_SECRET.into()),
+                    certificate: None,
+                    run_as: Some(user),
+                },
+                AppConfig {
+                    client_id: if my_domain == "demo" {
+                        DEMO_JWT_CLIENT_ID.to_owned()
+                    } else {
+                        format!("relayform-{my_domain}-jwt")
+                    },
+                    client_secret: None,
+                    certificate: Some(DEMO_JWT_PUBLIC_KEY.into()),
+                    run_as: None,
+                },
+            ],
             platform_events: BTreeMap::from([
                 (
                     "Order_Placed__e".into(),

@@ -250,8 +250,10 @@ fn jwt_assertion(
     })
 }
 
-/// Sessions from the `sf` CLI's login for an alias or username: `sf org display --json`. The CLI keeps
-/// and refreshes the credentials; relayform only asks it for a current access token.
+/// Sessions from the `sf` CLI's login for an alias or username: `sf org display --json` for the
+/// instance (and, from CLIs that still print it there, the token), `sf org auth show-access-token
+/// --json` for the token otherwise. The CLI keeps and refreshes the credentials; relayform only asks
+/// it for a current access token.
 #[derive(Debug)]
 pub struct SfCli {
     program: String,
@@ -269,10 +271,12 @@ impl SfCli {
         }
     }
 
-    async fn fetch(&self) -> Result<Session, Error> {
-        let op = "sf org display";
+    /// Runs `sf <args> --target-org <alias> --json` and returns its JSON answer with whether it
+    /// succeeded. The answer may hold the access token: it is parsed, never echoed.
+    async fn run(&self, op: &str, args: &[&str]) -> Result<(serde_json::Value, bool), Error> {
         let out = tokio::process::Command::new(&self.program)
-            .args(["org", "display", "--target-org", &self.alias, "--json"])
+            .args(args)
+            .args(["--target-org", &self.alias, "--json"])
             .stdin(std::process::Stdio::null())
             .output()
             .await
@@ -290,7 +294,6 @@ impl SfCli {
                     },
                 )
             })?;
-        // The output holds the access token: it is parsed, never echoed.
         let body: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
             error(
                 ErrorKind::Protocol,
@@ -301,28 +304,54 @@ impl SfCli {
                 ),
             )
         })?;
-        let result = &body["result"];
-        let field = |k: &str| result.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        match (field("accessToken"), field("instanceUrl")) {
-            (Some(token), Some(instance_url)) if out.status.success() => Ok(Session {
-                access_token: Secret::new(token),
-                instance_url,
-            }),
-            _ => {
-                let message = body
-                    .get("message")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("no access token in its answer");
-                Err(error(
-                    ErrorKind::Unauthorized,
-                    op,
-                    format!(
-                        "the sf CLI has no usable login for `{}`: {message}\nhint: `sf org login web --alias {}`",
-                        self.alias, self.alias
-                    ),
-                ))
+        Ok((body, out.status.success()))
+    }
+
+    fn no_login(&self, op: &str, body: &serde_json::Value) -> Error {
+        let message = body
+            .get("message")
+            .and_then(|v| v.as_str())
+            .unwrap_or("no access token in its answer");
+        error(
+            ErrorKind::Unauthorized,
+            op,
+            format!(
+                "the sf CLI has no usable login for `{}`: {message}\nhint: `sf org login web --alias {}`",
+                self.alias, self.alias
+            ),
+        )
+    }
+
+    /// The instance URL from `sf org display`, and the access token: from the same answer where the
+    /// CLI still prints it, else (current CLIs print `[REDACTED]` there) from
+    /// `sf org auth show-access-token`.
+    async fn fetch(&self) -> Result<Session, Error> {
+        let op = "sf org display";
+        let (body, ok) = self.run(op, &["org", "display"]).await?;
+        let field = |b: &serde_json::Value, k: &str| {
+            b["result"]
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let Some(instance_url) = field(&body, "instanceUrl").filter(|_| ok) else {
+            return Err(self.no_login(op, &body));
+        };
+        let usable = |t: &String| !t.is_empty() && !t.contains("REDACTED") && !t.contains(' ');
+        let token = match field(&body, "accessToken").filter(usable) {
+            Some(t) => t,
+            None => {
+                let op = "sf org auth show-access-token";
+                let (shown, ok) = self.run(op, &["org", "auth", "show-access-token"]).await?;
+                field(&shown, "accessToken")
+                    .filter(|t| ok && usable(t))
+                    .ok_or_else(|| self.no_login(op, &shown))?
             }
-        }
+        };
+        Ok(Session {
+            access_token: Secret::new(token),
+            instance_url,
+        })
     }
 }
 

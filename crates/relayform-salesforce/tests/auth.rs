@@ -69,16 +69,23 @@ async fn jwt_bearer_signs_an_assertion_the_org_accepts() {
     assert!(!e.to_string().contains("hunter2"));
 }
 
-/// A stand-in for `sf`: prints `answer` and exits with `status`.
+/// A stand-in for `sf`: answers `org display` with `answer` (exit `status`) and, if given,
+/// `org auth show-access-token` with `shown`.
 fn fake_sf(dir: &std::path::Path, answer: &str, status: i32) -> String {
+    fake_sf_with(dir, answer, status, None)
+}
+
+fn fake_sf_with(dir: &std::path::Path, answer: &str, status: i32, shown: Option<&str>) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("sf");
     std::fs::write(dir.join("answer.json"), answer).unwrap();
+    std::fs::write(dir.join("shown.json"), shown.unwrap_or("")).unwrap();
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\n[ \"$1 $2 $3 $4 $5\" = \"org display --target-org demo-alias --json\" ] || exit 9\ncat '{}'\nexit {status}\n",
-            dir.join("answer.json").display()
+            "#!/bin/sh\ncase \"$*\" in\n\"org display --target-org demo-alias --json\") cat '{}'; exit {status};;\n\"org auth show-access-token --target-org demo-alias --json\") [ -s '{shown}' ] || exit 9; cat '{shown}';;\n*) exit 9;;\nesac\n",
+            dir.join("answer.json").display(),
+            shown = dir.join("shown.json").display()
         ),
     )
     .unwrap();
@@ -107,6 +114,30 @@ async fn the_sf_cli_login_is_used_and_its_failures_explained() {
         "username": DEMO_USERNAME,
     }});
     let sf = fake_sf(dir.path(), &answer.to_string(), 0);
+    let client = Client::new(Arc::new(SfCli::new(&sf, "demo-alias")));
+    assert_eq!(
+        client
+            .query("SELECT Id FROM Organization")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Current CLIs hide the token in `org display`: it comes from `org auth show-access-token`.
+    let redacted = serde_json::json!({"status": 0, "result": {
+        "accessToken": "[REDACTED] Use 'sf org auth show-access-token' to view",
+        "instanceUrl": instance,
+        "username": DEMO_USERNAME,
+    }});
+    let shown =
+        serde_json::json!({"status": 0, "result": {"accessToken": session.access_token.expose()}});
+    let sf = fake_sf_with(
+        dir.path(),
+        &redacted.to_string(),
+        0,
+        Some(&shown.to_string()),
+    );
     let client = Client::new(Arc::new(SfCli::new(&sf, "demo-alias")));
     assert_eq!(
         client

@@ -3,8 +3,8 @@
 use crate::cli::ServeArgs;
 use anyhow::{Context, bail};
 use relayform_simulator::config::{
-    Config, DEMO_ACCESS_KEY_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD,
-    DEMO_SECRET_ACCESS_KEY, DEMO_USERNAME,
+    Config, DEMO_ACCESS_KEY_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_JWT_CLIENT_ID,
+    DEMO_PASSWORD, DEMO_SECRET_ACCESS_KEY, DEMO_USERNAME,
 };
 use serde_json::json;
 use std::io::Write;
@@ -69,6 +69,7 @@ pub(crate) fn serve(
             if demo {
                 writeln!(out, "demo credentials (simulator only):")?;
                 writeln!(out, "  salesforce user {DEMO_USERNAME} / {DEMO_PASSWORD}, connected app {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")?;
+                writeln!(out, "  jwt bearer: connected app {DEMO_JWT_CLIENT_ID}, assertions signed with simulator/tests/fixtures/test-only-jwt-key.pem")?;
                 writeln!(out, "  aws access key {DEMO_ACCESS_KEY_ID} / {DEMO_SECRET_ACCESS_KEY} (or any known 12-digit account id as the key)")?;
             }
             if let Some(state) = &args.state {
@@ -87,6 +88,7 @@ fn demo_credentials() -> serde_json::Value {
     json!({
         "username": DEMO_USERNAME, "password": DEMO_PASSWORD,
         "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET,
+        "jwt_client_id": DEMO_JWT_CLIENT_ID, "jwt_key": "simulator/tests/fixtures/test-only-jwt-key.pem",
         "access_key_id": DEMO_ACCESS_KEY_ID, "secret_access_key": DEMO_SECRET_ACCESS_KEY,
     })
 }

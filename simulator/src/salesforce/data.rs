@@ -44,6 +44,26 @@ pub fn handle(
             route.object.as_deref().unwrap_or(""),
             &json_body(req)?,
         ),
+        "sobject.get"
+            if route
+                .object
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case("User")) =>
+        {
+            // The user a session runs as (the sf CLI reads its username this way after a login).
+            let id = route.rest.get(2).map(String::as_str).unwrap_or("");
+            let org = &world.orgs[&ctx.org];
+            let user = org
+                .users
+                .iter()
+                .find(|u| u.id == id || (id.len() == 15 && u.id.starts_with(id)))
+                .ok_or_else(SfError::not_found)?;
+            let url = format!("{}/sobjects/User/{}", ctx.data_path(), user.id);
+            Ok(Reply::json(
+                200,
+                &json!({"attributes": {"type": "User", "url": url}, "Id": user.id, "Username": user.username, "Name": user.username, "Email": user.username, "IsActive": true}),
+            ))
+        }
         "sobject.get" | "sobject.update" | "sobject.delete" => {
             let object = route.object.as_deref().unwrap_or("");
             let id = route.rest.get(2).map(String::as_str).unwrap_or("");
@@ -270,7 +290,10 @@ pub fn query_call(
         )
     })?;
     let parsed = soql::parse(q).map_err(|e| SfError::new(400, "MALFORMED_QUERY", e))?;
-    let (entity, records) = run(world, ctx, &parsed, tooling)?;
+    let (entity, selected, records) = run(world, ctx, &parsed, tooling)?;
+    if req.query("columns") == Some("true") {
+        return Ok(Reply::json(200, &columns(&entity, &selected)));
+    }
     let locator = format!("01gSM{}", crate::ids::random(&mut world.rng, 10));
     respond(
         world,
@@ -285,12 +308,41 @@ pub fn query_call(
     )
 }
 
+/// The column metadata of a query (`?columns=true`, which the `sf` CLI asks for before it runs one).
+fn columns(entity: &str, selected: &[String]) -> Value {
+    let column = |name: &str, joins: Vec<Value>| {
+        json!({
+            "aggregate": false, "apexType": null, "booleanType": false, "columnName": name,
+            "custom": name.ends_with("__c"), "displayName": name, "foreignKeyName": null,
+            "insertable": false, "joinColumns": joins, "numberType": false, "textType": false,
+            "updatable": false,
+        })
+    };
+    let mut out: Vec<Value> = Vec::new();
+    for f in selected {
+        match f.split_once('.') {
+            Some((rel, sub)) => {
+                let at = out.iter().position(|c| c["columnName"] == rel);
+                let i = at.unwrap_or_else(|| {
+                    out.push(column(rel, Vec::new()));
+                    out.len() - 1
+                });
+                if let Some(j) = out[i]["joinColumns"].as_array_mut() {
+                    j.push(column(sub, Vec::new()));
+                }
+            }
+            None => out.push(column(f, Vec::new())),
+        }
+    }
+    json!({"columnMetadata": out, "entityName": entity, "groupBy": false, "idSelect": true, "keyPrefix": null})
+}
+
 fn run(
     world: &World,
     ctx: &Ctx,
     q: &Query,
     tooling: bool,
-) -> Result<(String, Vec<Value>), SfError> {
+) -> Result<(String, Vec<String>, Vec<Value>), SfError> {
     let org = &world.orgs[&ctx.org];
     let (entity, mut fields) = fields_of(org, &q.object, tooling).ok_or_else(|| {
         SfError::new(400, "INVALID_TYPE", format!("sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.", q.object))
@@ -390,7 +442,7 @@ fn run(
             Value::Object(o)
         })
         .collect();
-    Ok((entity, out))
+    Ok((entity, selected, out))
 }
 
 fn respond(

@@ -235,10 +235,14 @@ fn jwt_bearer(
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
     jsonwebtoken::decode::<Value>(assertion, &key, &validation).map_err(|_| "invalid assertion")?;
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or("invalid assertion")?;
+    // Seconds since the epoch, as a number or (as some clients send it) a string of digits, which
+    // Salesforce accepts too.
+    let exp = match claims.get("exp") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        _ => None,
+    }
+    .ok_or("invalid assertion")?;
     if exp * 1000 <= now {
         return Err("expired authorization code");
     }
