@@ -20,6 +20,7 @@
 
 pub mod observe;
 pub mod ops;
+pub mod probe;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eventbridge::config::{

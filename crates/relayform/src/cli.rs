@@ -26,9 +26,42 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Print the resource graph of a spec: what depends on what, in creation order.
     Graph(GraphArgs),
+    /// Ask a sandbox org and AWS account what the vendors' documentation leaves open (partial
+    /// PATCHes, relay labels, partner-source timing, receiver policies, ...), with temporary objects
+    /// it deletes again, and print the simulator settings that behave the same.
+    Conformance(ConformanceArgs),
     /// The bundled simulator of the Salesforce and AWS APIs.
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// Spec files or directories, as for `validate`: they say how to reach the org and account.
+    #[arg(default_value = "specs", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The org to ask (its spec name). Use a sandbox: temporary objects are made there.
+    #[arg(long, value_name = "NAME")]
+    pub org: String,
+    /// The AWS account to ask (its spec name).
+    #[arg(long = "aws", value_name = "NAME")]
+    pub aws: String,
+    /// A high-volume platform event of the org for the temporary channel (default: the first one a
+    /// relay of the org carries).
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+    /// Print the answers as a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for each thing Salesforce or AWS does in its own time.
+    #[arg(long, default_value = "15m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait_timeout: std::time::Duration,
+    /// Where the embedded simulator keeps its state (for `simulator: true` orgs and accounts).
+    #[arg(long, value_name = "FILE", default_value = ".relayform/simulator.json")]
+    pub simulator_state: PathBuf,
+    /// The embedded simulator's settings (YAML), as for `plan`.
+    #[arg(long, value_name = "FILE")]
+    pub simulator_settings: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

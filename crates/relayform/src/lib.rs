@@ -15,6 +15,7 @@
 mod apply;
 pub mod cli;
 mod commands;
+mod conformance;
 mod demo;
 mod engine;
 pub mod load;
@@ -83,6 +84,7 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         cli::Command::Apply(args) => commands::apply(&args, out, err),
         cli::Command::Destroy(args) => commands::destroy(&args, out, err),
         cli::Command::Graph(args) => graph(&args, out, err),
+        cli::Command::Conformance(args) => conformance::run(&args, out, err),
         cli::Command::Sim(cli::SimCommand::Serve(args)) => sim::serve(&args, out, err),
         cli::Command::Schema => {
             let schema = relayform_spec::schema::json_schema();

@@ -121,3 +121,97 @@ async fn a_remote_org_and_account_are_planned_applied_and_their_credentials_chec
     assert!(err.contains("cannot use AWS account `events`"), "{err}");
     assert!(err.contains("111111111111"), "{err}");
 }
+
+/// `relayform conformance` against a simulator served and reached as a real org and account: its
+/// answers are the simulator's settings, a changed setting changes the answer, and it leaves nothing
+/// behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_reports_the_settings_of_the_simulator_it_asks() {
+    use relayform_simulator::config::{
+        ChannelForm, Config, DeleteBusWithRules, LabelUpdate, PendingDelivery, Presence,
+        ReceiverPolicy, ToolingPatch,
+    };
+    let strict = Config::default();
+    let mut lenient = Config::default();
+    let s = &mut lenient.settings;
+    s.tooling_patch = ToolingPatch::Merge;
+    s.relay_label_update = LabelUpdate::Ignore;
+    s.relay_event_channel = ChannelForm::Id;
+    s.tooling_named_credential_endpoint = Presence::Present;
+    s.pending_source_delivery = PendingDelivery::Error;
+    s.receiver_bus_policy = ReceiverPolicy::Ignore;
+    s.delete_bus_with_rules = DeleteBusWithRules::Cascade;
+    s.partner_source_delay_seconds = 0;
+    s.source_visibility_lag_seconds = 0;
+    for (config, want) in [
+        (
+            strict,
+            serde_json::json!({
+                "tooling_patch": "replace", "relay_label_update": "reject",
+                "relay_event_channel": "full_name", "tooling_named_credential_endpoint": "absent",
+                "pending_source_delivery": "drop", "receiver_bus_policy": "enforce",
+                "delete_bus_with_rules": "refuse",
+            }),
+        ),
+        (
+            lenient,
+            serde_json::json!({
+                "tooling_patch": "merge", "relay_label_update": "ignore",
+                "relay_event_channel": "id", "tooling_named_credential_endpoint": "present",
+                "pending_source_delivery": "error", "receiver_bus_policy": "ignore",
+                "delete_bus_with_rules": "cascade", "partner_source_delay_seconds": 0,
+                "source_visibility_lag_seconds": 0,
+            }),
+        ),
+    ] {
+        let sim = relayform_simulator::start(relayform_simulator::Options {
+            config,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), spec(&sim, DEMO_ACCOUNT_ID)).unwrap();
+        let (code, out, err) = relayform(
+            dir.path(),
+            &[
+                "conformance",
+                "spec.yaml",
+                "--org",
+                "acme",
+                "--aws",
+                "events",
+                "--wait-timeout",
+                "60s",
+                "--json",
+            ],
+            DEMO_CLIENT_SECRET,
+        );
+        assert_eq!(code, 0, "{out}\n{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["complete"], true, "{doc:#}");
+        assert_eq!(doc["left_behind"], serde_json::json!([]), "{doc:#}");
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&doc["settings"][k], v, "{k}: {doc:#}");
+        }
+        assert!(!out.contains(DEMO_CLIENT_SECRET) && !err.contains(DEMO_CLIENT_SECRET));
+        // Nothing of it is left: no Tooling object, no bus but the destination and the defaults, no role.
+        let left = sim.with_world(|w, _| {
+            let tooling: usize = w
+                .orgs
+                .values()
+                .flat_map(|o| o.tooling.values().map(|m| m.len()))
+                .sum();
+            let buses: Vec<String> = w
+                .accounts
+                .values()
+                .flat_map(|a| a.regions.values())
+                .flat_map(|r| r.buses.keys().cloned())
+                .filter(|b| b.starts_with("rfconf") || b.starts_with("aws.partner/"))
+                .collect();
+            let roles: usize = w.accounts.values().map(|a| a.roles.len()).sum();
+            (tooling, buses, roles)
+        });
+        assert_eq!(left, (0, Vec::<String>::new(), 0), "{out}");
+    }
+}

@@ -1,0 +1,727 @@
+//! `relayform conformance`: asks a sandbox org and an AWS account the questions the vendors'
+//! documentation leaves open (`../shared/reference/vendor-rules.md`, section 7), with temporary
+//! objects of its own, and prints the answers with the simulator settings that reproduce them.
+//!
+//! Every object it makes is named `rfconf_<id>` (Salesforce) or `rfconf-<id>` (AWS) and recorded
+//! before anything else happens to it; whatever happens next (an answer that cannot be had, a refused
+//! call, Ctrl-C), what was recorded is deleted again, newest first, and the report says what, if
+//! anything, could not be. Pointed at the simulator (embedded, or served and reached as a real org),
+//! the answers are the simulator's own settings: that is how CI checks both.
+
+use crate::cli::ConformanceArgs;
+use crate::engine;
+use anyhow::{Context, bail};
+use relayform_aws::Aws;
+use relayform_aws::ops as aws_ops;
+use relayform_aws::probe;
+use relayform_provider::ErrorKind;
+use relayform_salesforce::Client;
+use relayform_salesforce::ops as sf;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One answer: the question, what the org or account did, and the simulator setting that does the
+/// same (`None` when the question could not be asked).
+#[derive(Debug, Clone)]
+struct Answer {
+    question: &'static str,
+    answer: String,
+    setting: Option<(&'static str, Value)>,
+}
+
+/// Something conformance made, to delete again.
+#[derive(Debug, Clone)]
+enum Temp {
+    Tooling(&'static str, String),
+    Bus(String, String),
+    Rule {
+        region: String,
+        bus: String,
+        rule: String,
+    },
+    Role(String),
+    PartnerBus(String),
+}
+
+#[derive(Default)]
+struct Made(Mutex<Vec<Temp>>);
+
+impl Made {
+    fn add(&self, t: Temp) {
+        self.0.lock().expect("made").push(t);
+    }
+    fn all(&self) -> Vec<Temp> {
+        self.0.lock().expect("made").clone()
+    }
+}
+
+struct Ctx {
+    sf: Client,
+    aws: Aws,
+    /// The account in another region, for the cross-region question.
+    aws_other: Aws,
+    account_id: String,
+    region: String,
+    other_region: String,
+    event: Option<String>,
+    id: String,
+    wait: Duration,
+    made: Arc<Made>,
+}
+
+const ROLE_POLICY: &str = "rfconf-put";
+
+pub(crate) fn run(
+    args: &ConformanceArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let loaded = crate::commands::load(&args.paths, err)?;
+    let spec = loaded.spec;
+    let Some(org) = spec.orgs.get(&args.org) else {
+        bail!(
+            "--org {}: the spec has no such org (it has: {})",
+            args.org,
+            spec.orgs.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let Some(account) = spec.aws_accounts.get(&args.aws) else {
+        bail!(
+            "--aws {}: the spec has no such AWS account (it has: {})",
+            args.aws,
+            spec.aws_accounts
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    // The event to relay: given, or the first platform event a relay of the org carries.
+    let event = args.event.clone().or_else(|| {
+        spec.relays
+            .values()
+            .filter(|r| r.org.value == args.org)
+            .flat_map(|r| r.events.iter())
+            .find(|e| e.value.ends_with("__e"))
+            .map(|e| e.value.clone())
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let sim = engine::embedded(
+            &spec,
+            &args.simulator_state,
+            args.simulator_settings.as_deref(),
+        )
+        .await?;
+        let conn = engine::connect(&spec, sim.as_ref()).await?;
+        let sf = conn.orgs[&args.org].clone();
+        let aws = conn.accounts[&args.aws].clone();
+        aws.pin(&account.account_id.value)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot use AWS account `{}`: {e}", args.aws))?;
+        let region = account.region.value.clone();
+        let other_region = if region == "us-east-1" {
+            "us-west-2"
+        } else {
+            "us-east-1"
+        }
+        .to_owned();
+        let target = conn.targets[&account.account_id.value].clone();
+        let aws_other = Aws::connect(
+            &relayform_aws::Target {
+                region: other_region.clone(),
+                ..target
+            },
+            None,
+        )
+        .await;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let ctx = Ctx {
+            sf,
+            aws,
+            aws_other,
+            account_id: account.account_id.value.clone(),
+            region,
+            other_region,
+            event,
+            id: format!("{:06x}", (nanos >> 8) & 0xff_ffff),
+            wait: args.wait_timeout,
+            made: Arc::default(),
+        };
+        writeln!(
+            err,
+            "asking org `{}` ({}) and AWS account {} ({}); temporary objects are named rfconf_{} / rfconf-{}",
+            args.org,
+            match &org.connection {
+                relayform_spec::OrgConnection::Simulator => "embedded simulator".to_owned(),
+                relayform_spec::OrgConnection::Remote { instance_url, .. } =>
+                    instance_url.value.clone(),
+            },
+            ctx.account_id,
+            ctx.region,
+            ctx.id,
+            ctx.id
+        )?;
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let asked = tokio::select! {
+            r = ask(&ctx, &answers) => r.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => Err("interrupted (Ctrl-C)".to_owned()),
+        };
+        let left = cleanup(&ctx).await;
+        let answers = answers.lock().expect("answers").clone();
+        if let Some(sim) = sim {
+            sim.shutdown()
+                .await
+                .context("cannot save the embedded simulator's state")?;
+        }
+        report(&answers, &asked, &left, args.json, out)?;
+        Ok(if asked.is_ok() && left.is_empty() { 0 } else { 1 })
+    })
+}
+
+fn report(
+    answers: &[Answer],
+    asked: &Result<(), String>,
+    left: &[String],
+    as_json: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let settings: serde_json::Map<String, Value> = answers
+        .iter()
+        .filter_map(|a| a.setting.clone())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    if as_json {
+        let doc = json!({
+            "format_version": "1",
+            "answers": answers.iter().map(|a| json!({
+                "question": a.question,
+                "answer": a.answer,
+                "setting": a.setting.as_ref().map(|(k, v)| json!({k.to_owned(): v})),
+            })).collect::<Vec<_>>(),
+            "settings": settings,
+            "complete": asked.is_ok(),
+            "error": asked.as_ref().err(),
+            "left_behind": left,
+        });
+        return writeln!(out, "{doc:#}");
+    }
+    let width = answers.iter().map(|a| a.question.len()).max().unwrap_or(0);
+    for a in answers {
+        writeln!(out, "{:width$}  {}", a.question, a.answer)?;
+    }
+    if let Err(e) = asked {
+        writeln!(out, "\nstopped before every question was asked: {e}")?;
+    }
+    if left.is_empty() {
+        writeln!(out, "\nEvery temporary object was deleted.")?;
+    } else {
+        writeln!(
+            out,
+            "\nCould not delete (delete these by hand): {}",
+            left.join("; ")
+        )?;
+    }
+    writeln!(
+        out,
+        "\nSimulator settings that reproduce these answers (for `sim serve --config` or `--simulator-settings`):\nsettings:"
+    )?;
+    for (k, v) in &settings {
+        let shown = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        writeln!(out, "  {k}: {shown}")?;
+    }
+    Ok(())
+}
+
+type Answers = Arc<Mutex<Vec<Answer>>>;
+
+fn say(answers: &Answers, question: &'static str, answer: String, setting: (&'static str, Value)) {
+    answers.lock().expect("answers").push(Answer {
+        question,
+        answer,
+        setting: Some(setting),
+    });
+}
+
+fn unasked(answers: &Answers, question: &'static str, why: String) {
+    answers.lock().expect("answers").push(Answer {
+        question,
+        answer: format!("not asked: {why}"),
+        setting: None,
+    });
+}
+
+/// Polls `check` every `step` until it gives a value or `wait` passes.
+async fn poll<T, F, Fut>(wait: Duration, mut check: F) -> anyhow::Result<Option<(T, Duration)>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(Some((v, start.elapsed())));
+        }
+        if start.elapsed() >= wait {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause.min(wait.saturating_sub(start.elapsed()))).await;
+        pause = (pause * 3 / 2).min(Duration::from_secs(10));
+    }
+}
+
+fn seconds(d: Duration) -> u64 {
+    d.as_secs_f64().round() as u64
+}
+
+async fn feedback(ctx: &Ctx, relay: &str) -> anyhow::Result<sf::Feedback> {
+    Ok(sf::feedback_all(&ctx.sf)
+        .await?
+        .into_iter()
+        .find(|(id, _)| sf::same_id(id, relay))
+        .map(|(_, f)| f)
+        .unwrap_or_default())
+}
+
+async fn create(
+    ctx: &Ctx,
+    sobject: &'static str,
+    full_name: &str,
+    metadata: Value,
+) -> anyhow::Result<String> {
+    let id = ctx
+        .sf
+        .tooling_create(
+            sobject,
+            &json!({"FullName": full_name, "Metadata": metadata}),
+        )
+        .await
+        .with_context(|| format!("cannot create the temporary {sobject} {full_name}"))?;
+    ctx.made.add(Temp::Tooling(sobject, id.clone()));
+    Ok(id)
+}
+
+async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
+    let name = format!("Rfconf_{}", ctx.id);
+    let channel = format!("{name}__chn");
+    let endpoint = relayform_spec::names::named_credential_endpoint(&ctx.account_id, &ctx.region);
+
+    // Q: does the Tooling face of NamedCredential have Endpoint?
+    create(
+        ctx,
+        "NamedCredential",
+        &name,
+        sf::named_credential_definition(&name, &endpoint),
+    )
+    .await?;
+    let q = "NamedCredential.Endpoint on the Tooling API";
+    match ctx
+        .sf
+        .tooling_query(&format!(
+            "SELECT Id, Endpoint FROM NamedCredential WHERE DeveloperName = '{name}'"
+        ))
+        .await
+    {
+        Ok(_) => say(
+            answers,
+            q,
+            "queryable".into(),
+            ("tooling_named_credential_endpoint", json!("present")),
+        ),
+        Err(e) if e.code.as_deref() == Some("INVALID_FIELD") => say(
+            answers,
+            q,
+            "INVALID_FIELD (only the data API has it)".into(),
+            ("tooling_named_credential_endpoint", json!("absent")),
+        ),
+        Err(e) => return Err(e.into()),
+    }
+
+    let channel_id = create(
+        ctx,
+        "PlatformEventChannel",
+        &channel,
+        sf::channel_definition("event", &name),
+    )
+    .await?;
+    if let Some(event) = &ctx.event {
+        create(
+            ctx,
+            "PlatformEventChannelMember",
+            &relayform_spec::names::channel_member(&name, event),
+            json!({"eventChannel": channel, "selectedEntity": event}),
+        )
+        .await?;
+    }
+    let def = sf::RelayDefinition {
+        label: name.clone(),
+        channel: channel.clone(),
+        destination: format!("callout:{name}"),
+        relay_option: r#"{"ReplayRecovery":"EARLIEST"}"#.into(),
+        state: "STOP".into(),
+    };
+    let created = Instant::now();
+    let relay = create(ctx, "EventRelayConfig", &name, def.metadata()).await?;
+
+    // Q: in what form does a relay query give its channel?
+    let rows = ctx
+        .sf
+        .tooling_query(&format!(
+            "SELECT EventChannel FROM EventRelayConfig WHERE DeveloperName = '{name}'"
+        ))
+        .await?;
+    let seen = rows
+        .first()
+        .and_then(|r| r.get("EventChannel"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let q = "EventRelayConfig.EventChannel in a query";
+    if sf::same_id(&seen, &channel_id) {
+        say(
+            answers,
+            q,
+            format!("the channel's id ({seen})"),
+            ("relay_event_channel", json!("id")),
+        );
+    } else {
+        say(
+            answers,
+            q,
+            format!("the full name ({seen})"),
+            ("relay_event_channel", json!("full_name")),
+        );
+    }
+
+    // Q: is a partial PATCH refused, or are the fields it leaves out kept or reset?
+    let q = "a Tooling PATCH without the whole definition";
+    let url_state = ctx
+        .sf
+        .tooling_update(
+            "EventRelayConfig",
+            &relay,
+            &json!({"Metadata": {"state": "STOP"}}),
+        )
+        .await;
+    match url_state {
+        Err(e) if e.kind == ErrorKind::Rejected => say(
+            answers,
+            q,
+            format!(
+                "refused ({}): the PATCH is the whole definition",
+                e.code.unwrap_or_default()
+            ),
+            ("tooling_patch", json!("replace")),
+        ),
+        Err(e) => return Err(e.into()),
+        Ok(()) => {
+            let rec = ctx.sf.tooling_get("EventRelayConfig", &relay).await?;
+            let kept = rec["RelayOption"]
+                .as_str()
+                .is_some_and(|o| o.contains("EARLIEST"));
+            if kept {
+                say(
+                    answers,
+                    q,
+                    "accepted; relayOption left out was kept".into(),
+                    ("tooling_patch", json!("merge")),
+                );
+            } else {
+                say(
+                    answers,
+                    q,
+                    "accepted; relayOption left out went back to its default (LATEST)".into(),
+                    ("tooling_patch", json!("replace")),
+                );
+            }
+            // Whatever it did, the relay is EARLIEST again for what follows.
+            sf::update(&ctx.sf, "EventRelayConfig", &relay, &name, def.metadata()).await?;
+        }
+    }
+
+    // Q: can a relay's label change?
+    let q = "a PATCH that changes a relay's label";
+    let relabelled = sf::RelayDefinition {
+        label: format!("{name} relabelled"),
+        ..def.clone()
+    };
+    match sf::update(
+        &ctx.sf,
+        "EventRelayConfig",
+        &relay,
+        &name,
+        relabelled.metadata(),
+    )
+    .await
+    {
+        Err(e) if e.kind == ErrorKind::Rejected => say(
+            answers,
+            q,
+            format!("refused ({})", e.code.unwrap_or_default()),
+            ("relay_label_update", json!("reject")),
+        ),
+        Err(e) => return Err(e.into()),
+        Ok(()) => {
+            let rec = ctx.sf.tooling_get("EventRelayConfig", &relay).await?;
+            if rec["MasterLabel"].as_str() == Some(relabelled.label.as_str()) {
+                say(
+                    answers,
+                    q,
+                    "accepted and applied".into(),
+                    ("relay_label_update", json!("accept")),
+                );
+            } else {
+                say(
+                    answers,
+                    q,
+                    "answered 204, label unchanged".into(),
+                    ("relay_label_update", json!("ignore")),
+                );
+            }
+        }
+    }
+
+    // Q: how long until Salesforce names the partner source, and until AWS shows it?
+    let registered = poll(ctx.wait, || async {
+        let f = feedback(ctx, &relay).await?;
+        Ok(f.remote_resource)
+    })
+    .await?;
+    let Some((source, _)) = registered else {
+        unasked(
+            answers,
+            "seconds until RemoteResource is filled",
+            format!(
+                "Salesforce did not register the partner source within {}s",
+                ctx.wait.as_secs()
+            ),
+        );
+        return Ok(());
+    };
+    let named_after = created.elapsed();
+    say(
+        answers,
+        "seconds until RemoteResource is filled",
+        format!("{}", seconds(named_after)),
+        ("partner_source_delay_seconds", json!(seconds(named_after))),
+    );
+    let visible = poll(ctx.wait, || async {
+        Ok(probe::source_state(&ctx.aws, &source).await?)
+    })
+    .await?;
+    let Some((state, lag)) = visible else {
+        unasked(
+            answers,
+            "seconds until AWS shows the partner source",
+            format!("AWS did not show {source} within {}s", ctx.wait.as_secs()),
+        );
+        return Ok(());
+    };
+    say(
+        answers,
+        "seconds until AWS shows the partner source",
+        format!("{} (then {state})", seconds(lag)),
+        ("source_visibility_lag_seconds", json!(seconds(lag))),
+    );
+
+    // Q: a relay set running while its source is still PENDING.
+    let q = "a relay set running before its source is associated";
+    let running = sf::RelayDefinition {
+        state: "RUN".into(),
+        ..def.clone()
+    };
+    sf::update(
+        &ctx.sf,
+        "EventRelayConfig",
+        &relay,
+        &name,
+        running.metadata(),
+    )
+    .await?;
+    let settled = poll(ctx.wait, || async {
+        let f = feedback(ctx, &relay).await?;
+        Ok(match f.status.as_deref() {
+            Some("RUNNING") => Some(("RUNNING".to_owned(), f)),
+            Some("ERROR") => Some(("ERROR".to_owned(), f)),
+            _ => None,
+        })
+    })
+    .await?;
+    match settled {
+        None => unasked(
+            answers,
+            q,
+            format!(
+                "the relay reached neither RUNNING nor ERROR within {}s",
+                ctx.wait.as_secs()
+            ),
+        ),
+        Some(((status, f), took)) => {
+            say(
+                answers,
+                "seconds until a state change shows in the feedback",
+                format!("{}", seconds(took)),
+                ("state_change_delay_seconds", json!(seconds(took))),
+            );
+            if status == "RUNNING" {
+                say(
+                    answers,
+                    q,
+                    "RUNNING (AWS drops what it relays meanwhile)".into(),
+                    ("pending_source_delivery", json!("drop")),
+                );
+            } else {
+                say(
+                    answers,
+                    q,
+                    format!(
+                        "ERROR ({})",
+                        f.error_code.unwrap_or_else(|| "no code".into())
+                    ),
+                    ("pending_source_delivery", json!("error")),
+                );
+            }
+        }
+    }
+    // Associate, so that the partner bus and the relay go cleanly.
+    aws_ops::associate(&ctx.aws, &source).await?;
+    ctx.made.add(Temp::PartnerBus(source.clone()));
+
+    // Q: a target on a bus in another region, without a policy on that bus.
+    let bus = format!("rfconf-{}", ctx.id);
+    let here_arn = probe::create_bus(&ctx.aws, &bus).await?;
+    ctx.made.add(Temp::Bus(ctx.region.clone(), bus.clone()));
+    let there_arn = probe::create_bus(&ctx.aws_other, &bus).await?;
+    ctx.made
+        .add(Temp::Bus(ctx.other_region.clone(), bus.clone()));
+    let role = format!("rfconf-{}", ctx.id);
+    let partition = relayform_spec::rules::partition(&ctx.region).unwrap_or("aws");
+    let trust = relayform_plan::policy::forwarding_trust(partition, &ctx.region, &ctx.account_id);
+    let permission = relayform_plan::policy::forwarding_permission(&there_arn);
+    ctx.made.add(Temp::Role(role.clone()));
+    aws_ops::put_role(
+        &ctx.aws,
+        &role,
+        &trust.to_string(),
+        ROLE_POLICY,
+        &permission.to_string(),
+    )
+    .await?;
+    let role_arn = format!("arn:{partition}:iam::{}:role/{role}", ctx.account_id);
+    ctx.made.add(Temp::Rule {
+        region: ctx.region.clone(),
+        bus: bus.clone(),
+        rule: bus.clone(),
+    });
+    let q = "a target on a bus in another region, with no policy there";
+    let put = aws_ops::put_forwarding(
+        &ctx.aws,
+        &aws_ops::Forwarding {
+            bus: &bus,
+            rule: &bus,
+            target_id: "other-region",
+            destination_arn: &there_arn,
+            role_arn: &role_arn,
+        },
+    )
+    .await;
+    match put {
+        Err(e) if e.code.as_deref() == Some("AccessDeniedException") => say(
+            answers,
+            q,
+            "AccessDeniedException at PutTargets".into(),
+            ("receiver_bus_policy", json!("enforce")),
+        ),
+        Err(e) => return Err(e.into()),
+        Ok(()) => say(
+            answers,
+            q,
+            "accepted".into(),
+            ("receiver_bus_policy", json!("ignore")),
+        ),
+    }
+    let _ = here_arn;
+
+    // Q: DeleteEventBus while the bus has a rule.
+    let q = "DeleteEventBus on a bus that has rules";
+    match aws_ops::delete_bus(&ctx.aws, &bus).await {
+        Err(e) if matches!(e.kind, ErrorKind::Rejected | ErrorKind::Conflict) => say(
+            answers,
+            q,
+            format!("refused ({})", e.code.unwrap_or_default()),
+            ("delete_bus_with_rules", json!("refuse")),
+        ),
+        Err(e) => return Err(e.into()),
+        Ok(()) => say(
+            answers,
+            q,
+            "deleted, rules and all".into(),
+            ("delete_bus_with_rules", json!("cascade")),
+        ),
+    }
+    unasked(
+        answers,
+        "the envelope of a relayed platform event and CDC update",
+        "needs a target that keeps events (a queue or a log group), which relayform does not manage yet"
+            .into(),
+    );
+    Ok(())
+}
+
+/// Deletes what conformance made, newest first; returns what could not be deleted.
+async fn cleanup(ctx: &Ctx) -> Vec<String> {
+    let mut left = Vec::new();
+    for t in ctx.made.all().into_iter().rev() {
+        let (what, r) = match &t {
+            Temp::Tooling(sobject, id) => (
+                format!("{sobject} {id}"),
+                sf::delete(&ctx.sf, sobject, id).await,
+            ),
+            Temp::Rule { region, bus, rule } => {
+                let aws = if *region == ctx.region {
+                    &ctx.aws
+                } else {
+                    &ctx.aws_other
+                };
+                (
+                    format!("rule {rule} on {bus} ({region})"),
+                    aws_ops::delete_forwarding(aws, bus, rule, "other-region").await,
+                )
+            }
+            Temp::Bus(region, bus) => {
+                let aws = if *region == ctx.region {
+                    &ctx.aws
+                } else {
+                    &ctx.aws_other
+                };
+                (
+                    format!("event bus {bus} ({region})"),
+                    aws_ops::delete_bus(aws, bus).await,
+                )
+            }
+            Temp::PartnerBus(source) => (
+                format!("partner event bus {source}"),
+                aws_ops::delete_bus(&ctx.aws, source).await,
+            ),
+            Temp::Role(role) => (
+                format!("IAM role {role}"),
+                aws_ops::delete_role(&ctx.aws, role, ROLE_POLICY).await,
+            ),
+        };
+        if let Err(e) = r {
+            left.push(format!("{what}: {e}"));
+        }
+    }
+    left
+}
