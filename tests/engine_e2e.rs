@@ -1179,3 +1179,63 @@ fn a_destination_in_an_account_without_credentials_gets_the_statement_to_add() {
         "{out}"
     );
 }
+
+#[test]
+fn destroy_leaves_a_user_s_rule_on_a_partner_bus_alone_and_says_so() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    // Someone adds a rule of their own to the orders relay's partner bus.
+    let bus = d.with_sim(async |sim| {
+        let buses = partner_buses(sim).await;
+        let aws = aws(sim).await;
+        let mut on = None;
+        for b in buses {
+            let rules = aws
+                .events
+                .list_rules()
+                .event_bus_name(&b)
+                .send()
+                .await
+                .unwrap();
+            if !rules.rules().is_empty() {
+                aws.events
+                    .put_rule()
+                    .name("mine")
+                    .event_bus_name(&b)
+                    .event_pattern(r#"{"source":[{"prefix":"aws.partner/"}]}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                on = Some(b);
+            }
+        }
+        on.unwrap()
+    });
+    let (code, out, err) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "the partner bus {bus} has rules that relayform did not make"
+        )),
+        "{out}"
+    );
+    let rules = d.with_sim(async |sim| {
+        let aws = aws(sim).await;
+        let r = aws
+            .events
+            .list_rules()
+            .event_bus_name(&bus)
+            .send()
+            .await
+            .unwrap();
+        r.rules()
+            .iter()
+            .map(|x| x.name().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        rules,
+        ["mine"],
+        "the user's rule is still there, relayform's is gone"
+    );
+}

@@ -43,6 +43,10 @@ pub struct OrgConfig {
     /// The org's allocations for channels and their members.
     #[serde(default)]
     pub allocations: Allocations,
+    /// A namespace (a packaging or scratch org's): Tooling objects' full names and the references
+    /// between them then carry `<prefix>__`, while DeveloperNames stay bare.
+    #[serde(default)]
+    pub namespace_prefix: Option<String>,
 }
 
 /// Salesforce's documented default allocations for custom channels and what they select
@@ -477,6 +481,7 @@ impl OrgConfig {
             api_request_limit: default_api_limit(),
             standard_volume_events: Vec::new(),
             allocations: Allocations::default(),
+            namespace_prefix: None,
         }
     }
 }

@@ -113,6 +113,8 @@ pub struct Org {
     pub standard_volume_events: Vec<String>,
     #[serde(default)]
     pub allocations: crate::config::Allocations,
+    #[serde(default)]
+    pub namespace: Option<String>,
     pub tokens: BTreeMap<String, Token>,
     pub refresh_tokens: BTreeMap<String, Token>,
     /// Tooling objects by type (`NamedCredential`, ...) then id.
@@ -495,6 +497,7 @@ impl World {
                     api_used: 0,
                     standard_volume_events: o.standard_volume_events.clone(),
                     allocations: o.allocations,
+                    namespace: o.namespace_prefix.clone(),
                     tokens: BTreeMap::new(),
                     refresh_tokens: BTreeMap::new(),
                     tooling: BTreeMap::new(),

@@ -902,3 +902,40 @@ async fn allocations_and_high_volume_events_bound_channels_and_members() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_namespaced_org_prefixes_full_names_and_references() {
+    let mut config = relayform_simulator::Config::default();
+    config.orgs[0].namespace_prefix = Some("ns".into());
+    let sim = start_with(config).await;
+    let sf = Sf::login(&sim).await;
+    let (_, _, _, relay) = create_relay_objects(&sf).await;
+    let url = format!("{V}/tooling/sobjects/EventRelayConfig/{relay}");
+    let (_, r) = sf.get(&url).await;
+    assert_eq!(r["FullName"], "ns__Carbon_Comparison_Relay");
+    assert_eq!(r["DeveloperName"], "Carbon_Comparison_Relay");
+    assert_eq!(r["NamespacePrefix"], "ns");
+    assert_eq!(r["EventChannel"], "ns__Carbon_Comparison_Channel__chn");
+    assert_eq!(
+        r["DestinationResourceName"],
+        "callout:ns__MyRelayNamedCredential"
+    );
+    // A PATCH must name the full name with its prefix.
+    let mut body = fixture("1.3-relay-create.json");
+    let (_, e) = sf.patch(&url, &body).await;
+    assert!(
+        e[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the full name ns__Carbon_Comparison_Relay"),
+        "{e}"
+    );
+    body["FullName"] = json!("ns__Carbon_Comparison_Relay");
+    body["Metadata"]["state"] = json!("RUN");
+    let (s, e) = sf.patch(&url, &body).await;
+    assert_eq!(s, 204, "{e}");
+    let (_, o) = sf
+        .query("SELECT NamespacePrefix FROM Organization", false)
+        .await;
+    assert_eq!(o["records"][0]["NamespacePrefix"], "ns");
+}

@@ -111,7 +111,9 @@ pub async fn associate(aws: &Aws, source: &str) -> Result<(), Error> {
     }
 }
 
-/// Deletes a partner event bus (the association).
+/// Deletes a partner event bus (the association). EventBridge refuses while the bus has rules: a
+/// rule that is still there after relayform removed its own is someone else's, and is never removed
+/// for them.
 pub async fn delete_bus(aws: &Aws, bus: &str) -> Result<(), Error> {
     gone_is_done(
         aws.events
@@ -120,7 +122,22 @@ pub async fn delete_bus(aws: &Aws, bus: &str) -> Result<(), Error> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("events:DeleteEventBus", &e)),
+            .map_err(|e| {
+                let e = classify("events:DeleteEventBus", &e);
+                if e.code.as_deref() == Some("ValidationException")
+                    && e.message.to_lowercase().contains("rule")
+                {
+                    Error {
+                        message: format!(
+                            "{}\nhint: the partner bus {bus} has rules that relayform did not make; it leaves them alone, so delete or move them yourself and run again",
+                            e.message
+                        ),
+                        ..e
+                    }
+                } else {
+                    e
+                }
+            }),
     )
 }
 

@@ -116,6 +116,23 @@ pub fn same_channel(observed: Option<&str>, full: &str, channel_id: Option<&str>
             .is_some_and(|id| id.len() >= 15 && seen.len() >= 15 && id.get(..15) == seen.get(..15))
 }
 
+/// Whether a relay's `DestinationResourceName` is `callout:<name>`, with or without a namespace
+/// prefix (`callout:ns__name`).
+pub fn same_destination(observed: &str, callout: &str) -> bool {
+    if same_name(observed, callout) {
+        return true;
+    }
+    match (
+        observed.strip_prefix("callout:"),
+        callout.strip_prefix("callout:"),
+    ) {
+        (Some(o), Some(c)) => o
+            .split_once("__")
+            .is_some_and(|(ns, rest)| !ns.is_empty() && same_name(rest, c)),
+        _ => false,
+    }
+}
+
 /// Whether the recovery option JSON says the same as `want`.
 fn same_recovery(observed: Option<&str>, want: ErrorRecovery) -> bool {
     let word = match want {
@@ -164,10 +181,11 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                     }
                     Some(n) if n.endpoint.as_deref() != Some(endpoint.as_str()) => {
                         let callout = format!("callout:{name}");
-                        let in_use = org(o)
-                            .relays
-                            .iter()
-                            .any(|r| r.destination.as_deref() == Some(callout.as_str()));
+                        let in_use = org(o).relays.iter().any(|r| {
+                            r.destination
+                                .as_deref()
+                                .is_some_and(|d| same_destination(d, &callout))
+                        });
                         let mut c = change(
                             &addr,
                             if in_use {
@@ -286,7 +304,11 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                             .map(|c| c.id.as_str());
                         let why = if !same_channel(seen.channel.as_deref(), &full, channel_id) {
                             Some("a relay's channel cannot change".to_owned())
-                        } else if seen.destination.as_deref() != Some(callout.as_str()) {
+                        } else if !seen
+                            .destination
+                            .as_deref()
+                            .is_some_and(|d| same_destination(d, &callout))
+                        {
                             Some("a relay's named credential cannot change".to_owned())
                         } else {
                             replaced.get(&addr.key).cloned()
@@ -847,9 +869,12 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
         let nc_used = present
             .iter()
             .any(|p| p.org.value == r.org.value && p.names.named_credential == *nc)
-            || o.relays
-                .iter()
-                .any(|x| !leaving(&x.name) && x.destination.as_deref() == Some(callout.as_str()));
+            || o.relays.iter().any(|x| {
+                !leaving(&x.name)
+                    && x.destination
+                        .as_deref()
+                        .is_some_and(|d| same_destination(d, &callout))
+            });
         if !nc_used && o.named_credentials.iter().any(|n| n.name == *nc) {
             out.push(del(
                 Kind::NamedCredential,

@@ -82,6 +82,9 @@ mod tests {
 pub struct ObservedOrg {
     /// The 18-character org id.
     pub org_id: String,
+    /// The org's namespace prefix, if it has one (packaging and some scratch orgs): full names and
+    /// references between objects then carry `<prefix>__`.
+    pub namespace: Option<String>,
     pub named_credentials: Vec<ObservedNamedCredential>,
     pub channels: Vec<ObservedChannel>,
     pub members: Vec<ObservedMember>,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// The queries of one refresh: one per object type, whatever the number of relays (paging aside).
 /// `FullName` and `Metadata` are left out on purpose: Salesforce refuses them for more than one row.
-pub const ORG_QUERY: &str = "SELECT Id FROM Organization";
+pub const ORG_QUERY: &str = "SELECT Id, NamespacePrefix FROM Organization";
 /// On the data API: `Endpoint` is documented on the data-API `NamedCredential` object, not (in what
 /// could be read) on its Tooling face.
 pub const NAMED_CREDENTIALS: &str =
@@ -39,6 +39,10 @@ pub async fn observe_org(client: &Client) -> Result<ObservedOrg, Error> {
     let id = |r: &Value| s(r, "Id").unwrap_or_default();
     let mut out = ObservedOrg {
         org_id: org.first().map(id).unwrap_or_default(),
+        namespace: org
+            .first()
+            .and_then(|r| s(r, "NamespacePrefix"))
+            .filter(|n| !n.is_empty()),
         named_credentials: ncs
             .iter()
             .map(|r| ObservedNamedCredential {

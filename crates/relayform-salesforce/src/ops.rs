@@ -218,7 +218,7 @@ async fn adopt(client: &Client, new: &NewObject, cause: &Error) -> Result<Option
         .iter()
         .filter_map(|(col, want)| {
             let have = row.get(*col).and_then(Value::as_str).unwrap_or("");
-            (!have.eq_ignore_ascii_case(want))
+            (!same_reference(have, want))
                 .then(|| format!("{col} is {have:?}, the spec wants {want:?}"))
         })
         .collect();
@@ -273,6 +273,20 @@ pub struct Feedback {
     pub remote_resource: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+}
+
+/// Whether a value Salesforce returned names what `want` does: names compare case-insensitively, and
+/// a namespaced org gives references with its prefix (`ns__Orders__chn`, `callout:ns__Relayform_...`).
+pub fn same_reference(have: &str, want: &str) -> bool {
+    if have.eq_ignore_ascii_case(want) {
+        return true;
+    }
+    let (have, want) = match (have.strip_prefix("callout:"), want.strip_prefix("callout:")) {
+        (Some(h), Some(w)) => (h, w),
+        _ => (have, want),
+    };
+    have.split_once("__")
+        .is_some_and(|(ns, rest)| !ns.is_empty() && rest.eq_ignore_ascii_case(want))
 }
 
 /// Whether two Salesforce ids name the same record: ids come back in the 15- or the 18-character form.

@@ -524,6 +524,19 @@ impl Ctx {
             .find(|x| x.name == r.names.relay)
     }
 
+    /// A name as the org stores it: with its namespace prefix, if the org has one.
+    fn in_org(&self, org: &str, name: &str) -> String {
+        match self
+            .observed
+            .orgs
+            .get(org)
+            .and_then(|o| o.namespace.as_deref())
+        {
+            Some(ns) => format!("{ns}__{name}"),
+            None => name.to_owned(),
+        }
+    }
+
     /// A relay's whole definition as it stands now: what this run created or last set, else what the
     /// refresh read.
     fn relay_definition(&self, relay: &str) -> Result<sf::RelayDefinition, String> {
@@ -536,11 +549,15 @@ impl Ctx {
         // Channel and credential as the spec names them: the plan replaces a relay whose channel or
         // credential differ, so these are the relay's own, in the form a PATCH takes (a query may
         // have returned the channel as its id).
-        let names = &self.spec.relays[relay].names;
+        let r = &self.spec.relays[relay];
+        let names = &r.names;
         Ok(sf::RelayDefinition {
             label: seen.label.clone().unwrap_or_else(|| seen.name.clone()),
-            channel: names::channel_full_name(&names.channel),
-            destination: format!("callout:{}", names.named_credential),
+            channel: self.in_org(&r.org.value, &names::channel_full_name(&names.channel)),
+            destination: format!(
+                "callout:{}",
+                self.in_org(&r.org.value, &names.named_credential)
+            ),
             relay_option: seen.relay_option.clone().unwrap_or_default(),
             state: seen.state.clone().unwrap_or_else(|| "STOP".into()),
         })
@@ -555,12 +572,12 @@ impl Ctx {
     ) -> Result<(), String> {
         let mut def = self.relay_definition(relay)?;
         edit(&mut def);
-        let name = &self.spec.relays[relay].names.relay;
+        let r = &self.spec.relays[relay];
         sf::update(
             self.org_of(address)?,
             "EventRelayConfig",
             &self.relay_id(relay)?,
-            name,
+            &self.in_org(&r.org.value, &r.names.relay),
             def.metadata(),
         )
         .await
@@ -735,11 +752,12 @@ async fn record_fingerprint(ctx: &Ctx, step: &Step) -> StepResult {
     else {
         return Err(format!("{a} is not a channel").into());
     };
+    let org = &ctx.spec.relays[relay].org.value;
     sf::update(
         ctx.org_of(a)?,
         "PlatformEventChannel",
         &ctx.channel_id(relay)?,
-        &names::channel_full_name(name),
+        &ctx.in_org(org, &names::channel_full_name(name)),
         sf::channel_definition(channel_type.as_str(), &label),
     )
     .await
@@ -777,7 +795,7 @@ async fn remove_partner_side(
                 .get(&r.org.value)?
                 .named_credentials
                 .iter()
-                .find(|n| n.name == nc)?
+                .find(|n| sf::same_reference(nc, &n.name))?
                 .endpoint
                 .clone()
         })
@@ -1052,7 +1070,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                     client,
                     "NamedCredential",
                     &id,
-                    &name,
+                    &ctx.in_org(&org, &name),
                     sf::named_credential_definition(&label, &endpoint),
                 )
                 .await
@@ -1100,11 +1118,11 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
             Ok(adopted(format!("member {name} ({event}) created"), was))
         }
         Desired::Relay {
+            org,
             name,
             channel,
             named_credential,
             error_recovery,
-            ..
         } => {
             let relay = relay_of(a).to_owned();
             // The fingerprint is recorded last (see `Half::Fingerprint`); until then, no fingerprint.
@@ -1133,8 +1151,8 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
             } else {
                 sf::RelayDefinition {
                     label: label.clone(),
-                    channel: names::channel_full_name(&channel),
-                    destination: format!("callout:{named_credential}"),
+                    channel: ctx.in_org(&org, &names::channel_full_name(&channel)),
+                    destination: format!("callout:{}", ctx.in_org(&org, &named_credential)),
                     relay_option: recovery_option(error_recovery).to_owned(),
                     state: "STOP".into(),
                 }

@@ -215,3 +215,77 @@ async fn conformance_reports_the_settings_of_the_simulator_it_asks() {
         assert_eq!(left, (0, Vec::<String>::new(), 0), "{out}");
     }
 }
+
+/// A namespaced org (a packaging or scratch org): full names and references carry the prefix; apply,
+/// an update in place (a PATCH naming the full name with its prefix) and destroy all converge.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespaced_org_converges() {
+    let mut config = relayform_simulator::Config::default();
+    config.orgs[0].namespace_prefix = Some("acme_ns".into());
+    let sim = relayform_simulator::start(relayform_simulator::Options {
+        config,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = spec(&sim, DEMO_ACCOUNT_ID);
+    std::fs::write(d.join("spec.yaml"), &text).unwrap();
+    let apply = |d: &Path| {
+        relayform(
+            d,
+            &["apply", "--auto-approve", "spec.yaml"],
+            DEMO_CLIENT_SECRET,
+        )
+    };
+    let plan = |d: &Path| {
+        relayform(
+            d,
+            &["plan", "--detailed-exitcode", "spec.yaml"],
+            DEMO_CLIENT_SECRET,
+        )
+    };
+    let (code, out, err) = apply(d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = plan(d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let relay = sim.with_world(|w, _| {
+        let org = w.orgs.values().next().unwrap();
+        org.tooling["EventRelayConfig"]
+            .values()
+            .next()
+            .unwrap()
+            .record()
+    });
+    assert_eq!(relay["FullName"], "acme_ns__orders");
+    assert_eq!(relay["EventChannel"], "acme_ns__orders__chn");
+    assert_eq!(
+        relay["DestinationResourceName"],
+        "callout:acme_ns__Relayform_000000000000_us_east_1"
+    );
+    // An update in place: the relay's recovery option.
+    std::fs::write(
+        d.join("spec.yaml"),
+        text.replace("error_recovery: earliest", "error_recovery: latest"),
+    )
+    .unwrap();
+    let (code, out, err) = apply(d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("~ salesforce.relay[orders]"), "{out}");
+    let (code, out, err) = plan(d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = relayform(
+        d,
+        &["destroy", "--auto-approve", "spec.yaml"],
+        DEMO_CLIENT_SECRET,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let left: usize = sim.with_world(|w, _| {
+        w.orgs
+            .values()
+            .flat_map(|o| o.tooling.values().map(|m| m.len()))
+            .sum()
+    });
+    assert_eq!(left, 0);
+}

@@ -223,7 +223,7 @@ fn rows(world: &World, ctx: &Ctx, entity: &str, tooling: bool) -> Vec<Record> {
                 r
             })
             .collect(),
-        "Organization" => vec![json!({"Id": org.id, "Name": org.my_domain, "InstanceName": "SIM1", "IsSandbox": false, "OrganizationType": "Developer Edition", "NamespacePrefix": null}).as_object().cloned().unwrap_or_default()],
+        "Organization" => vec![json!({"Id": org.id, "Name": org.my_domain, "InstanceName": "SIM1", "IsSandbox": false, "OrganizationType": "Developer Edition", "NamespacePrefix": org.namespace}).as_object().cloned().unwrap_or_default()],
         "User" => org
             .users
             .iter()

@@ -122,6 +122,39 @@ fn store_update(world: &mut World, ctx: &Ctx, t: &str, id: &str, rec: &Record) {
         .insert(id.to_owned(), Stored::new(rec));
 }
 
+/// A name as the org stores it: with the org's namespace prefix (`ns__name`) when it has one.
+fn namespaced(world: &World, ctx: &Ctx, name: &str) -> String {
+    match &world.orgs[&ctx.org].namespace {
+        Some(ns) if !name.starts_with(&format!("{ns}__")) => format!("{ns}__{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+/// A name without the org's namespace prefix.
+fn bare<'a>(world: &World, ctx: &Ctx, name: &'a str) -> &'a str {
+    match &world.orgs[&ctx.org].namespace {
+        Some(ns) => name.strip_prefix(&format!("{ns}__")).unwrap_or(name),
+        None => name,
+    }
+}
+
+/// A relay's reference to its named credential, as the org stores it: `callout:<ns__>Name`.
+fn callout(world: &World, ctx: &Ctx, developer_name: &str) -> String {
+    format!("callout:{}", namespaced(world, ctx, developer_name))
+}
+
+/// A reference in a Metadata body (`eventChannel`, `destinationResourceName`) as the org stores it.
+fn stored_reference(world: &World, ctx: &Ctx, key: &str, v: &Value) -> Value {
+    match (key, v.as_str()) {
+        ("eventChannel", Some(c)) => json!(namespaced(world, ctx, c)),
+        ("destinationResourceName", Some(d)) => match d.strip_prefix("callout:") {
+            Some(n) => json!(callout(world, ctx, bare(world, ctx, n))),
+            None => v.clone(),
+        },
+        _ => v.clone(),
+    }
+}
+
 fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Option<Record> {
     world.orgs[&ctx.org]
         .tooling
@@ -321,8 +354,10 @@ fn create(
         .clone();
     let label = meta_str(&meta, "label").unwrap_or(&full_name).to_owned();
     check_label(&label)?;
+    // In a namespaced org the full name carries the prefix (given or not); the DeveloperName not.
+    let full_name = namespaced(world, ctx, &full_name);
     let developer_name = match t {
-        "PlatformEventChannel" => full_name
+        "PlatformEventChannel" => bare(world, ctx, &full_name)
             .strip_suffix("__chn")
             .ok_or_else(|| {
                 SfError::new(
@@ -333,7 +368,7 @@ fn create(
                 .fields(&["FullName"])
             })?
             .to_owned(),
-        _ => full_name.clone(),
+        _ => bare(world, ctx, &full_name).to_owned(),
     };
     check_developer_name(&developer_name)?;
     let mut rec = Map::new();
@@ -359,7 +394,8 @@ fn create(
             rec.insert("ChannelType".into(), json!(ct));
         }
         "PlatformEventChannelMember" => {
-            let channel = required(&meta, "eventChannel")?;
+            let channel = namespaced(world, ctx, required(&meta, "eventChannel")?);
+            let channel = channel.as_str();
             let entity = required(&meta, "selectedEntity")?;
             // Entity names are case-insensitive; Salesforce stores the entity's own casing.
             let canonical_entity = canonical_entity(&world.orgs[&ctx.org], entity)
@@ -438,8 +474,9 @@ fn create(
             );
         }
         _ => {
-            let channel = required(&meta, "eventChannel")?;
-            let destination = required(&meta, "destinationResourceName")?;
+            let channel = namespaced(world, ctx, required(&meta, "eventChannel")?);
+            let channel = channel.as_str();
+            let destination = required(&meta, "destinationResourceName")?.to_owned();
             if find_by(world, ctx, "PlatformEventChannel", "FullName", channel).is_none() {
                 return Err(SfError::new(
                     400,
@@ -452,9 +489,15 @@ fn create(
             if relay_using(world, ctx, "EventChannel", channel).is_some() {
                 return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("The channel {channel} is referenced by an existing event relay. A channel can be used by only one event relay.")).fields(&["EventChannel"]));
             }
-            let nc = destination
-                .strip_prefix("callout:")
-                .and_then(|n| find_by(world, ctx, "NamedCredential", "DeveloperName", n));
+            let nc = destination.strip_prefix("callout:").and_then(|n| {
+                find_by(
+                    world,
+                    ctx,
+                    "NamedCredential",
+                    "DeveloperName",
+                    bare(world, ctx, n),
+                )
+            });
             let Some(nc) = nc else {
                 return Err(SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("The destination {destination} doesn't refer to an existing named credential (callout:<NamedCredential>).")).fields(&["DestinationResourceName"]));
             };
@@ -468,7 +511,9 @@ fn create(
                 .fields(&["State"]));
             }
             let option = relay_option(meta.get("relayOption"))?;
-            rec.insert("DestinationResourceName".into(), json!(destination));
+            let stored =
+                stored_reference(world, ctx, "destinationResourceName", &json!(destination));
+            rec.insert("DestinationResourceName".into(), stored);
             rec.insert("EventChannel".into(), json!(channel));
             rec.insert("RelayOption".into(), json!(option));
             rec.insert("State".into(), json!("STOP"));
@@ -491,7 +536,13 @@ fn create(
     rec.insert("Id".into(), json!(id));
     rec.insert("DeveloperName".into(), json!(developer_name));
     rec.insert("MasterLabel".into(), json!(label));
-    rec.insert("NamespacePrefix".into(), Value::Null);
+    rec.insert(
+        "NamespacePrefix".into(),
+        world.orgs[&ctx.org]
+            .namespace
+            .clone()
+            .map_or(Value::Null, Value::from),
+    );
     rec.insert("Language".into(), json!("en_US"));
     rec.insert("FullName".into(), json!(full_name));
     audit(&mut rec, ctx, true);
@@ -706,8 +757,9 @@ fn update(
         check_label(l)?;
     }
     let immutable = |key: &str, field: &str| -> Result<(), SfError> {
+        let norm = |v: Option<&Value>| v.map(|v| stored_reference(world, ctx, key, v));
         match meta.get(key) {
-            Some(v) if Some(v) != old.get(key) => Err(SfError::new(
+            Some(v) if norm(Some(v)) != norm(old.get(key)) => Err(SfError::new(
                 400,
                 "FIELD_INTEGRITY_EXCEPTION",
                 format!("Update is not supported for the {key} field of {t}."),
@@ -721,7 +773,7 @@ fn update(
         "NamedCredential" => {
             if let Some(ep) = meta.get("endpoint").and_then(Value::as_str) {
                 let current = rec["Endpoint"].as_str().unwrap_or("");
-                let name = format!("callout:{}", rec["DeveloperName"].as_str().unwrap_or(""));
+                let name = callout(world, ctx, rec["DeveloperName"].as_str().unwrap_or(""));
                 if ep != current
                     && relay_using(world, ctx, "DestinationResourceName", &name).is_some()
                 {
@@ -863,7 +915,7 @@ fn delete(world: &mut World, ctx: &Ctx, t: &str, id: &str) -> Result<Reply, SfEr
                 .retain(|_, m| m.str_field("EventChannel").as_deref() != Some(id.as_str()));
         }
         "NamedCredential" => {
-            let name = format!("callout:{}", rec["DeveloperName"].as_str().unwrap_or(""));
+            let name = callout(world, ctx, rec["DeveloperName"].as_str().unwrap_or(""));
             if relay_using(world, ctx, "DestinationResourceName", &name).is_some() {
                 return Err(SfError::new(
                     400,
