@@ -283,8 +283,23 @@ pub struct Role {
 pub struct Region {
     pub buses: BTreeMap<String, Bus>,
     pub sources: BTreeMap<String, Source>,
+    /// CloudWatch Logs groups (targets that keep what they receive).
+    #[serde(default)]
+    pub log_groups: BTreeMap<String, LogGroup>,
+    /// CloudWatch Logs resource policies, by name.
+    #[serde(default)]
+    pub log_policies: BTreeMap<String, String>,
     /// Tags by resource ARN.
     pub tags: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogGroup {
+    pub name: String,
+    pub arn: String,
+    pub created: Millis,
+    /// (timestamp, message), oldest first.
+    pub events: Vec<(Millis, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -918,7 +933,8 @@ impl World {
                 "detail-type": e.name,
                 "source": source,
                 "account": account,
-                "time": crate::clock::iso(e.time).replace(".000Z", "Z"),
+                // EventBridge times have whole seconds.
+                "time": crate::clock::iso(e.time - e.time.rem_euclid(1000)).replace(".000Z", "Z"),
                 "region": region,
                 "resources": [],
                 "detail": {"payload": e.payload},

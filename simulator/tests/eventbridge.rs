@@ -811,3 +811,105 @@ async fn cross_region_and_cross_account_targets_need_the_receiver_s_policy() {
         "{d}"
     );
 }
+
+#[tokio::test]
+async fn a_log_group_target_keeps_events_once_its_policy_lets_eventbridge_write() {
+    let sim = start().await;
+    let eb = eventbridge(&sim).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(
+        &sdk_config(
+            &sim,
+            relayform_simulator::config::DEMO_ACCESS_KEY_ID,
+            "us-east-1",
+            1,
+        )
+        .await,
+    );
+    let group = "/aws/events/capture";
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    let dup = logs
+        .create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Some("ResourceAlreadyExistsException"));
+    let arn = format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}");
+    eb.create_event_bus().name("src").send().await.unwrap();
+    eb.put_rule()
+        .name("all")
+        .event_bus_name("src")
+        .event_pattern(r#"{"source":["app"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule("all")
+        .event_bus_name("src")
+        .targets(Target::builder().id("logs").arn(&arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let send = |n: &'static str| {
+        let eb = eb.clone();
+        async move {
+            let e = PutEventsRequestEntry::builder()
+                .source("app")
+                .detail_type(n)
+                .detail("{\"k\":1}")
+                .event_bus_name("src")
+                .build();
+            eb.put_events().entries(e).send().await.unwrap();
+        }
+    };
+    let messages = || async {
+        logs.filter_log_events()
+            .log_group_name(group)
+            .send()
+            .await
+            .unwrap()
+            .events()
+            .iter()
+            .map(|e| e.message().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    send("before-policy").await;
+    assert!(
+        messages().await.is_empty(),
+        "no policy: EventBridge may not write"
+    );
+    let policy = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": format!("{arn}:*")}]});
+    logs.put_resource_policy()
+        .policy_name("events")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    send("after-policy").await;
+    let got = messages().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let env: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(env["detail-type"], "after-policy");
+    assert_eq!(env["detail"]["k"], 1);
+    logs.delete_resource_policy()
+        .policy_name("events")
+        .send()
+        .await
+        .unwrap();
+    logs.delete_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    let gone = logs
+        .delete_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Some("ResourceNotFoundException"));
+}

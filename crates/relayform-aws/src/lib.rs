@@ -190,6 +190,8 @@ pub struct Aws {
     pub events: aws_sdk_eventbridge::Client,
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
+    /// CloudWatch Logs: only `conformance` uses it, to read relayed events back.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
 }
 
@@ -255,6 +257,7 @@ impl Aws {
         let mut events = aws_sdk_eventbridge::config::Builder::from(&conf);
         let mut iam = aws_sdk_iam::config::Builder::from(&conf);
         let mut sts = aws_sdk_sts::config::Builder::from(&conf);
+        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&conf);
         if let Some(r) = reporter("events") {
             events = events.interceptor(r);
         }
@@ -264,10 +267,14 @@ impl Aws {
         if let Some(r) = reporter("sts") {
             sts = sts.interceptor(r);
         }
+        if let Some(r) = reporter("logs") {
+            logs = logs.interceptor(r);
+        }
         Aws {
             events: aws_sdk_eventbridge::Client::from_conf(events.build()),
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs.build()),
             region: target.region.clone(),
         }
     }

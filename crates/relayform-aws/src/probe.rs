@@ -34,3 +34,117 @@ pub async fn create_bus(aws: &Aws, name: &str) -> Result<String, Error> {
         .map(|o| o.event_bus_arn().unwrap_or_default().to_owned())
         .map_err(|e| classify("events:CreateEventBus", &e))
 }
+
+/// Creates a CloudWatch Logs group with a resource policy that lets EventBridge write to it;
+/// returns the ARN a rule's target names.
+pub async fn create_log_group(aws: &Aws, group: &str, policy_name: &str) -> Result<String, Error> {
+    aws.logs
+        .create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .map_err(|e| classify("logs:CreateLogGroup", &e))?;
+    let account = aws.caller_account().await?;
+    let arn = format!("arn:aws:logs:{}:{account}:log-group:{group}", aws.region);
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": format!("{arn}:*"),
+        }],
+    });
+    aws.logs
+        .put_resource_policy()
+        .policy_name(policy_name)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| classify("logs:PutResourcePolicy", &e))?;
+    Ok(arn)
+}
+
+/// Deletes the log group and its resource policy; either already gone counts as deleted.
+pub async fn delete_log_group(aws: &Aws, group: &str, policy_name: &str) -> Result<(), Error> {
+    let gone = |r: Result<(), Error>| match r {
+        Err(e) if e.kind == crate::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    gone(
+        aws.logs
+            .delete_resource_policy()
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("logs:DeleteResourcePolicy", &e)),
+    )?;
+    gone(
+        aws.logs
+            .delete_log_group()
+            .log_group_name(group)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("logs:DeleteLogGroup", &e)),
+    )
+}
+
+/// The messages written to a log group (EventBridge writes each event as its JSON envelope).
+pub async fn log_messages(aws: &Aws, group: &str) -> Result<Vec<String>, Error> {
+    let out = aws
+        .logs
+        .filter_log_events()
+        .log_group_name(group)
+        .send()
+        .await
+        .map_err(|e| classify("logs:FilterLogEvents", &e))?;
+    Ok(out
+        .events()
+        .iter()
+        .filter_map(|e| e.message().map(str::to_owned))
+        .collect())
+}
+
+/// Puts a rule on `bus` that sends everything from Salesforce to `target_arn` (a log group: no role).
+pub async fn capture(aws: &Aws, bus: &str, rule: &str, target_arn: &str) -> Result<(), Error> {
+    aws.events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(crate::ops::FORWARD_PATTERN)
+        .send()
+        .await
+        .map_err(|e| classify("events:PutRule", &e))?;
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("capture")
+        .arn(target_arn)
+        .build()
+        .map_err(|e| {
+            Error::new(
+                crate::SYSTEM,
+                crate::ErrorKind::Rejected,
+                "events:PutTargets",
+                e.to_string(),
+            )
+        })?;
+    let out = aws
+        .events
+        .put_targets()
+        .rule(rule)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| classify("events:PutTargets", &e))?;
+    if out.failed_entry_count() > 0 {
+        return Err(Error::new(
+            crate::SYSTEM,
+            crate::ErrorKind::Rejected,
+            "events:PutTargets",
+            "the log-group target was refused",
+        ));
+    }
+    Ok(())
+}

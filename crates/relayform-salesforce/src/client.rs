@@ -356,6 +356,56 @@ impl Client {
         .map(drop)
     }
 
+    /// Creates a data-API record (`POST .../sobjects/<Object>`); returns its id.
+    pub async fn record_create(&self, sobject: &str, fields: &Value) -> Result<String, Error> {
+        let op = format!("sobject.create {sobject}");
+        let resp = self
+            .send(
+                &op,
+                Method::Post,
+                &format!("{}/sobjects/{sobject}", self.data()),
+                None,
+                Some(fields),
+            )
+            .await?;
+        resp.as_ref()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| error(ErrorKind::Protocol, op, "the create response has no id"))
+    }
+
+    pub async fn record_update(
+        &self,
+        sobject: &str,
+        id: &str,
+        fields: &Value,
+    ) -> Result<(), Error> {
+        let op = format!("sobject.update {sobject}");
+        self.send(
+            &op,
+            Method::Patch,
+            &format!("{}/sobjects/{sobject}/{id}", self.data()),
+            None,
+            Some(fields),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn record_delete(&self, sobject: &str, id: &str) -> Result<(), Error> {
+        let op = format!("sobject.delete {sobject}");
+        self.send(
+            &op,
+            Method::Delete,
+            &format!("{}/sobjects/{sobject}/{id}", self.data()),
+            None,
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Publishes a platform event; returns the event's UUID when the org reports it.
     pub async fn publish(&self, event: &str, fields: &Value) -> Result<Option<String>, Error> {
         let op = format!("publish {event}");

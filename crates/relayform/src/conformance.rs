@@ -40,9 +40,14 @@ enum Temp {
         region: String,
         bus: String,
         rule: String,
+        target: &'static str,
     },
     Role(String),
     PartnerBus(String),
+    /// A log group and its resource policy.
+    LogGroup(String, String),
+    /// A data record (object, id).
+    Record(String, String),
 }
 
 #[derive(Default)]
@@ -66,6 +71,8 @@ struct Ctx {
     region: String,
     other_region: String,
     event: Option<String>,
+    /// A change event a relay of the org carries (`AccountChangeEvent`), for the CDC question.
+    change_event: Option<String>,
     id: String,
     wait: Duration,
     made: Arc<Made>,
@@ -151,6 +158,13 @@ pub(crate) fn run(
             region,
             other_region,
             event,
+            change_event: spec
+                .relays
+                .values()
+                .filter(|r| r.org.value == args.org)
+                .flat_map(|r| r.events.iter())
+                .find(|e| e.value.ends_with("ChangeEvent"))
+                .map(|e| e.value.clone()),
             id: format!("{:06x}", (nanos >> 8) & 0xff_ffff),
             wait: args.wait_timeout,
             made: Arc::default(),
@@ -598,6 +612,10 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
     aws_ops::associate(&ctx.aws, &source).await?;
     ctx.made.add(Temp::PartnerBus(source.clone()));
 
+    // Q: the envelopes of a relayed platform event and CDC update, read back from a log group.
+    let group = envelope(ctx, answers, &relay, &source).await?;
+    cdc_envelope(ctx, answers, &name, group.as_ref()).await?;
+
     // Q: a target on a bus in another region, without a policy on that bus.
     let bus = format!("rfconf-{}", ctx.id);
     let here_arn = probe::create_bus(&ctx.aws, &bus).await?;
@@ -623,6 +641,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
         region: ctx.region.clone(),
         bus: bus.clone(),
         rule: bus.clone(),
+        target: "other-region",
     });
     let q = "a target on a bus in another region, with no policy there";
     let put = aws_ops::put_forwarding(
@@ -670,13 +689,115 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
             ("delete_bus_with_rules", json!("cascade")),
         ),
     }
-    unasked(
-        answers,
-        "the envelope of a relayed platform event and CDC update",
-        "needs a target that keeps events (a queue or a log group), which relayform does not manage yet"
-            .into(),
-    );
     Ok(())
+}
+
+/// The log group relayed events are read back from (made once): its name and ARN.
+async fn log_group(ctx: &Ctx) -> anyhow::Result<(String, String)> {
+    let group = format!("/aws/events/rfconf-{}", ctx.id);
+    let policy = format!("rfconf-{}", ctx.id);
+    ctx.made.add(Temp::LogGroup(group.clone(), policy.clone()));
+    let arn = probe::create_log_group(&ctx.aws, &group, &policy).await?;
+    Ok((group, arn))
+}
+
+/// A rule on a partner bus sending everything to the log group.
+async fn capture(ctx: &Ctx, source: &str, group_arn: &str, n: u8) -> anyhow::Result<()> {
+    let rule = format!("rfconf-{}-capture{n}", ctx.id);
+    ctx.made.add(Temp::Rule {
+        region: ctx.region.clone(),
+        bus: source.to_owned(),
+        rule: rule.clone(),
+        target: "capture",
+    });
+    probe::capture(&ctx.aws, source, &rule, group_arn).await?;
+    Ok(())
+}
+
+fn keys(v: &Value) -> String {
+    v.as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "none".into())
+}
+
+/// Relays one platform event through the temporary relay to a log group on its partner bus, and
+/// describes the envelope it arrives in. Returns the log group, once made.
+async fn envelope(
+    ctx: &Ctx,
+    answers: &Answers,
+    relay: &str,
+    source: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    let q = "the envelope of a relayed platform event";
+    let Some(event) = ctx.event.clone() else {
+        unasked(
+            answers,
+            q,
+            "no platform event to relay (give one with --event)".into(),
+        );
+        return Ok(None);
+    };
+    let (group, group_arn) = log_group(ctx).await?;
+    capture(ctx, source, &group_arn, 1).await?;
+    // Once the relay runs with its source active, publish and wait for the event to arrive.
+    let running = poll(ctx.wait, || async {
+        let f = feedback(ctx, relay).await?;
+        Ok((f.status.as_deref() == Some("RUNNING")).then_some(()))
+    })
+    .await?;
+    if running.is_none() {
+        unasked(
+            answers,
+            q,
+            format!("the relay did not run within {}s", ctx.wait.as_secs()),
+        );
+        return Ok(Some((group, group_arn)));
+    }
+    ctx.sf
+        .publish(&event, &json!({}))
+        .await
+        .with_context(|| format!("cannot publish {event}"))?;
+    let arrived = poll(ctx.wait, || async {
+        let messages = probe::log_messages(&ctx.aws, &group).await?;
+        Ok(messages.into_iter().next())
+    })
+    .await?;
+    let Some((message, took)) = arrived else {
+        unasked(
+            answers,
+            q,
+            format!(
+                "the event did not reach the log group within {}s",
+                ctx.wait.as_secs()
+            ),
+        );
+        return Ok(Some((group, group_arn)));
+    };
+    let env: Value = serde_json::from_str(&message).unwrap_or(Value::Null);
+    let mut facts = vec![
+        format!(
+            "source {}",
+            if env["source"] == source {
+                "is the partner source".to_owned()
+            } else {
+                format!("{}", env["source"])
+            }
+        ),
+        format!("detail-type {}", env["detail-type"]),
+        format!("detail keys: {}", keys(&env["detail"])),
+        format!("resources {}", env["resources"]),
+        format!("time {}", env["time"]),
+        format!("after {}s", seconds(took)),
+    ];
+    if env["detail"].get("payload").is_none() {
+        facts.push("no detail.payload".into());
+    }
+    answers.lock().expect("answers").push(Answer {
+        question: q,
+        answer: facts.join("; "),
+        setting: None,
+    });
+    Ok(Some((group, group_arn)))
 }
 
 /// Deletes what conformance made, newest first; returns what could not be deleted.
@@ -688,7 +809,12 @@ async fn cleanup(ctx: &Ctx) -> Vec<String> {
                 format!("{sobject} {id}"),
                 sf::delete(&ctx.sf, sobject, id).await,
             ),
-            Temp::Rule { region, bus, rule } => {
+            Temp::Rule {
+                region,
+                bus,
+                rule,
+                target,
+            } => {
                 let aws = if *region == ctx.region {
                     &ctx.aws
                 } else {
@@ -696,9 +822,20 @@ async fn cleanup(ctx: &Ctx) -> Vec<String> {
                 };
                 (
                     format!("rule {rule} on {bus} ({region})"),
-                    aws_ops::delete_forwarding(aws, bus, rule, "other-region").await,
+                    aws_ops::delete_forwarding(aws, bus, rule, target).await,
                 )
             }
+            Temp::Record(object, id) => (
+                format!("{object} {id}"),
+                match ctx.sf.record_delete(object, id).await {
+                    Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+                    other => other,
+                },
+            ),
+            Temp::LogGroup(group, policy) => (
+                format!("log group {group}"),
+                probe::delete_log_group(&ctx.aws, group, policy).await,
+            ),
             Temp::Bus(region, bus) => {
                 let aws = if *region == ctx.region {
                     &ctx.aws
@@ -724,4 +861,171 @@ async fn cleanup(ctx: &Ctx) -> Vec<String> {
         }
     }
     left
+}
+
+/// Relays a change data capture UPDATE (a record of the entity created, then changed) through a
+/// second temporary relay on a data channel, and describes its envelope.
+async fn cdc_envelope(
+    ctx: &Ctx,
+    answers: &Answers,
+    credential: &str,
+    group: Option<&(String, String)>,
+) -> anyhow::Result<()> {
+    let q = "the envelope of a relayed CDC update";
+    let Some(event) = ctx.change_event.clone() else {
+        unasked(
+            answers,
+            q,
+            "no relay of the org carries a change event (such as AccountChangeEvent)".into(),
+        );
+        return Ok(());
+    };
+    let Some((group, group_arn)) = group.cloned() else {
+        unasked(
+            answers,
+            q,
+            "the platform event's log group was not made".into(),
+        );
+        return Ok(());
+    };
+    let stem = event.trim_end_matches("ChangeEvent");
+    let entity = match stem.strip_suffix("__") {
+        Some(custom) => format!("{custom}__c"),
+        None => stem.to_owned(),
+    };
+    let name = format!("Rfconf_{}_cdc", ctx.id);
+    let channel = format!("{name}__chn");
+    create(
+        ctx,
+        "PlatformEventChannel",
+        &channel,
+        sf::channel_definition("data", &name),
+    )
+    .await?;
+    create(
+        ctx,
+        "PlatformEventChannelMember",
+        &relayform_spec::names::channel_member(&name, &event),
+        json!({"eventChannel": channel, "selectedEntity": event}),
+    )
+    .await?;
+    let def = sf::RelayDefinition {
+        label: name.clone(),
+        channel,
+        destination: format!("callout:{credential}"),
+        relay_option: r#"{"ReplayRecovery":"LATEST"}"#.into(),
+        state: "STOP".into(),
+    };
+    let relay = create(ctx, "EventRelayConfig", &name, def.metadata()).await?;
+    let registered = poll(ctx.wait, || async {
+        Ok(feedback(ctx, &relay).await?.remote_resource)
+    })
+    .await?;
+    let Some((source, _)) = registered else {
+        unasked(
+            answers,
+            q,
+            "Salesforce did not register the second partner source".into(),
+        );
+        return Ok(());
+    };
+    let visible = poll(ctx.wait, || async {
+        Ok(probe::source_state(&ctx.aws, &source).await?)
+    })
+    .await?;
+    if visible.is_none() {
+        unasked(
+            answers,
+            q,
+            "AWS did not show the second partner source".into(),
+        );
+        return Ok(());
+    }
+    aws_ops::associate(&ctx.aws, &source).await?;
+    ctx.made.add(Temp::PartnerBus(source.clone()));
+    capture(ctx, &source, &group_arn, 2).await?;
+    let running = sf::RelayDefinition {
+        state: "RUN".into(),
+        ..def
+    };
+    sf::update(
+        &ctx.sf,
+        "EventRelayConfig",
+        &relay,
+        &name,
+        running.metadata(),
+    )
+    .await?;
+    let ran = poll(ctx.wait, || async {
+        let f = feedback(ctx, &relay).await?;
+        Ok((f.status.as_deref() == Some("RUNNING")).then_some(()))
+    })
+    .await?;
+    if ran.is_none() {
+        unasked(answers, q, "the CDC relay did not run".into());
+        return Ok(());
+    }
+    let name_field = if matches!(entity.as_str(), "Contact" | "Lead") {
+        "LastName"
+    } else {
+        "Name"
+    };
+    let record = match ctx
+        .sf
+        .record_create(&entity, &json!({name_field: format!("rfconf {}", ctx.id)}))
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            unasked(answers, q, format!("cannot create a {entity} record: {e}"));
+            return Ok(());
+        }
+    };
+    ctx.made.add(Temp::Record(entity.clone(), record.clone()));
+    ctx.sf
+        .record_update(
+            &entity,
+            &record,
+            &json!({name_field: format!("rfconf {} updated", ctx.id)}),
+        )
+        .await?;
+    let arrived = poll(ctx.wait, || async {
+        let messages = probe::log_messages(&ctx.aws, &group).await?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| serde_json::from_str::<Value>(&m).ok())
+            .find(|env| {
+                env["detail-type"] == event.as_str()
+                    && env["detail"]["payload"]["ChangeEventHeader"]["changeType"] == "UPDATE"
+            }))
+    })
+    .await?;
+    let Some((env, took)) = arrived else {
+        unasked(
+            answers,
+            q,
+            format!("no UPDATE arrived within {}s", ctx.wait.as_secs()),
+        );
+        return Ok(());
+    };
+    let header = &env["detail"]["payload"]["ChangeEventHeader"];
+    let changed = &header["changedFields"];
+    let changed_form = match changed.as_array().and_then(|a| a.first()) {
+        Some(Value::String(f)) if f.starts_with("0x") => "bitmaps".to_owned(),
+        Some(Value::String(_)) => format!("field names ({changed})"),
+        _ => format!("{changed}"),
+    };
+    let facts = [
+        format!("detail-type {}", env["detail-type"]),
+        format!("detail keys: {}", keys(&env["detail"])),
+        format!("payload keys: {}", keys(&env["detail"]["payload"])),
+        format!("changedFields as {changed_form}"),
+        format!("after {}s", seconds(took)),
+    ];
+    answers.lock().expect("answers").push(Answer {
+        question: q,
+        answer: facts.join("; "),
+        setting: None,
+    });
+    Ok(())
 }

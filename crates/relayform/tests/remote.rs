@@ -171,7 +171,10 @@ async fn conformance_reports_the_settings_of_the_simulator_it_asks() {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("spec.yaml"), spec(&sim, DEMO_ACCOUNT_ID)).unwrap();
+        // A change event too, for the CDC question.
+        let text = spec(&sim, DEMO_ACCOUNT_ID)
+            + "  accounts: {org: acme, aws_account: events, events: [AccountChangeEvent], error_recovery: latest}\n";
+        std::fs::write(dir.path().join("spec.yaml"), text).unwrap();
         let (code, out, err) = relayform(
             dir.path(),
             &[
@@ -210,9 +213,33 @@ async fn conformance_reports_the_settings_of_the_simulator_it_asks() {
                 .filter(|b| b.starts_with("rfconf") || b.starts_with("aws.partner/"))
                 .collect();
             let roles: usize = w.accounts.values().map(|a| a.roles.len()).sum();
-            (tooling, buses, roles)
+            let logs: usize = w
+                .accounts
+                .values()
+                .flat_map(|a| a.regions.values())
+                .map(|r| r.log_groups.len() + r.log_policies.len())
+                .sum();
+            let records: usize = w.orgs.values().map(|o| o.records.len()).sum();
+            (tooling, buses, roles, logs, records)
         });
-        assert_eq!(left, (0, Vec::<String>::new(), 0), "{out}");
+        assert_eq!(left, (0, Vec::<String>::new(), 0, 0, 0), "{out}");
+        // The envelopes were read back from the log group.
+        let answers = doc["answers"].as_array().unwrap();
+        let answer = |q: &str| {
+            answers
+                .iter()
+                .find(|a| a["question"] == q)
+                .map(|a| a["answer"].as_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        assert!(
+            answer("the envelope of a relayed platform event").contains("detail keys: payload"),
+            "{doc:#}"
+        );
+        assert!(
+            answer("the envelope of a relayed CDC update").contains("ChangeEventHeader"),
+            "{doc:#}"
+        );
     }
 }
 

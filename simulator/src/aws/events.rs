@@ -1111,6 +1111,20 @@ pub fn put_on_bus(
             let target_id = opt_str(&t, "Id").unwrap_or("").to_owned();
             let arn = opt_str(&t, "Arn").unwrap_or("").to_owned();
             let allowed = receiver_allows(world, account, region, &arn);
+            if arn.contains(":logs:") && arn.contains(":log-group:") {
+                let ok = super::logs::deliver(world, &arn, &event, now);
+                world.log_delivery(Delivery {
+                    time: now,
+                    account: account.into(),
+                    region: region.into(),
+                    bus: bus.into(),
+                    rule: rule.clone(),
+                    target: target_id,
+                    outcome: if ok { "delivered" } else { "failed" }.into(),
+                    event: event.clone(),
+                });
+                continue;
+            }
             let outcome = match forward_target(world, account, &t, &arn) {
                 Ok(Some(_)) if !allowed => "failed",
                 // An event that arrived from another bus is not routed on to a third.

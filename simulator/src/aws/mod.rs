@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod iam;
+pub mod logs;
 pub mod pattern;
 pub mod policy;
 pub mod sts;
@@ -50,6 +51,7 @@ pub enum Service {
     Events,
     Iam,
     Sts,
+    Logs,
 }
 
 impl Service {
@@ -58,6 +60,7 @@ impl Service {
             Service::Events => "events",
             Service::Iam => "iam",
             Service::Sts => "sts",
+            Service::Logs => "logs",
         }
     }
 }
@@ -107,6 +110,18 @@ pub fn parse(req: &Request) -> Parsed {
             form: Vec::new(),
         };
     }
+    if let Some(op) = req
+        .header("x-amz-target")
+        .and_then(|t| t.strip_prefix("Logs_20140328."))
+    {
+        return Parsed {
+            service: Service::Logs,
+            operation: op.to_owned(),
+            access_key,
+            region,
+            form: Vec::new(),
+        };
+    }
     let form: Vec<(String, String)> = form_urlencoded::parse(&req.body).into_owned().collect();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let service = match (get("Version").as_deref(), scope_service.as_deref()) {
@@ -133,6 +148,7 @@ pub fn handle(world: &mut World, req: &Request, parsed: &Parsed, now: Millis) ->
             Service::Events => events::handle(world, &ctx, &parsed.operation, &req.body),
             Service::Iam => iam::handle(world, &ctx, &parsed.operation, &parsed.form),
             Service::Sts => sts::handle(world, &ctx, &parsed.operation, &parsed.form),
+            Service::Logs => logs::handle(world, &ctx, &parsed.operation, &req.body),
         });
     match result {
         Ok(reply) => reply.header("x-amzn-RequestId", request_id),
@@ -155,7 +171,7 @@ fn authenticate(
     };
     let Some(account) = world.account_for_key(key) else {
         let code = match parsed.service {
-            Service::Events => "UnrecognizedClientException",
+            Service::Events | Service::Logs => "UnrecognizedClientException",
             _ => "InvalidClientTokenId",
         };
         return Err(AwsError::new(
@@ -176,7 +192,7 @@ fn authenticate(
 /// The error as the service's protocol sends it.
 pub fn error_reply(service: Service, e: &AwsError, request_id: &str) -> Reply {
     match service {
-        Service::Events => {
+        Service::Events | Service::Logs => {
             let code = if e.code == "MissingAuthenticationTokenException" {
                 "MissingAuthenticationTokenException"
             } else {
@@ -215,7 +231,9 @@ pub fn error_reply(service: Service, e: &AwsError, request_id: &str) -> Reply {
 /// Throttling as the service sends it, with a retry hint in milliseconds.
 pub fn throttled(service: Service, retry_after_ms: u64, request_id: &str) -> Reply {
     let e = match service {
-        Service::Events => AwsError::new(400, "ThrottlingException", "Rate exceeded"),
+        Service::Events | Service::Logs => {
+            AwsError::new(400, "ThrottlingException", "Rate exceeded")
+        }
         _ => AwsError::new(400, "Throttling", "Rate exceeded"),
     };
     error_reply(service, &e, request_id).header("x-amz-retry-after", retry_after_ms.to_string())

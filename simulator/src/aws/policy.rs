@@ -105,6 +105,27 @@ pub fn resource_allows(policy: &str, account: &str, action: &str, resource: &str
     allowed
 }
 
+/// Whether a resource policy lets the AWS service `service` do `action` on `resource` (a CloudWatch
+/// Logs group: `arn` or `arn:*`).
+pub fn service_allows(policy: &str, service: &str, action: &str, resource: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(policy) else {
+        return false;
+    };
+    let with_streams = format!("{resource}:*");
+    statements(&doc).into_iter().any(|s| {
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && s.get("Principal").is_some_and(|p| {
+                p.as_str() == Some("*") || as_list(p.get("Service")).contains(&service)
+            })
+            && as_list(s.get("Action"))
+                .iter()
+                .any(|a| glob(&a.to_lowercase(), &action.to_lowercase()))
+            && as_list(s.get("Resource"))
+                .iter()
+                .any(|r| glob(r, resource) || glob(r, &with_streams))
+    })
+}
+
 /// Whether a policy document is well-formed enough for IAM to accept: JSON with a `Statement`
 /// whose entries have an `Effect` of Allow or Deny.
 pub fn well_formed(text: &str) -> Result<(), &'static str> {
