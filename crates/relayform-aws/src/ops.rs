@@ -157,19 +157,24 @@ pub const FORWARD_PATTERN: &str = r#"{"source":[{"prefix":"aws.partner/salesforc
 
 /// Puts the rule and its target (both calls are idempotent).
 pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> {
-    aws.events
-        .put_rule()
-        .name(f.rule)
-        .event_bus_name(f.bus)
-        .event_pattern(FORWARD_PATTERN)
-        .description("Forwards Salesforce events to the destination bus (relayform)")
-        .send()
-        .await
-        .map_err(|e| classify("events:PutRule", &e))?;
-    let target = EbTarget::builder()
-        .id(f.target_id)
-        .arn(f.destination_arn)
-        .role_arn(f.role_arn)
+    let target = target(f.target_id, f.destination_arn, Some(f.role_arn))?;
+    put_rule_and_target(
+        aws,
+        f.bus,
+        f.rule,
+        Some("Forwards Salesforce events to the destination bus (relayform)"),
+        target,
+    )
+    .await
+    .map_err(|e| receiver_refused(e, f))
+}
+
+/// A rule target: an id, an ARN and, for a bus in another account or region, the role to send with.
+pub(crate) fn target(id: &str, arn: &str, role_arn: Option<&str>) -> Result<EbTarget, Error> {
+    EbTarget::builder()
+        .id(id)
+        .arn(arn)
+        .set_role_arn(role_arn.map(str::to_owned))
         .build()
         .map_err(|e| {
             Error::new(
@@ -178,16 +183,36 @@ pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> 
                 "events:PutTargets",
                 e.to_string(),
             )
-        })?;
+        })
+}
+
+/// `PutRule` matching every Salesforce event on `bus`, then `PutTargets` with `target`; a target
+/// EventBridge refuses in the answer (`FailedEntryCount`) is an error too.
+pub(crate) async fn put_rule_and_target(
+    aws: &Aws,
+    bus: &str,
+    rule: &str,
+    description: Option<&str>,
+    target: EbTarget,
+) -> Result<(), Error> {
+    aws.events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(FORWARD_PATTERN)
+        .set_description(description.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| classify("events:PutRule", &e))?;
     let out = aws
         .events
         .put_targets()
-        .rule(f.rule)
-        .event_bus_name(f.bus)
+        .rule(rule)
+        .event_bus_name(bus)
         .targets(target)
         .send()
         .await
-        .map_err(|e| receiver_refused(classify("events:PutTargets", &e), f))?;
+        .map_err(|e| classify("events:PutTargets", &e))?;
     if out.failed_entry_count() > 0 {
         let why = out
             .failed_entries()
@@ -214,7 +239,7 @@ pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> 
 /// EventBridge refuses a target on a bus in another account or region whose resource policy does not
 /// allow the sender: that is about the receiving bus's policy, not about relayform's credentials.
 fn receiver_refused(e: Error, f: &Forwarding<'_>) -> Error {
-    if e.code.as_deref() != Some("AccessDeniedException") {
+    if e.operation != "events:PutTargets" || e.code.as_deref() != Some("AccessDeniedException") {
         return e;
     }
     let account = f

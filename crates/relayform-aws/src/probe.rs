@@ -109,42 +109,6 @@ pub async fn log_messages(aws: &Aws, group: &str) -> Result<Vec<String>, Error> 
 
 /// Puts a rule on `bus` that sends everything from Salesforce to `target_arn` (a log group: no role).
 pub async fn capture(aws: &Aws, bus: &str, rule: &str, target_arn: &str) -> Result<(), Error> {
-    aws.events
-        .put_rule()
-        .name(rule)
-        .event_bus_name(bus)
-        .event_pattern(crate::ops::FORWARD_PATTERN)
-        .send()
-        .await
-        .map_err(|e| classify("events:PutRule", &e))?;
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("capture")
-        .arn(target_arn)
-        .build()
-        .map_err(|e| {
-            Error::new(
-                crate::SYSTEM,
-                crate::ErrorKind::Rejected,
-                "events:PutTargets",
-                e.to_string(),
-            )
-        })?;
-    let out = aws
-        .events
-        .put_targets()
-        .rule(rule)
-        .event_bus_name(bus)
-        .targets(target)
-        .send()
-        .await
-        .map_err(|e| classify("events:PutTargets", &e))?;
-    if out.failed_entry_count() > 0 {
-        return Err(Error::new(
-            crate::SYSTEM,
-            crate::ErrorKind::Rejected,
-            "events:PutTargets",
-            "the log-group target was refused",
-        ));
-    }
-    Ok(())
+    let target = crate::ops::target("capture", target_arn, None)?;
+    crate::ops::put_rule_and_target(aws, bus, rule, None, target).await
 }

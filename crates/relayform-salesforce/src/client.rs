@@ -297,23 +297,21 @@ impl Client {
         .await
     }
 
-    /// Creates a Tooling record from `{"FullName", "Metadata"}`; returns its id.
-    pub async fn tooling_create(&self, sobject: &str, body: &Value) -> Result<String, Error> {
-        let op = format!("tooling.create {sobject}");
-        let resp = self
-            .send(
-                &op,
-                Method::Post,
-                &format!("{}/tooling/sobjects/{sobject}", self.data()),
-                None,
-                Some(body),
-            )
-            .await?;
+    /// POSTs a record and returns the id the response gives.
+    async fn create_at(&self, op: String, url: String, body: &Value) -> Result<String, Error> {
+        let resp = self.send(&op, Method::Post, &url, None, Some(body)).await?;
         resp.as_ref()
             .and_then(|r| r.get("id"))
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| error(ErrorKind::Protocol, op, "the create response has no id"))
+    }
+
+    /// Creates a Tooling record from `{"FullName", "Metadata"}`; returns its id.
+    pub async fn tooling_create(&self, sobject: &str, body: &Value) -> Result<String, Error> {
+        let url = format!("{}/tooling/sobjects/{sobject}", self.data());
+        self.create_at(format!("tooling.create {sobject}"), url, body)
+            .await
     }
 
     pub async fn tooling_get(&self, sobject: &str, id: &str) -> Result<Value, Error> {
@@ -331,11 +329,11 @@ impl Client {
     }
 
     pub async fn tooling_update(&self, sobject: &str, id: &str, body: &Value) -> Result<(), Error> {
-        let op = format!("tooling.update {sobject}");
+        let url = format!("{}/tooling/sobjects/{sobject}/{id}", self.data());
         self.send(
-            &op,
+            &format!("tooling.update {sobject}"),
             Method::Patch,
-            &format!("{}/tooling/sobjects/{sobject}/{id}", self.data()),
+            &url,
             None,
             Some(body),
         )
@@ -344,11 +342,11 @@ impl Client {
     }
 
     pub async fn tooling_delete(&self, sobject: &str, id: &str) -> Result<(), Error> {
-        let op = format!("tooling.delete {sobject}");
+        let url = format!("{}/tooling/sobjects/{sobject}/{id}", self.data());
         self.send(
-            &op,
+            &format!("tooling.delete {sobject}"),
             Method::Delete,
-            &format!("{}/tooling/sobjects/{sobject}/{id}", self.data()),
+            &url,
             None,
             None,
         )
@@ -358,21 +356,9 @@ impl Client {
 
     /// Creates a data-API record (`POST .../sobjects/<Object>`); returns its id.
     pub async fn record_create(&self, sobject: &str, fields: &Value) -> Result<String, Error> {
-        let op = format!("sobject.create {sobject}");
-        let resp = self
-            .send(
-                &op,
-                Method::Post,
-                &format!("{}/sobjects/{sobject}", self.data()),
-                None,
-                Some(fields),
-            )
-            .await?;
-        resp.as_ref()
-            .and_then(|r| r.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| error(ErrorKind::Protocol, op, "the create response has no id"))
+        let url = format!("{}/sobjects/{sobject}", self.data());
+        self.create_at(format!("sobject.create {sobject}"), url, fields)
+            .await
     }
 
     pub async fn record_update(
@@ -381,11 +367,11 @@ impl Client {
         id: &str,
         fields: &Value,
     ) -> Result<(), Error> {
-        let op = format!("sobject.update {sobject}");
+        let url = format!("{}/sobjects/{sobject}/{id}", self.data());
         self.send(
-            &op,
+            &format!("sobject.update {sobject}"),
             Method::Patch,
-            &format!("{}/sobjects/{sobject}/{id}", self.data()),
+            &url,
             None,
             Some(fields),
         )
@@ -394,11 +380,11 @@ impl Client {
     }
 
     pub async fn record_delete(&self, sobject: &str, id: &str) -> Result<(), Error> {
-        let op = format!("sobject.delete {sobject}");
+        let url = format!("{}/sobjects/{sobject}/{id}", self.data());
         self.send(
-            &op,
+            &format!("sobject.delete {sobject}"),
             Method::Delete,
-            &format!("{}/sobjects/{sobject}/{id}", self.data()),
+            &url,
             None,
             None,
         )

@@ -295,6 +295,16 @@ where
     }
 }
 
+/// Waits until the relay's feedback says RUNNING; false if it does not within the wait.
+async fn until_running(ctx: &Ctx, relay: &str) -> anyhow::Result<bool> {
+    let ran = poll(ctx.wait, || async {
+        let f = feedback(ctx, relay).await?;
+        Ok((f.status.as_deref() == Some("RUNNING")).then_some(()))
+    })
+    .await?;
+    Ok(ran.is_some())
+}
+
 fn seconds(d: Duration) -> u64 {
     d.as_secs_f64().round() as u64
 }
@@ -740,12 +750,7 @@ async fn envelope(
     let (group, group_arn) = log_group(ctx).await?;
     capture(ctx, source, &group_arn, 1).await?;
     // Once the relay runs with its source active, publish and wait for the event to arrive.
-    let running = poll(ctx.wait, || async {
-        let f = feedback(ctx, relay).await?;
-        Ok((f.status.as_deref() == Some("RUNNING")).then_some(()))
-    })
-    .await?;
-    if running.is_none() {
+    if !until_running(ctx, relay).await? {
         unasked(
             answers,
             q,
@@ -956,12 +961,7 @@ async fn cdc_envelope(
         running.metadata(),
     )
     .await?;
-    let ran = poll(ctx.wait, || async {
-        let f = feedback(ctx, &relay).await?;
-        Ok((f.status.as_deref() == Some("RUNNING")).then_some(()))
-    })
-    .await?;
-    if ran.is_none() {
+    if !until_running(ctx, &relay).await? {
         unasked(answers, q, "the CDC relay did not run".into());
         return Ok(());
     }

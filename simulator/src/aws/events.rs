@@ -12,24 +12,7 @@ use serde_json::{Value, json};
 type Res = Result<Value, AwsError>;
 
 pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Reply, AwsError> {
-    let input: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            AwsError::new(
-                400,
-                "SerializationException",
-                format!("Could not parse the request body as JSON: {e}"),
-            )
-        })?
-    };
-    if !input.is_object() {
-        return Err(AwsError::new(
-            400,
-            "SerializationException",
-            "The request body must be a JSON object.",
-        ));
-    }
+    let input = super::json_input(body)?;
     let out = match op {
         "CreatePartnerEventSource" => create_partner_source(world, ctx, &input),
         "DeletePartnerEventSource" => delete_partner_source(world, ctx, &input),
@@ -55,17 +38,9 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Rep
         "UntagResource" => untag_resource(world, ctx, &input),
         "ListTagsForResource" => list_tags(world, ctx, &input),
         "PutEvents" => put_events(world, ctx, &input),
-        _ => Err(AwsError::new(
-            400,
-            "UnknownOperationException",
-            format!("Operation {op} is not supported by the simulator."),
-        )),
+        _ => Err(super::unknown_operation(op)),
     }?;
-    Ok(Reply::new(
-        200,
-        "application/x-amz-json-1.1",
-        out.to_string(),
-    ))
+    Ok(super::json_reply(&out))
 }
 
 fn str_field<'a>(input: &'a Value, name: &str) -> Result<&'a str, AwsError> {

@@ -12,24 +12,7 @@ use serde_json::{Value, json};
 type Res = Result<Value, AwsError>;
 
 pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Reply, AwsError> {
-    let input: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body).map_err(|_| {
-            AwsError::new(
-                400,
-                "SerializationException",
-                "The request body is not JSON.",
-            )
-        })?
-    };
-    if !input.is_object() {
-        return Err(AwsError::new(
-            400,
-            "SerializationException",
-            "The request body must be a JSON object.",
-        ));
-    }
+    let input = super::json_input(body)?;
     let out = match op {
         "CreateLogGroup" => create_group(world, ctx, &input),
         "DeleteLogGroup" => delete_group(world, ctx, &input),
@@ -37,17 +20,9 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Rep
         "PutResourcePolicy" => put_policy(world, ctx, &input),
         "DeleteResourcePolicy" => delete_policy(world, ctx, &input),
         "FilterLogEvents" => filter_events(world, ctx, &input),
-        _ => Err(AwsError::new(
-            400,
-            "UnknownOperationException",
-            format!("Operation {op} is not supported by the simulator."),
-        )),
+        _ => Err(super::unknown_operation(op)),
     }?;
-    Ok(Reply::new(
-        200,
-        "application/x-amz-json-1.1",
-        out.to_string(),
-    ))
+    Ok(super::json_reply(&out))
 }
 
 fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, AwsError> {

@@ -239,6 +239,43 @@ pub fn throttled(service: Service, retry_after_ms: u64, request_id: &str) -> Rep
     error_reply(service, &e, request_id).header("x-amz-retry-after", retry_after_ms.to_string())
 }
 
+/// The JSON object an awsJson 1.1 request carries (`{}` when empty).
+pub fn json_input(body: &[u8]) -> Result<serde_json::Value, AwsError> {
+    let input: serde_json::Value = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            AwsError::new(
+                400,
+                "SerializationException",
+                format!("Could not parse the request body as JSON: {e}"),
+            )
+        })?
+    };
+    if !input.is_object() {
+        return Err(AwsError::new(
+            400,
+            "SerializationException",
+            "The request body must be a JSON object.",
+        ));
+    }
+    Ok(input)
+}
+
+/// An awsJson 1.1 success.
+pub fn json_reply(out: &serde_json::Value) -> Reply {
+    Reply::new(200, "application/x-amz-json-1.1", out.to_string())
+}
+
+/// A well-formed refusal of an operation the simulator does not serve (never a 500).
+pub fn unknown_operation(op: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "UnknownOperationException",
+        format!("Operation {op} is not supported by the simulator."),
+    )
+}
+
 /// `1 validation error detected: ...` as AWS words it.
 pub fn validation(code: &str, value: &str, member: &str, constraint: &str) -> AwsError {
     AwsError::new(
