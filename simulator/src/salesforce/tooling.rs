@@ -164,8 +164,33 @@ fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Optio
         .map(Stored::record)
 }
 
+/// The longest filter expression taken, and its deepest nesting: bounds that keep the recursive
+/// parser far from the stack's end whatever a client sends.
+const MAX_FILTER_CHARS: usize = 1000;
+const MAX_FILTER_DEPTH: usize = 32;
+
 /// A member's filter expression, parsed: the `WHERE` part of a SOQL query over the event's fields.
 fn parse_filter(filter: &str) -> Result<super::soql::Cond, String> {
+    if filter.chars().count() > MAX_FILTER_CHARS {
+        return Err(format!("it is longer than {MAX_FILTER_CHARS} characters"));
+    }
+    let (mut depth, mut deepest, mut quoted) = (0usize, 0usize, false);
+    for c in filter.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_FILTER_DEPTH {
+        return Err(format!(
+            "it nests parentheses deeper than {MAX_FILTER_DEPTH}"
+        ));
+    }
     super::soql::parse(&format!("SELECT Id FROM Event WHERE {filter}"))?
         .filter
         .ok_or_else(|| "the filter expression is empty".to_owned())
@@ -184,11 +209,12 @@ fn check_filter(org: &crate::world::Org, entity: &str, filter: &Value) -> Result
     let Some(text) = filter.as_str().filter(|t| !t.trim().is_empty()) else {
         return Ok(());
     };
+    let shown: String = text.chars().take(100).collect();
     let bad = |why: String| {
         SfError::new(
             400,
             "FIELD_INTEGRITY_EXCEPTION",
-            format!("The filter expression {text:?} isn't valid for {entity}: {why}"),
+            format!("The filter expression {shown:?} isn't valid for {entity}: {why}"),
         )
         .fields(&["FilterExpression"])
     };
