@@ -30,7 +30,7 @@ use crate::graph::Keyed;
 use crate::plan::{Action, Change, FieldChange, Plan, Unmanaged};
 use crate::policy;
 use crate::resource::{Address, Desired, Kind, Resource};
-use relayform_provider::{ObservedAccount, ObservedOrg};
+use relayform_provider::{ObservedAccount, ObservedOrg, same_id, same_reference};
 use relayform_spec::{Ensure, ErrorRecovery, RelayState, Spec, names};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,37 +100,10 @@ pub fn same_channel(observed: Option<&str>, full: &str, channel_id: Option<&str>
     let Some(seen) = observed else {
         return false;
     };
-    if same_name(seen, full) {
-        return true;
-    }
-    if let Some((_, rest)) = seen.split_once("__")
-        && same_name(rest, full)
-    {
-        return true;
-    }
     let looks_like_id = (seen.len() == 15 || seen.len() == 18)
         && seen.starts_with("0YL")
         && seen.bytes().all(|b| b.is_ascii_alphanumeric());
-    looks_like_id
-        && channel_id
-            .is_some_and(|id| id.len() >= 15 && seen.len() >= 15 && id.get(..15) == seen.get(..15))
-}
-
-/// Whether a relay's `DestinationResourceName` is `callout:<name>`, with or without a namespace
-/// prefix (`callout:ns__name`).
-pub fn same_destination(observed: &str, callout: &str) -> bool {
-    if same_name(observed, callout) {
-        return true;
-    }
-    match (
-        observed.strip_prefix("callout:"),
-        callout.strip_prefix("callout:"),
-    ) {
-        (Some(o), Some(c)) => o
-            .split_once("__")
-            .is_some_and(|(ns, rest)| !ns.is_empty() && same_name(rest, c)),
-        _ => false,
-    }
+    same_reference(seen, full) || (looks_like_id && channel_id.is_some_and(|id| same_id(seen, id)))
 }
 
 /// Whether the recovery option JSON says the same as `want`.
@@ -184,7 +157,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                         let in_use = org(o).relays.iter().any(|r| {
                             r.destination
                                 .as_deref()
-                                .is_some_and(|d| same_destination(d, &callout))
+                                .is_some_and(|d| same_reference(d, &callout))
                         });
                         let mut c = change(
                             &addr,
@@ -307,7 +280,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                         } else if !seen
                             .destination
                             .as_deref()
-                            .is_some_and(|d| same_destination(d, &callout))
+                            .is_some_and(|d| same_reference(d, &callout))
                         {
                             Some("a relay's named credential cannot change".to_owned())
                         } else {
@@ -873,7 +846,7 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
                 !leaving(&x.name)
                     && x.destination
                         .as_deref()
-                        .is_some_and(|d| same_destination(d, &callout))
+                        .is_some_and(|d| same_reference(d, &callout))
             });
         if !nc_used && o.named_credentials.iter().any(|n| n.name == *nc) {
             out.push(del(

@@ -217,6 +217,25 @@ pub struct ObservedRole {
     pub policy: Option<(String, String)>,
 }
 
+/// Whether a value Salesforce returned names what `want` does: names compare case-insensitively, and
+/// a namespaced org gives references with its prefix (`ns__Orders__chn`, `callout:ns__Relayform_...`).
+pub fn same_reference(have: &str, want: &str) -> bool {
+    if have.eq_ignore_ascii_case(want) {
+        return true;
+    }
+    let (have, want) = match (have.strip_prefix("callout:"), want.strip_prefix("callout:")) {
+        (Some(h), Some(w)) => (h, w),
+        _ => (have, want),
+    };
+    have.split_once("__")
+        .is_some_and(|(ns, rest)| !ns.is_empty() && rest.eq_ignore_ascii_case(want))
+}
+
+/// Whether two Salesforce ids name the same record: ids come back in the 15- or the 18-character form.
+pub fn same_id(a: &str, b: &str) -> bool {
+    a == b || (a.len() >= 15 && b.len() >= 15 && a.get(..15) == b.get(..15))
+}
+
 /// A failed provider call: which system and operation, what kind of failure, and the vendor's code and
 /// message (never a credential).
 #[derive(Debug, Clone, PartialEq, Eq)]

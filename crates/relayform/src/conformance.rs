@@ -76,6 +76,19 @@ struct Ctx {
     id: String,
     wait: Duration,
     made: Arc<Made>,
+    /// The org's namespace prefix, read first: full names and references in a namespaced org carry
+    /// it, and a PATCH must name the prefixed full name.
+    namespace: Mutex<Option<String>>,
+}
+
+impl Ctx {
+    /// A name as the org stores it (with its namespace prefix, if it has one).
+    fn in_org(&self, name: &str) -> String {
+        match self.namespace.lock().expect("namespace").as_deref() {
+            Some(ns) => format!("{ns}__{name}"),
+            None => name.to_owned(),
+        }
+    }
 }
 
 const ROLE_POLICY: &str = "rfconf-put";
@@ -168,6 +181,7 @@ pub(crate) fn run(
             id: format!("{:06x}", (nanos >> 8) & 0xff_ffff),
             wait: args.wait_timeout,
             made: Arc::default(),
+            namespace: Mutex::new(None),
         };
         writeln!(
             err,
@@ -295,6 +309,45 @@ where
     }
 }
 
+/// How far a new relay's partner source got within the wait.
+enum Registration {
+    /// Salesforce did not fill `RemoteResource`.
+    NotNamed(String),
+    /// AWS did not show the named source.
+    NotVisible(String),
+    /// AWS shows it, in `state`, `lag` after Salesforce named it.
+    Visible {
+        source: String,
+        state: String,
+        lag: Duration,
+    },
+}
+
+/// Waits for Salesforce to name a relay's partner source, then for AWS to show it.
+async fn partner_source(ctx: &Ctx, relay: &str) -> anyhow::Result<Registration> {
+    let named = poll(ctx.wait, || async {
+        Ok(feedback(ctx, relay).await?.remote_resource)
+    })
+    .await?;
+    let Some((source, _)) = named else {
+        return Ok(Registration::NotNamed(format!(
+            "Salesforce did not register the partner source within {}s",
+            ctx.wait.as_secs()
+        )));
+    };
+    let visible = poll(ctx.wait, || async {
+        Ok(probe::source_state(&ctx.aws, &source).await?)
+    })
+    .await?;
+    Ok(match visible {
+        None => Registration::NotVisible(format!(
+            "AWS did not show {source} within {}s",
+            ctx.wait.as_secs()
+        )),
+        Some((state, lag)) => Registration::Visible { source, state, lag },
+    })
+}
+
 /// Waits until the relay's feedback says RUNNING; false if it does not within the wait.
 async fn until_running(ctx: &Ctx, relay: &str) -> anyhow::Result<bool> {
     let ran = poll(ctx.wait, || async {
@@ -337,6 +390,16 @@ async fn create(
 }
 
 async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
+    let org = ctx
+        .sf
+        .query("SELECT Id, NamespacePrefix FROM Organization")
+        .await?;
+    *ctx.namespace.lock().expect("namespace") = org
+        .first()
+        .and_then(|o| o.get("NamespacePrefix"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
     let name = format!("Rfconf_{}", ctx.id);
     let channel = format!("{name}__chn");
     let endpoint = relayform_spec::names::named_credential_endpoint(&ctx.account_id, &ctx.region);
@@ -390,8 +453,8 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
     }
     let def = sf::RelayDefinition {
         label: name.clone(),
-        channel: channel.clone(),
-        destination: format!("callout:{name}"),
+        channel: ctx.in_org(&channel),
+        destination: format!("callout:{}", ctx.in_org(&name)),
         relay_option: r#"{"ReplayRecovery":"EARLIEST"}"#.into(),
         state: "STOP".into(),
     };
@@ -430,7 +493,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
 
     // Q: is a partial PATCH refused, or are the fields it leaves out kept or reset?
     let q = "a Tooling PATCH without the whole definition";
-    let url_state = ctx
+    let partial = ctx
         .sf
         .tooling_update(
             "EventRelayConfig",
@@ -438,7 +501,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
             &json!({"Metadata": {"state": "STOP"}}),
         )
         .await;
-    match url_state {
+    match partial {
         Err(e) if e.kind == ErrorKind::Rejected => say(
             answers,
             q,
@@ -470,7 +533,14 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
                 );
             }
             // Whatever it did, the relay is EARLIEST again for what follows.
-            sf::update(&ctx.sf, "EventRelayConfig", &relay, &name, def.metadata()).await?;
+            sf::update(
+                &ctx.sf,
+                "EventRelayConfig",
+                &relay,
+                &ctx.in_org(&name),
+                def.metadata(),
+            )
+            .await?;
         }
     }
 
@@ -484,7 +554,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
         &ctx.sf,
         "EventRelayConfig",
         &relay,
-        &name,
+        &ctx.in_org(&name),
         relabelled.metadata(),
     )
     .await
@@ -517,41 +587,24 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
     }
 
     // Q: how long until Salesforce names the partner source, and until AWS shows it?
-    let registered = poll(ctx.wait, || async {
-        let f = feedback(ctx, &relay).await?;
-        Ok(f.remote_resource)
-    })
-    .await?;
-    let Some((source, _)) = registered else {
-        unasked(
-            answers,
-            "seconds until RemoteResource is filled",
-            format!(
-                "Salesforce did not register the partner source within {}s",
-                ctx.wait.as_secs()
-            ),
-        );
-        return Ok(());
+    let (source, state, lag) = match partner_source(ctx, &relay).await? {
+        Registration::NotNamed(why) => {
+            unasked(answers, "seconds until RemoteResource is filled", why);
+            return Ok(());
+        }
+        Registration::NotVisible(why) => {
+            unasked(answers, "seconds until AWS shows the partner source", why);
+            return Ok(());
+        }
+        Registration::Visible { source, state, lag } => (source, state, lag),
     };
-    let named_after = created.elapsed();
+    let named_after = created.elapsed().saturating_sub(lag);
     say(
         answers,
         "seconds until RemoteResource is filled",
         format!("{}", seconds(named_after)),
         ("partner_source_delay_seconds", json!(seconds(named_after))),
     );
-    let visible = poll(ctx.wait, || async {
-        Ok(probe::source_state(&ctx.aws, &source).await?)
-    })
-    .await?;
-    let Some((state, lag)) = visible else {
-        unasked(
-            answers,
-            "seconds until AWS shows the partner source",
-            format!("AWS did not show {source} within {}s", ctx.wait.as_secs()),
-        );
-        return Ok(());
-    };
     say(
         answers,
         "seconds until AWS shows the partner source",
@@ -569,7 +622,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
         &ctx.sf,
         "EventRelayConfig",
         &relay,
-        &name,
+        &ctx.in_org(&name),
         running.metadata(),
     )
     .await?;
@@ -916,36 +969,19 @@ async fn cdc_envelope(
     .await?;
     let def = sf::RelayDefinition {
         label: name.clone(),
-        channel,
-        destination: format!("callout:{credential}"),
+        channel: ctx.in_org(&channel),
+        destination: format!("callout:{}", ctx.in_org(credential)),
         relay_option: r#"{"ReplayRecovery":"LATEST"}"#.into(),
         state: "STOP".into(),
     };
     let relay = create(ctx, "EventRelayConfig", &name, def.metadata()).await?;
-    let registered = poll(ctx.wait, || async {
-        Ok(feedback(ctx, &relay).await?.remote_resource)
-    })
-    .await?;
-    let Some((source, _)) = registered else {
-        unasked(
-            answers,
-            q,
-            "Salesforce did not register the second partner source".into(),
-        );
-        return Ok(());
+    let source = match partner_source(ctx, &relay).await? {
+        Registration::Visible { source, .. } => source,
+        Registration::NotNamed(why) | Registration::NotVisible(why) => {
+            unasked(answers, q, why);
+            return Ok(());
+        }
     };
-    let visible = poll(ctx.wait, || async {
-        Ok(probe::source_state(&ctx.aws, &source).await?)
-    })
-    .await?;
-    if visible.is_none() {
-        unasked(
-            answers,
-            q,
-            "AWS did not show the second partner source".into(),
-        );
-        return Ok(());
-    }
     aws_ops::associate(&ctx.aws, &source).await?;
     ctx.made.add(Temp::PartnerBus(source.clone()));
     capture(ctx, &source, &group_arn, 2).await?;
@@ -957,7 +993,7 @@ async fn cdc_envelope(
         &ctx.sf,
         "EventRelayConfig",
         &relay,
-        &name,
+        &ctx.in_org(&name),
         running.metadata(),
     )
     .await?;

@@ -132,6 +132,9 @@ async fn conformance_reports_the_settings_of_the_simulator_it_asks() {
         ReceiverPolicy, ToolingPatch,
     };
     let strict = Config::default();
+    // A namespaced org answers like any other (conformance names its prefixed full names).
+    let mut namespaced = Config::default();
+    namespaced.orgs[0].namespace_prefix = Some("acme_ns".into());
     let mut lenient = Config::default();
     let s = &mut lenient.settings;
     s.tooling_patch = ToolingPatch::Merge;
@@ -143,7 +146,14 @@ async fn conformance_reports_the_settings_of_the_simulator_it_asks() {
     s.delete_bus_with_rules = DeleteBusWithRules::Cascade;
     s.partner_source_delay_seconds = 0;
     s.source_visibility_lag_seconds = 0;
+    let strict_answers = serde_json::json!({
+        "tooling_patch": "replace", "relay_label_update": "reject",
+        "relay_event_channel": "full_name", "tooling_named_credential_endpoint": "absent",
+        "pending_source_delivery": "drop", "receiver_bus_policy": "enforce",
+        "delete_bus_with_rules": "refuse",
+    });
     for (config, want) in [
+        (namespaced, strict_answers.clone()),
         (
             strict,
             serde_json::json!({
