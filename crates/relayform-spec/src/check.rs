@@ -230,41 +230,59 @@ fn resolve(
 
 /// Names that must be unique, or shared only by objects that agree: relays and channels per org,
 /// named credentials per org (one account and region each), roles per account (one destination each).
+/// Names are compared the way the vendor compares them: Salesforce API names and IAM role names
+/// ignore case (`orders` and `Orders` are one role), so the maps are keyed by the lowercased name.
 fn shared_names(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
-    let mut relays: BTreeMap<(&str, &str), &Relay> = BTreeMap::new();
-    let mut channels: BTreeMap<(&str, &str), &Relay> = BTreeMap::new();
+    let mut relays: BTreeMap<(&str, String), &Relay> = BTreeMap::new();
+    let mut channels: BTreeMap<(&str, String), &Relay> = BTreeMap::new();
     // (org, name) → the first relay using it and its (account id, region).
     type Target<'a> = (&'a str, &'a str);
-    let mut credentials: BTreeMap<Target<'_>, (&Relay, Target<'_>)> = BTreeMap::new();
-    let mut roles: BTreeMap<(&str, &str), (&Relay, &Destination)> = BTreeMap::new();
+    let mut credentials: BTreeMap<(&str, String), (&Relay, Target<'_>)> = BTreeMap::new();
+    let mut roles: BTreeMap<(&str, String), (&Relay, &Destination)> = BTreeMap::new();
+    // Said after a clash of two names that differ only in case.
+    let by_case = |vendor: &str, first: &str, this: &str| {
+        if first == this {
+            String::new()
+        } else {
+            format!(" (`{first}` and `{this}` differ only in case, which {vendor} ignores)")
+        }
+    };
     for relay in spec.relays.values() {
         let org = relay.org.value.as_str();
-        let relay_clash = relays.insert((org, &relay.names.relay), relay);
+        let relay_clash = relays.insert((org, relay.names.relay.to_lowercase()), relay);
         if let Some(first) = relay_clash {
             diagnostics.push(
                 Diagnostic::error(
                     "duplicate-name",
                     relay.at.clone(),
                     format!(
-                        "relays `{}` and `{}` would both be named `{}` in org `{org}`",
-                        first.name, relay.name, relay.names.relay
+                        "relays `{}` and `{}` would both be named `{}` in org `{org}`{}",
+                        first.name,
+                        relay.name,
+                        first.names.relay,
+                        by_case("Salesforce", &first.names.relay, &relay.names.relay)
                     ),
                 )
                 .with_hint("rename one of the relays, or set `names: {relay: ...}` on one"),
             );
         }
         // Channels derived from clashing relay names clash too: one root cause, one report.
-        let channel_clash = channels.insert((org, &relay.names.channel), relay);
+        let channel_clash = channels.insert((org, relay.names.channel.to_lowercase()), relay);
         if let (Some(first), None) = (channel_clash, relay_clash) {
             diagnostics.push(
                 Diagnostic::error(
                     "shared-channel",
                     relay.at.clone(),
                     format!(
-                        "relays `{}` and `{}` use the same channel `{}` in org `{org}`; a channel backs one relay",
+                        "relays `{}` and `{}` use the same channel `{}` in org `{org}`{}; a channel backs one relay",
                         first.name,
                         relay.name,
-                        names::channel_full_name(&relay.names.channel)
+                        names::channel_full_name(&first.names.channel),
+                        by_case(
+                            "Salesforce",
+                            &names::channel_full_name(&first.names.channel),
+                            &names::channel_full_name(&relay.names.channel)
+                        )
                     ),
                 )
                 .with_hint("give one of them its own channel under `names: {channel: ...}`, or merge their events into one relay"),
@@ -275,39 +293,49 @@ fn shared_names(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             account.account_id.value.as_str(),
             account.region.value.as_str(),
         );
-        match credentials.get(&(org, relay.names.named_credential.as_str())) {
-            Some((first, t)) if *t != target => diagnostics.push(
+        let credential = (org, relay.names.named_credential.to_lowercase());
+        match credentials.get(&credential) {
+            Some((first, t)) if *t != target || first.names.named_credential != relay.names.named_credential => diagnostics.push(
                 Diagnostic::error(
                     "shared-credential",
                     relay.at.clone(),
                     format!(
-                        "relays `{}` and `{}` name the same named credential `{}` for different AWS accounts or regions",
-                        first.name, relay.name, relay.names.named_credential
+                        "relays `{}` and `{}` name the same named credential `{}`{}{}",
+                        first.name,
+                        relay.name,
+                        first.names.named_credential,
+                        if *t != target { " for different AWS accounts or regions" } else { "" },
+                        by_case("Salesforce", &first.names.named_credential, &relay.names.named_credential)
                     ),
                 )
-                .with_hint("a named credential points at one account and region; give this relay another `names: {named_credential: ...}`"),
+                .with_hint("a named credential points at one account and region and has one spelling; give this relay another `names: {named_credential: ...}`, or spell both alike"),
             ),
             Some(_) => {}
             None => {
-                credentials.insert((org, &relay.names.named_credential), (relay, target));
+                credentials.insert(credential, (relay, target));
             }
         }
         if let (Some(role), Some(dest)) = (&relay.names.role, &relay.destination) {
-            match roles.get(&(target.0, role.as_str())) {
-                Some((first, d)) if *d != &dest.value => diagnostics.push(
+            let key = (target.0, role.to_lowercase());
+            match roles.get(&key) {
+                Some((first, d)) if *d != &dest.value || first.names.role.as_deref() != Some(role.as_str()) => diagnostics.push(
                     Diagnostic::error(
                         "shared-role",
                         relay.at.clone(),
                         format!(
-                            "relays `{}` and `{}` name the same IAM role `{role}` for different destination buses",
-                            first.name, relay.name
+                            "relays `{}` and `{}` name the same IAM role `{}`{}{}",
+                            first.name,
+                            relay.name,
+                            first.names.role.as_deref().unwrap_or_default(),
+                            if *d != &dest.value { " for different destination buses" } else { "" },
+                            by_case("IAM", first.names.role.as_deref().unwrap_or_default(), role)
                         ),
                     )
                     .with_hint("a forwarding role allows one destination; give this relay another `names: {role: ...}`"),
                 ),
                 Some(_) => {}
                 None => {
-                    roles.insert((target.0, role), (relay, &dest.value));
+                    roles.insert(key, (relay, &dest.value));
                 }
             }
         }
