@@ -23,16 +23,19 @@ pub mod ops;
 pub mod probe;
 
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_eventbridge::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::config::{
     ConfigBag, Intercept, RuntimeComponents, interceptors::FinalizerInterceptorContextRef,
 };
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
-pub use relayform_provider::{Error, ErrorKind, Secret};
+pub use relayform_provider::{Error, ErrorKind, Patience, Secret, endpoint_of};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where AWS credentials come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub struct Target {
     pub credentials: Credentials,
     /// The shared config file to read profiles from, instead of `~/.aws/config`.
     pub config_file: Option<PathBuf>,
+    /// Timeouts and how long to retry: every call is bounded by it.
+    pub patience: Patience,
 }
 
 /// One attempt of one AWS call, as observers see it.
@@ -79,6 +84,33 @@ pub struct Call {
 pub trait Observer: Send + Sync + fmt::Debug {
     fn observe(&self, call: &Call);
 }
+
+/// Retry tokens per account and region: a throttled retry costs 5 and a failed or timed-out one
+/// 14 (the SDK's costs); a success gives one back. The SDK's 500 run dry in a long throttle storm,
+/// and every later call fails unretried; the time bound of [`Patience`] limits each call instead.
+const RETRY_TOKENS: usize = 10_000;
+
+/// The SDK's timeouts from a patience: connect, each attempt, and the whole call.
+fn timeouts(p: &Patience) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(p.connect)
+        .operation_attempt_timeout(p.attempt)
+        .operation_timeout(p.total)
+        .build()
+}
+
+/// Adaptive retries (the SDK's client-side rate limiter slows down after throttling), exponential
+/// with jitter, honouring `x-amz-retry-after`, up to 20 s apart; the number of attempts is not what
+/// bounds them, the patience's total is.
+fn retries() -> RetryConfig {
+    RetryConfig::adaptive()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(20))
+}
+
+/// High enough never to be what stops retrying within [`Patience::total`].
+const MAX_ATTEMPTS: u32 = 50;
 
 /// AWS errors are the contract's [`Error`], with `system` = `AWS`.
 const SYSTEM: &str = "AWS";
@@ -126,7 +158,11 @@ where
                 err.message().unwrap_or("no message").to_owned(),
             )
         }
-        SdkError::TimeoutError(_) => (None, None, "the request timed out".to_owned()),
+        SdkError::TimeoutError(_) => (
+            None,
+            None,
+            "no success within the time allowed (the attempts timed out, or were throttled or failing throughout)".to_owned(),
+        ),
         SdkError::DispatchFailure(_) => (
             None,
             None,
@@ -193,6 +229,8 @@ pub struct Aws {
     /// CloudWatch Logs: only `conformance` uses it, to read relayed events back.
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
+    /// The endpoint override, if any (the simulator, a local emulator).
+    pub endpoint_url: Option<String>,
 }
 
 impl Aws {
@@ -200,7 +238,9 @@ impl Aws {
     pub async fn connect(target: &Target, observer: Option<Arc<dyn Observer>>) -> Aws {
         let base = || {
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                .region(Region::new(target.region.clone()));
+                .region(Region::new(target.region.clone()))
+                .timeout_config(timeouts(&target.patience))
+                .retry_config(retries());
             if let Some(url) = &target.endpoint_url {
                 loader = loader.endpoint_url(url);
             }
@@ -254,10 +294,16 @@ impl Aws {
                 .clone()
                 .map(|observer| Reporter { observer, service })
         };
-        let mut events = aws_sdk_eventbridge::config::Builder::from(&conf);
-        let mut iam = aws_sdk_iam::config::Builder::from(&conf);
-        let mut sts = aws_sdk_sts::config::Builder::from(&conf);
-        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&conf);
+        // One retry budget for the clients of this account and region, sized for throttling.
+        let partition = RetryPartition::custom(format!("relayform-{}", target.region))
+            .token_bucket(TokenBucket::new(RETRY_TOKENS))
+            .build();
+        let mut events =
+            aws_sdk_eventbridge::config::Builder::from(&conf).retry_partition(partition.clone());
+        let mut iam = aws_sdk_iam::config::Builder::from(&conf).retry_partition(partition.clone());
+        let mut sts = aws_sdk_sts::config::Builder::from(&conf).retry_partition(partition.clone());
+        let mut logs =
+            aws_sdk_cloudwatchlogs::config::Builder::from(&conf).retry_partition(partition);
         if let Some(r) = reporter("events") {
             events = events.interceptor(r);
         }
@@ -276,6 +322,32 @@ impl Aws {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs.build()),
             region: target.region.clone(),
+            endpoint_url: target.endpoint_url.clone(),
+        }
+    }
+
+    /// [`classify`], and a failure in transit names the endpoint it could not get an answer from.
+    pub fn classify<E, R>(&self, operation: &str, e: &SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug,
+    {
+        let mut err = classify(operation, e);
+        if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
+            err.message = format!("{} ({})", err.message, self.endpoint(operation));
+        }
+        err
+    }
+
+    /// The endpoint an operation (`events:PutRule`) goes to: the override, or the service's
+    /// regional endpoint (IAM's is global).
+    pub fn endpoint(&self, operation: &str) -> String {
+        if let Some(url) = &self.endpoint_url {
+            return endpoint_of(url);
+        }
+        match operation.split(':').next().unwrap_or_default() {
+            "iam" => "https://iam.amazonaws.com".to_owned(),
+            service => format!("https://{service}.{}.amazonaws.com", self.region),
         }
     }
 
@@ -286,7 +358,7 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| classify("sts:GetCallerIdentity", &e))?;
+            .map_err(|e| self.classify("sts:GetCallerIdentity", &e))?;
         out.account().map(str::to_owned).ok_or_else(|| {
             Error::new(
                 SYSTEM,

@@ -1,7 +1,7 @@
 //! Reading what an account and region hold: a fixed number of list calls, plus two per forwarded relay
 //! and two per role.
 
-use crate::{Aws, Error, ErrorKind, classify};
+use crate::{Aws, Error, ErrorKind};
 use relayform_provider::{
     ObservedAccount, ObservedBus, ObservedBusPolicy, ObservedRole, ObservedRule, ObservedSource,
     ObservedTarget,
@@ -47,7 +47,7 @@ pub async fn observe_account(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| classify("events:ListEventSources", &e))?;
+            .map_err(|e| aws.classify("events:ListEventSources", &e))?;
         out.sources
             .extend(page.event_sources().iter().map(|s| ObservedSource {
                 name: s.name().unwrap_or_default().to_owned(),
@@ -67,7 +67,7 @@ pub async fn observe_account(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| classify("events:ListEventBuses", &e))?;
+            .map_err(|e| aws.classify("events:ListEventBuses", &e))?;
         out.buses
             .extend(page.event_buses().iter().map(|b| ObservedBus {
                 name: b.name().unwrap_or_default().to_owned(),
@@ -89,7 +89,7 @@ pub async fn observe_account(
             .name_prefix(rule)
             .send()
             .await
-            .map_err(|e| classify("events:ListRules", &e));
+            .map_err(|e| aws.classify("events:ListRules", &e));
         let Some(rules) = absent(rules)? else {
             continue;
         };
@@ -107,7 +107,7 @@ pub async fn observe_account(
             .event_bus_name(bus)
             .send()
             .await
-            .map_err(|e| classify("events:ListTargetsByRule", &e));
+            .map_err(|e| aws.classify("events:ListTargetsByRule", &e));
         let targets = absent(targets)?
             .map(|t| t.targets().to_vec())
             .unwrap_or_default();
@@ -133,7 +133,7 @@ pub async fn observe_account(
             .role_name(role)
             .send()
             .await
-            .map_err(|e| classify("iam:GetRole", &e));
+            .map_err(|e| aws.classify("iam:GetRole", &e));
         let Some(got) = absent(got)? else { continue };
         let Some(r) = got.role() else { continue };
         let doc = aws
@@ -143,7 +143,7 @@ pub async fn observe_account(
             .policy_name(policy)
             .send()
             .await
-            .map_err(|e| classify("iam:GetRolePolicy", &e));
+            .map_err(|e| aws.classify("iam:GetRolePolicy", &e));
         out.roles.push(ObservedRole {
             name: r.role_name().to_owned(),
             arn: r.arn().to_owned(),
@@ -163,7 +163,7 @@ pub async fn bus_policy(aws: &Aws, bus: &str) -> Result<ObservedBusPolicy, Error
         .name(bus)
         .send()
         .await
-        .map_err(|e| classify("events:DescribeEventBus", &e));
+        .map_err(|e| aws.classify("events:DescribeEventBus", &e));
     let got = absent(got)?;
     Ok(ObservedBusPolicy {
         region: aws.region.clone(),

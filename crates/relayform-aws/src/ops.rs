@@ -4,7 +4,7 @@
 //! what it must), a delete that finds it gone is done. So a run that failed half-way, or whose response
 //! was lost, is simply run again.
 
-use crate::{Aws, Error, ErrorKind, classify};
+use crate::{Aws, Error, ErrorKind};
 use aws_sdk_eventbridge::types::Target as EbTarget;
 
 fn gone_is_done(r: Result<(), Error>) -> Result<(), Error> {
@@ -33,7 +33,7 @@ pub async fn put_role(
         )
         .send()
         .await
-        .map_err(|e| classify("iam:CreateRole", &e));
+        .map_err(|e| aws.classify("iam:CreateRole", &e));
     match created {
         Ok(_) => {}
         Err(e) if e.kind == ErrorKind::Conflict => update_trust(aws, name, trust).await?,
@@ -50,7 +50,7 @@ pub async fn update_trust(aws: &Aws, name: &str, trust: &str) -> Result<(), Erro
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| classify("iam:UpdateAssumeRolePolicy", &e))
+        .map_err(|e| aws.classify("iam:UpdateAssumeRolePolicy", &e))
 }
 
 pub async fn put_role_policy(
@@ -67,7 +67,7 @@ pub async fn put_role_policy(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| classify("iam:PutRolePolicy", &e))
+        .map_err(|e| aws.classify("iam:PutRolePolicy", &e))
 }
 
 /// Deletes the role: its inline policy first (IAM refuses to delete a role that has one).
@@ -80,7 +80,7 @@ pub async fn delete_role(aws: &Aws, name: &str, policy_name: &str) -> Result<(),
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("iam:DeleteRolePolicy", &e)),
+            .map_err(|e| aws.classify("iam:DeleteRolePolicy", &e)),
     )?;
     gone_is_done(
         aws.iam
@@ -89,7 +89,7 @@ pub async fn delete_role(aws: &Aws, name: &str, policy_name: &str) -> Result<(),
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("iam:DeleteRole", &e)),
+            .map_err(|e| aws.classify("iam:DeleteRole", &e)),
     )
 }
 
@@ -104,7 +104,7 @@ pub async fn associate(aws: &Aws, source: &str) -> Result<(), Error> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| classify("events:CreateEventBus", &e));
+        .map_err(|e| aws.classify("events:CreateEventBus", &e));
     match created {
         Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
         other => other,
@@ -123,7 +123,7 @@ pub async fn delete_bus(aws: &Aws, bus: &str) -> Result<(), Error> {
             .await
             .map(|_| ())
             .map_err(|e| {
-                let e = classify("events:DeleteEventBus", &e);
+                let e = aws.classify("events:DeleteEventBus", &e);
                 if e.code.as_deref() == Some("ValidationException")
                     && e.message.to_lowercase().contains("rule")
                 {
@@ -203,7 +203,7 @@ pub(crate) async fn put_rule_and_target(
         .set_description(description.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| classify("events:PutRule", &e))?;
+        .map_err(|e| aws.classify("events:PutRule", &e))?;
     let out = aws
         .events
         .put_targets()
@@ -212,7 +212,7 @@ pub(crate) async fn put_rule_and_target(
         .targets(target)
         .send()
         .await
-        .map_err(|e| classify("events:PutTargets", &e))?;
+        .map_err(|e| aws.classify("events:PutTargets", &e))?;
     if out.failed_entry_count() > 0 {
         let why = out
             .failed_entries()
@@ -274,7 +274,7 @@ pub async fn put_bus_permission(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| classify("events:PutPermission", &e))
+        .map_err(|e| aws.classify("events:PutPermission", &e))
 }
 
 /// Removes the statement `sid` from a bus's resource policy; one already gone counts as removed.
@@ -287,7 +287,7 @@ pub async fn remove_bus_permission(aws: &Aws, bus: &str, sid: &str) -> Result<()
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("events:RemovePermission", &e)),
+            .map_err(|e| aws.classify("events:RemovePermission", &e)),
     )
 }
 
@@ -307,7 +307,7 @@ pub async fn delete_forwarding(
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("events:RemoveTargets", &e)),
+            .map_err(|e| aws.classify("events:RemoveTargets", &e)),
     )?;
     gone_is_done(
         aws.events
@@ -317,6 +317,6 @@ pub async fn delete_forwarding(
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("events:DeleteRule", &e)),
+            .map_err(|e| aws.classify("events:DeleteRule", &e)),
     )
 }

@@ -1,7 +1,7 @@
 //! The few calls `relayform conformance` makes beyond those of plan and apply: it asks an account
 //! questions with temporary resources of its own.
 
-use crate::{Aws, Error, classify};
+use crate::{Aws, Error};
 
 /// A partner event source's state (`PENDING`, `ACTIVE`, `DELETED`), or `None` while the account
 /// does not see it.
@@ -12,7 +12,7 @@ pub async fn source_state(aws: &Aws, name: &str) -> Result<Option<String>, Error
         .name(name)
         .send()
         .await
-        .map_err(|e| classify("events:DescribeEventSource", &e))
+        .map_err(|e| aws.classify("events:DescribeEventSource", &e))
     {
         Ok(out) => Ok(Some(
             out.state()
@@ -32,7 +32,7 @@ pub async fn create_bus(aws: &Aws, name: &str) -> Result<String, Error> {
         .send()
         .await
         .map(|o| o.event_bus_arn().unwrap_or_default().to_owned())
-        .map_err(|e| classify("events:CreateEventBus", &e))
+        .map_err(|e| aws.classify("events:CreateEventBus", &e))
 }
 
 /// Creates a CloudWatch Logs group with a resource policy that lets EventBridge write to it;
@@ -43,7 +43,7 @@ pub async fn create_log_group(aws: &Aws, group: &str, policy_name: &str) -> Resu
         .log_group_name(group)
         .send()
         .await
-        .map_err(|e| classify("logs:CreateLogGroup", &e))?;
+        .map_err(|e| aws.classify("logs:CreateLogGroup", &e))?;
     let account = aws.caller_account().await?;
     let arn = format!("arn:aws:logs:{}:{account}:log-group:{group}", aws.region);
     let policy = serde_json::json!({
@@ -61,7 +61,7 @@ pub async fn create_log_group(aws: &Aws, group: &str, policy_name: &str) -> Resu
         .policy_document(policy.to_string())
         .send()
         .await
-        .map_err(|e| classify("logs:PutResourcePolicy", &e))?;
+        .map_err(|e| aws.classify("logs:PutResourcePolicy", &e))?;
     Ok(arn)
 }
 
@@ -78,7 +78,7 @@ pub async fn delete_log_group(aws: &Aws, group: &str, policy_name: &str) -> Resu
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("logs:DeleteResourcePolicy", &e)),
+            .map_err(|e| aws.classify("logs:DeleteResourcePolicy", &e)),
     )?;
     gone(
         aws.logs
@@ -87,7 +87,7 @@ pub async fn delete_log_group(aws: &Aws, group: &str, policy_name: &str) -> Resu
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("logs:DeleteLogGroup", &e)),
+            .map_err(|e| aws.classify("logs:DeleteLogGroup", &e)),
     )
 }
 
@@ -99,7 +99,7 @@ pub async fn log_messages(aws: &Aws, group: &str) -> Result<Vec<String>, Error> 
         .log_group_name(group)
         .send()
         .await
-        .map_err(|e| classify("logs:FilterLogEvents", &e))?;
+        .map_err(|e| aws.classify("logs:FilterLogEvents", &e))?;
     Ok(out
         .events()
         .iter()

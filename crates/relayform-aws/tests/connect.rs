@@ -21,6 +21,7 @@ fn target(sim: &relayform_simulator::Running, credentials: Credentials) -> Targe
         endpoint_url: Some(sim.base_url().to_owned()),
         credentials,
         config_file: None,
+        patience: Default::default(),
     }
 }
 
@@ -150,6 +151,7 @@ async fn profiles_and_assumed_roles() {
     .unwrap();
     let with_file = |credentials| Target {
         config_file: Some(config.clone()),
+        patience: Default::default(),
         ..target(&sim, credentials)
     };
     let by_profile = Aws::connect(&with_file(Credentials::Profile("sim".into())), None).await;
@@ -190,4 +192,41 @@ async fn profiles_and_assumed_roles() {
     )
     .await;
     assert!(missing_role.caller_account().await.is_err());
+}
+
+/// An endpoint that accepts connections and never answers: the call ends with the patience, and
+/// the message names the endpoint.
+#[tokio::test]
+async fn a_black_holed_endpoint_times_out_naming_it() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hole.local_addr().unwrap());
+    let calls = Arc::new(Calls::default());
+    let aws = Aws::connect(
+        &Target {
+            region: "us-east-1".into(),
+            endpoint_url: Some(url.clone()),
+            credentials: demo_keys(),
+            config_file: None,
+            patience: Patience {
+                connect: std::time::Duration::from_secs(1),
+                attempt: std::time::Duration::from_millis(300),
+                total: std::time::Duration::from_millis(1500),
+            },
+        },
+        Some(calls.clone()),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let e = aws.caller_account().await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    assert!(e.message.contains(&url), "{e}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // More than one attempt was made in the time allowed.
+    assert!(
+        calls.0.lock().unwrap().len() >= 2,
+        "{:?}",
+        calls.0.lock().unwrap()
+    );
+    drop(hole);
 }

@@ -91,6 +91,7 @@ async fn a_fixed_number_of_calls_plus_two_per_forwarded_relay_and_role() {
             secret_access_key: Secret::new(relayform_simulator::config::DEMO_SECRET_ACCESS_KEY),
         },
         config_file: None,
+        patience: Default::default(),
     };
     let aws = Aws::connect(&target, None).await;
     aws.iam

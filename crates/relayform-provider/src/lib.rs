@@ -7,6 +7,7 @@
 //! ([`ObservedAccount`]) that refresh returns and the planner compares with the spec.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A credential (token, client secret, password, secret access key). `Debug` prints `Secret(***)`;
 /// there is no `Display`, so a secret cannot end up in a message by accident. [`Secret::expose`] is the
@@ -56,6 +57,50 @@ impl ErrorKind {
     }
 }
 
+/// How long a provider waits for one call, and for how long it retries one that was throttled or
+/// failed in transit. Every call of both providers is bounded by it: nothing waits for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// To open a connection (TCP and TLS).
+    pub connect: Duration,
+    /// For one attempt, from sending the request to the last byte of the response.
+    pub attempt: Duration,
+    /// For all attempts of one call, the waits between them included. Retries are bounded by this
+    /// time, not by a count: a call is retried while the next attempt could still start within it.
+    pub total: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            connect: Duration::from_secs(10),
+            attempt: Duration::from_secs(60),
+            total: Duration::from_secs(180),
+        }
+    }
+}
+
+impl Patience {
+    /// `attempt` for each attempt (and to connect, up to 10 s), three times that in all, as the
+    /// default is: what `--call-timeout` sets.
+    pub fn per_attempt(attempt: Duration) -> Self {
+        Patience {
+            connect: attempt.min(Duration::from_secs(10)),
+            attempt,
+            total: attempt.saturating_mul(3),
+        }
+    }
+}
+
+/// The scheme, host and port of a URL, for messages: never its path, query or userinfo, which can
+/// carry data or credentials.
+pub fn endpoint_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +111,22 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(***))");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn endpoints_lose_path_query_and_userinfo() {
+        assert_eq!(
+            endpoint_of("https://user:pass@acme.my.salesforce.com:8443/services?sid=x"),
+            "https://acme.my.salesforce.com:8443"
+        );
+        assert_eq!(
+            endpoint_of("http://127.0.0.1:4599/sf/demo"),
+            "http://127.0.0.1:4599"
+        );
+        assert_eq!(
+            Patience::per_attempt(Duration::from_secs(60)),
+            Patience::default()
+        );
     }
 
     #[test]

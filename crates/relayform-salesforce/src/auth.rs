@@ -1,11 +1,13 @@
 //! Sessions and where they come from.
 
+use crate::client::{RetryPolicy, http_client, transport_failure};
 use crate::error::{Error, error};
 use relayform_provider::ErrorKind;
-use relayform_provider::Secret;
+use relayform_provider::{Patience, Secret};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -79,21 +81,70 @@ pub struct OAuth {
     token_url: String,
     grant: Grant,
     http: reqwest::Client,
+    patience: Patience,
+    retry: RetryPolicy,
     cached: Mutex<Option<Session>>,
 }
 
 impl OAuth {
     /// `login_url` is the org's My Domain URL (or a login host); the token endpoint is under it.
     pub fn new(login_url: &str, grant: Grant) -> Self {
+        let patience = Patience::default();
         OAuth {
             token_url: format!("{}/services/oauth2/token", login_url.trim_end_matches('/')),
             grant,
-            http: reqwest::Client::new(),
+            http: http_client(&patience),
+            patience,
+            retry: RetryPolicy::default(),
             cached: Mutex::new(None),
         }
     }
 
+    /// How long one token request may take and how long it is retried.
+    pub fn with_patience(mut self, patience: Patience) -> Self {
+        self.http = http_client(&patience);
+        self.patience = patience;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// A token request creates nothing, so it is repeated whatever went wrong in transit, and when
+    /// the endpoint is throttled or failing, within the patience's time.
     async fn fetch(&self) -> Result<Session, Error> {
+        let begun = Instant::now();
+        let deadline = begun + self.patience.total;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self.fetch_once(deadline).await {
+                Ok(s) => return Ok(s),
+                Err(e) => e,
+            };
+            let wait = self
+                .retry
+                .jittered(attempt, err.retry_after_ms.map(Duration::from_millis));
+            if err.is_retryable() && Instant::now() + wait < deadline {
+                tracing::debug!(operation = "oauth.token", attempt, ?wait, error = %err, "retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let mut err = err;
+            if err.is_retryable() && attempt > 1 {
+                err.message = format!(
+                    "{} (gave up after {attempt} attempts in {:.1?})",
+                    err.message,
+                    begun.elapsed()
+                );
+            }
+            return Err(err);
+        }
+    }
+
+    async fn fetch_once(&self, deadline: Instant) -> Result<Session, Error> {
         let op = "oauth.token";
         let mut form: Vec<(&str, &str)> = Vec::new();
         let assertion;
@@ -149,30 +200,60 @@ impl OAuth {
                 ]);
             }
         }
+        let started = Instant::now();
         let resp = self
             .http
             .post(&self.token_url)
             .form(&form)
+            .timeout(
+                self.patience
+                    .attempt
+                    .min(deadline.saturating_duration_since(started))
+                    .max(Duration::from_millis(1)),
+            )
             .send()
             .await
             .map_err(|e| {
-                // reqwest errors carry the URL, not the form: no secret in them.
                 error(
                     ErrorKind::Transient,
                     op,
-                    format!("cannot reach the token endpoint: {e}"),
+                    format!(
+                        "token endpoint: {}",
+                        transport_failure(&e, &self.token_url, started.elapsed())
+                    ),
                 )
             })?;
         let status = resp.status().as_u16();
-        let body: serde_json::Value = resp.json().await.map_err(|e| {
-            let mut err = error(
-                ErrorKind::Protocol,
+        let retry_after_ms = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| s.saturating_mul(1000));
+        let text = resp.text().await.map_err(|e| {
+            error(
+                ErrorKind::Transient,
                 op,
-                format!("the token endpoint did not answer JSON: {e}"),
-            );
-            err.status = Some(status);
-            err
+                format!(
+                    "token endpoint: {}",
+                    transport_failure(&e, &self.token_url, started.elapsed())
+                ),
+            )
         })?;
+        let body: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            // A gateway's or load balancer's page in front of a failing or throttled endpoint.
+            Err(_) if status == 429 || status >= 500 => serde_json::Value::Null,
+            Err(e) => {
+                let mut err = error(
+                    ErrorKind::Protocol,
+                    op,
+                    format!("the token endpoint did not answer JSON: {e}"),
+                );
+                err.status = Some(status);
+                return Err(err);
+            }
+        };
         if !(200..300).contains(&status) {
             let code = body
                 .get("error")
@@ -183,7 +264,11 @@ impl OAuth {
                 .and_then(|v| v.as_str())
                 .unwrap_or("the token request was refused")
                 .to_owned();
-            let kind = if status >= 500 {
+            // RFC 6749's `temporarily_unavailable`, a 429 or a 5xx: the endpoint is busy or failing,
+            // not refusing these credentials.
+            let kind = if status == 429 || code.as_deref() == Some("temporarily_unavailable") {
+                ErrorKind::Throttled
+            } else if status >= 500 {
                 ErrorKind::Transient
             } else {
                 ErrorKind::Unauthorized
@@ -191,6 +276,7 @@ impl OAuth {
             return Err(Error {
                 status: Some(status),
                 code,
+                retry_after_ms,
                 ..error(kind, op, message)
             });
         }
@@ -258,6 +344,9 @@ fn jwt_assertion(
 pub struct SfCli {
     program: String,
     alias: String,
+    /// How long one `sf` command may run before it is killed (the CLI can refresh its token
+    /// over the network).
+    patience: Patience,
     cached: Mutex<Option<Session>>,
 }
 
@@ -267,19 +356,38 @@ impl SfCli {
         SfCli {
             program: program.into(),
             alias: alias.into(),
+            patience: Patience::default(),
             cached: Mutex::new(None),
         }
+    }
+
+    pub fn with_patience(mut self, patience: Patience) -> Self {
+        self.patience = patience;
+        self
     }
 
     /// Runs `sf <args> --target-org <alias> --json` and returns its JSON answer with whether it
     /// succeeded. The answer may hold the access token: it is parsed, never echoed.
     async fn run(&self, op: &str, args: &[&str]) -> Result<(serde_json::Value, bool), Error> {
-        let out = tokio::process::Command::new(&self.program)
+        let run = tokio::process::Command::new(&self.program)
             .args(args)
             .args(["--target-org", &self.alias, "--json"])
             .stdin(std::process::Stdio::null())
-            .output()
+            .kill_on_drop(true)
+            .output();
+        let limit = self.patience.attempt;
+        let out = tokio::time::timeout(limit, run)
             .await
+            .map_err(|_| {
+                error(
+                    ErrorKind::Transient,
+                    op,
+                    format!(
+                        "the sf CLI (`{}`) did not finish within {limit:.0?} and was stopped",
+                        self.program
+                    ),
+                )
+            })?
             .map_err(|e| {
                 error(
                     ErrorKind::Unauthorized,

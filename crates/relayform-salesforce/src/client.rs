@@ -3,17 +3,16 @@
 use crate::auth::TokenSource;
 use crate::error::{Error, error, from_response};
 use relayform_provider::ErrorKind;
-use relayform_provider::Secret;
+use relayform_provider::{Patience, Secret, endpoint_of};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often and how patiently to retry transient and throttled calls.
+/// How to space the retries of throttled and transient calls. How long to go on retrying is the
+/// client's [`Patience`]: retries are bounded by time, not by a count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
 }
@@ -21,21 +20,33 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 4,
             base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(8),
+            max_delay: Duration::from_secs(10),
         }
     }
 }
 
 impl RetryPolicy {
-    /// The wait before attempt `attempt + 1`: the server's `Retry-After` if it gave one, else
-    /// exponential from `base_delay`, never past `max_delay`.
+    /// The longest wait before attempt `attempt + 1`: the server's `Retry-After` if it gave one
+    /// (honoured in full), else exponential from `base_delay`, never past `max_delay`.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exp = self
             .base_delay
             .saturating_mul(1 << attempt.saturating_sub(1).min(16));
-        retry_after.unwrap_or(exp).min(self.max_delay)
+        retry_after.unwrap_or(exp.min(self.max_delay))
+    }
+
+    /// The wait actually taken: [`RetryPolicy::delay`] with "equal jitter" (half of it fixed, half
+    /// drawn at random), so that many clients throttled at once do not come back at once. A
+    /// `Retry-After` is a floor the jitter only adds to.
+    pub fn jittered(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let d = self.delay(attempt, retry_after);
+        let half = d / 2;
+        let extra = half.mul_f64(rand::random::<f64>());
+        match retry_after {
+            Some(_) => d + extra.min(self.base_delay),
+            None => half + extra,
+        }
     }
 }
 
@@ -63,6 +74,7 @@ pub struct Client {
     auth: Arc<dyn TokenSource>,
     version: String,
     retry: RetryPolicy,
+    patience: Patience,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -87,16 +99,22 @@ impl Method {
 
 impl Client {
     pub fn new(auth: Arc<dyn TokenSource>) -> Self {
+        let patience = Patience::default();
         Client {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+            http: http_client(&patience),
             auth,
             version: crate::API_VERSION.to_owned(),
             retry: RetryPolicy::default(),
+            patience,
             observer: None,
         }
+    }
+
+    /// How long one call may take and how long it is retried (the token source has its own).
+    pub fn with_patience(mut self, patience: Patience) -> Self {
+        self.http = http_client(&patience);
+        self.patience = patience;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -130,6 +148,8 @@ impl Client {
         let mut stale: Option<Secret> = None;
         let mut renewed = false;
         let mut attempt = 0;
+        let begun = Instant::now();
+        let deadline = begun + self.patience.total;
         loop {
             attempt += 1;
             let session = self.auth.session(stale.as_ref()).await.map_err(|mut e| {
@@ -143,7 +163,14 @@ impl Client {
                 Method::Patch => self.http.patch(&url),
                 Method::Delete => self.http.delete(&url),
             }
-            .bearer_auth(session.access_token.expose());
+            .bearer_auth(session.access_token.expose())
+            // The last attempt ends with the call's budget.
+            .timeout(
+                self.patience
+                    .attempt
+                    .min(deadline.saturating_duration_since(Instant::now()))
+                    .max(Duration::from_millis(1)),
+            );
             if let Some(q) = query {
                 req = req.query(&[("q", q)]);
             }
@@ -158,7 +185,7 @@ impl Client {
                 Err(e) => error(
                     ErrorKind::Transient,
                     operation,
-                    format!("request failed: {}", without_url(&e)),
+                    transport_failure(&e, &url, started.elapsed()),
                 ),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -200,13 +227,21 @@ impl Client {
             // could do it twice, so the caller decides (a create looks the object up by name first).
             // Throttling means it was not performed: that is retried here.
             let unsafe_to_repeat = method == Method::Post && err.kind == ErrorKind::Transient;
-            if err.is_retryable() && !unsafe_to_repeat && attempt < self.retry.max_attempts {
-                let wait = self
-                    .retry
-                    .delay(attempt, err.retry_after_ms.map(Duration::from_millis));
+            let wait = self
+                .retry
+                .jittered(attempt, err.retry_after_ms.map(Duration::from_millis));
+            if err.is_retryable() && !unsafe_to_repeat && Instant::now() + wait < deadline {
                 tracing::debug!(operation, attempt, ?wait, error = %err, "retrying");
                 tokio::time::sleep(wait).await;
                 continue;
+            }
+            let mut err = err;
+            if err.is_retryable() && attempt > 1 {
+                err.message = format!(
+                    "{} (gave up after {attempt} attempts in {:.1?})",
+                    err.message,
+                    begun.elapsed()
+                );
             }
             return Err(err);
         }
@@ -443,14 +478,24 @@ fn vendor_error(text: &str) -> (Option<String>, String) {
     (code, message)
 }
 
-/// A reqwest error's text without its URL (which could carry a query with data in it).
-fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
+/// The HTTP client for a patience: connect and per-attempt timeouts on every request.
+pub(crate) fn http_client(patience: &Patience) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(patience.connect)
+        .timeout(patience.attempt)
+        .build()
+        .unwrap_or_default()
+}
+
+/// What went wrong in transit, naming the endpoint (scheme, host and port only: the path or query
+/// could carry data) and how long it was given.
+pub(crate) fn transport_failure(e: &reqwest::Error, url: &str, elapsed: Duration) -> String {
+    let at = endpoint_of(url);
+    if e.is_timeout() {
+        format!("{at} did not answer within {:.0?}", elapsed)
     } else if e.is_connect() {
-        "could not connect"
+        format!("cannot connect to {at}")
     } else {
-        "transport error"
-    };
-    kind.to_owned()
+        format!("the connection to {at} failed before an answer came")
+    }
 }

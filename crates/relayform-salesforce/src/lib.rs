@@ -28,7 +28,7 @@ pub mod ops;
 pub use auth::{BoxFuture, Grant, OAuth, Session, SfCli, StaticToken, TokenSource};
 pub use client::{Call, Client, Observer, RetryPolicy};
 pub use observe::observe_org;
-pub use relayform_provider::{Error, ErrorKind, Secret};
+pub use relayform_provider::{Error, ErrorKind, Patience, Secret};
 
 /// The API version relayform speaks (Event Relay objects need 56.0 or later).
 pub const API_VERSION: &str = "59.0";

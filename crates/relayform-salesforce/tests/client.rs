@@ -21,9 +21,17 @@ impl Observer for Calls {
 
 fn fast() -> RetryPolicy {
     RetryPolicy {
-        max_attempts: 3,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
+    }
+}
+
+/// Retries for 300 ms in all.
+fn brief() -> Patience {
+    Patience {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(2),
+        total: Duration::from_millis(300),
     }
 }
 
@@ -35,6 +43,7 @@ fn client(server: &MockServer, token: &str) -> (Client, Arc<Calls>) {
     };
     let c = Client::new(Arc::new(StaticToken(session)))
         .with_retry(fast())
+        .with_patience(brief())
         .with_observer(calls.clone());
     (c, calls)
 }
@@ -131,7 +140,7 @@ async fn each_error_is_classified() {
         assert_eq!((e.kind, e.code.as_deref()), (kind, code), "{name}: {e}");
         assert_eq!(e.operation, format!("tooling.get {name}"));
     }
-    // Transient and throttled were tried three times each; the rest once.
+    // Transient and throttled were retried until the 300 ms were up; the rest tried once.
     let attempts = |n: &str| {
         calls
             .0
@@ -141,10 +150,9 @@ async fn each_error_is_classified() {
             .filter(|c| c.path.contains(&format!("/{n}/")))
             .count()
     };
-    assert_eq!(
-        (attempts("Busy"), attempts("Down"), attempts("Html")),
-        (3, 3, 3)
-    );
+    for retried in ["Busy", "Down", "Html"] {
+        assert!(attempts(retried) > 3, "{retried}: {}", attempts(retried));
+    }
     assert_eq!(
         (attempts("NotFound"), attempts("Dup"), attempts("Daily")),
         (1, 1, 1)
@@ -229,8 +237,21 @@ async fn transient_failures_are_retried_and_retry_after_is_honoured() {
     );
     assert_eq!(
         RetryPolicy::default().delay(30, None),
-        Duration::from_secs(8)
+        Duration::from_secs(10)
     );
+    // Jitter keeps half of the delay and never goes past it; a Retry-After is a floor.
+    for _ in 0..100 {
+        let j = RetryPolicy::default().jittered(3, None);
+        assert!(
+            j >= Duration::from_millis(500) && j <= Duration::from_secs(1),
+            "{j:?}"
+        );
+        let j = RetryPolicy::default().jittered(1, Some(Duration::from_secs(3)));
+        assert!(
+            j >= Duration::from_secs(3) && j <= Duration::from_millis(3250),
+            "{j:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -448,4 +469,82 @@ async fn against_the_simulator() {
         .collect();
     assert_eq!(ops.len(), 10, "{ops:?}");
     assert_eq!(ops[0], "tooling.create NamedCredential");
+}
+
+/// A server that accepts connections and never answers: the call ends with the patience, naming
+/// the endpoint, and a GET is retried meanwhile.
+#[tokio::test]
+async fn a_black_holed_endpoint_times_out_naming_it() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = hole.local_addr().unwrap();
+    let session = Session {
+        access_token: Secret::new("tok"),
+        instance_url: format!("http://{addr}"),
+    };
+    let calls = Arc::new(Calls::default());
+    let c = Client::new(Arc::new(StaticToken(session)))
+        .with_retry(fast())
+        .with_observer(calls.clone())
+        .with_patience(Patience {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_millis(300),
+            total: Duration::from_millis(1000),
+        });
+    let started = std::time::Instant::now();
+    let e = c.query("SELECT Id FROM Organization").await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    assert!(
+        e.message
+            .contains(&format!("http://{addr} did not answer within")),
+        "{e}"
+    );
+    assert!(e.message.contains("gave up after"), "{e}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(calls.0.lock().unwrap().len() >= 2);
+    drop(hole);
+}
+
+/// The token endpoint throttled (RFC 6749 `temporarily_unavailable`, with Retry-After) and then
+/// failing with a gateway page: the token request is repeated until it succeeds.
+#[tokio::test]
+async fn a_throttled_token_endpoint_is_retried() {
+    let server = MockServer::start().await;
+    let seq = Sequence(Mutex::new(vec![
+        ResponseTemplate::new(429)
+            .insert_header("Retry-After", "0")
+            .set_body_json(json!({"error": "temporarily_unavailable", "error_description": "Login rate exceeded."})),
+        ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"access_token": "tok", "instance_url": server.uri()})),
+    ]));
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(seq)
+        .expect(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{V}/query")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"totalSize": 0, "done": true, "records": []})),
+        )
+        .mount(&server)
+        .await;
+    let oauth = OAuth::new(
+        &server.uri(),
+        Grant::ClientCredentials {
+            client_id: "app".into(),
+            client_secret: Secret::new("s3cret-value"),
+        },
+    )
+    .with_retry(fast());
+    let c = Client::new(Arc::new(oauth));
+    assert!(
+        c.query("SELECT Id FROM Organization")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

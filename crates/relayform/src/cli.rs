@@ -124,6 +124,20 @@ pub struct Scope {
     /// rules), applied to its world even when it comes from the state file.
     #[arg(long, value_name = "FILE")]
     pub simulator_settings: Option<PathBuf>,
+    /// How long one API call may go unanswered (to connect, and each attempt) before it is retried
+    /// or given up; the attempts of one call, throttled or failing, stop after three times this
+    /// [default: 60s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub call_timeout: Option<std::time::Duration>,
+}
+
+impl Scope {
+    /// The providers' timeouts and retry budget.
+    pub fn patience(&self) -> relayform_provider::Patience {
+        self.call_timeout
+            .map(relayform_provider::Patience::per_attempt)
+            .unwrap_or_default()
+    }
 }
 
 /// How changes are made.

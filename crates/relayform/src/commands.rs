@@ -172,8 +172,12 @@ async fn prepare(
         scope.simulator_settings.as_deref(),
     )
     .await?;
-    let conn = engine::connect(spec, sim.as_ref()).await?;
-    let observed = engine::refresh(spec, &conn, err).await?;
+    let conn = engine::connect(spec, sim.as_ref(), scope.patience()).await?;
+    // With `--org`, only what those orgs' relays need is read (names were checked by `destroying`
+    // or are checked below by `scope_addresses`).
+    check_orgs(spec, &scope.orgs)?;
+    let reach = engine::reach(planned, &scope.orgs);
+    let observed = engine::refresh(spec, &conn, reach.as_ref(), err).await?;
     let mut plan = relayform_plan::diff::plan(planned, &observed);
     if let Some(keep) = scope_addresses(planned, &plan, scope)? {
         plan.restrict(&keep);

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use relayform_aws::observe::{Interest, observe_account};
 use relayform_aws::{Aws, Credentials, Target};
 use relayform_plan::diff::{FORWARD_RULE, Observed, ROLE_POLICY};
-use relayform_provider::Secret;
+use relayform_provider::{Patience, Secret};
 use relayform_salesforce::{Client, Grant, OAuth, Session, SfCli, StaticToken};
 use relayform_simulator::config::{
     AccountConfig, BusConfig, Config, DEMO_CLIENT_SECRET, OrgConfig,
@@ -169,6 +169,7 @@ pub(crate) fn salesforce(
     spec: &Spec,
     org: &str,
     sim: Option<&relayform_simulator::Running>,
+    patience: Patience,
 ) -> anyhow::Result<Client> {
     let o = &spec.orgs[org];
     let source: Arc<dyn relayform_salesforce::TokenSource> = match &o.connection {
@@ -182,13 +183,16 @@ pub(crate) fn salesforce(
             } else {
                 format!("relayform-{org}-client")
             };
-            Arc::new(OAuth::new(
-                &url,
-                Grant::ClientCredentials {
-                    client_id,
-                    client_secret: Secret::new(DEMO_CLIENT_SECRET),
-                },
-            ))
+            Arc::new(
+                OAuth::new(
+                    &url,
+                    Grant::ClientCredentials {
+                        client_id,
+                        client_secret: Secret::new(DEMO_CLIENT_SECRET),
+                    },
+                )
+                .with_patience(patience),
+            )
         }
         OrgConnection::Remote { instance_url, auth } => {
             let what = format!("org `{org}`");
@@ -196,28 +200,34 @@ pub(crate) fn salesforce(
                 SalesforceAuth::ClientCredentials {
                     client_id,
                     client_secret,
-                } => Arc::new(OAuth::new(
-                    instance_url,
-                    Grant::ClientCredentials {
-                        client_id: client_id.clone(),
-                        client_secret: secret(client_secret, &what)?,
-                    },
-                )),
+                } => Arc::new(
+                    OAuth::new(
+                        instance_url,
+                        Grant::ClientCredentials {
+                            client_id: client_id.clone(),
+                            client_secret: secret(client_secret, &what)?,
+                        },
+                    )
+                    .with_patience(patience),
+                ),
                 SalesforceAuth::RefreshToken {
                     client_id,
                     client_secret,
                     refresh_token,
-                } => Arc::new(OAuth::new(
-                    instance_url,
-                    Grant::RefreshToken {
-                        client_id: client_id.clone(),
-                        client_secret: client_secret
-                            .as_ref()
-                            .map(|s| secret(s, &what))
-                            .transpose()?,
-                        refresh_token: secret(refresh_token, &what)?,
-                    },
-                )),
+                } => Arc::new(
+                    OAuth::new(
+                        instance_url,
+                        Grant::RefreshToken {
+                            client_id: client_id.clone(),
+                            client_secret: client_secret
+                                .as_ref()
+                                .map(|s| secret(s, &what))
+                                .transpose()?,
+                            refresh_token: secret(refresh_token, &what)?,
+                        },
+                    )
+                    .with_patience(patience),
+                ),
                 SalesforceAuth::AccessToken { token } => Arc::new(StaticToken(Session {
                     access_token: secret(token, &what)?,
                     instance_url: instance_url.value.clone(),
@@ -235,24 +245,30 @@ pub(crate) fn salesforce(
                         .clone()
                         .unwrap_or_else(|| jwt_audience(&instance_url.value).to_owned());
                     let endpoint = login_url.as_deref().unwrap_or(&instance_url.value);
-                    Arc::new(OAuth::new(
-                        endpoint,
-                        Grant::JwtBearer {
-                            client_id: client_id.clone(),
-                            username: username.clone(),
-                            private_key: secret(private_key, &what)?,
-                            audience,
-                        },
-                    ))
+                    Arc::new(
+                        OAuth::new(
+                            endpoint,
+                            Grant::JwtBearer {
+                                client_id: client_id.clone(),
+                                username: username.clone(),
+                                private_key: secret(private_key, &what)?,
+                                audience,
+                            },
+                        )
+                        .with_patience(patience),
+                    )
                 }
-                SalesforceAuth::SfCli { alias } => Arc::new(SfCli::new(
-                    std::env::var("RELAYFORM_SF_CLI").unwrap_or_else(|_| "sf".to_owned()),
-                    alias.clone(),
-                )),
+                SalesforceAuth::SfCli { alias } => Arc::new(
+                    SfCli::new(
+                        std::env::var("RELAYFORM_SF_CLI").unwrap_or_else(|_| "sf".to_owned()),
+                        alias.clone(),
+                    )
+                    .with_patience(patience),
+                ),
             }
         }
     };
-    Ok(Client::new(source))
+    Ok(Client::new(source).with_patience(patience))
 }
 
 /// Where and how to reach a spec account.
@@ -260,6 +276,7 @@ pub(crate) fn target(
     spec: &Spec,
     account: &str,
     sim: Option<&relayform_simulator::Running>,
+    patience: Patience,
 ) -> anyhow::Result<Target> {
     let a = &spec.aws_accounts[account];
     let target = match &a.connection {
@@ -277,6 +294,7 @@ pub(crate) fn target(
                 secret_access_key: Secret::new("simulator"),
             },
             config_file: None,
+            patience,
         },
         AwsConnection::Remote {
             credentials,
@@ -300,6 +318,7 @@ pub(crate) fn target(
                 },
             },
             config_file: None,
+            patience,
         },
     };
     Ok(target)
@@ -309,13 +328,15 @@ pub(crate) fn target(
 pub(crate) async fn connect(
     spec: &Spec,
     sim: Option<&relayform_simulator::Running>,
+    patience: Patience,
 ) -> anyhow::Result<Connections> {
     let mut conn = Connections::default();
     for name in spec.orgs.keys() {
-        conn.orgs.insert(name.clone(), salesforce(spec, name, sim)?);
+        conn.orgs
+            .insert(name.clone(), salesforce(spec, name, sim, patience)?);
     }
     for name in spec.aws_accounts.keys() {
-        let t = target(spec, name, sim)?;
+        let t = target(spec, name, sim, patience)?;
         conn.accounts
             .insert(name.clone(), Aws::connect(&t, None).await);
         conn.targets
@@ -324,14 +345,52 @@ pub(crate) async fn connect(
     Ok(conn)
 }
 
-/// Reads every org and account the spec names, concurrently; checks pinned org and account ids.
+/// The orgs and accounts a command limited to some orgs (`--org`) reads: those orgs, the accounts
+/// their relays use, and the accounts of their destination buses. An org out of reach, healthy or
+/// not, is neither read nor waited for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reach {
+    pub orgs: std::collections::BTreeSet<String>,
+    pub accounts: std::collections::BTreeSet<String>,
+}
+
+pub(crate) fn reach(spec: &Spec, orgs: &[String]) -> Option<Reach> {
+    if orgs.is_empty() {
+        return None;
+    }
+    let mut r = Reach {
+        orgs: orgs.iter().cloned().collect(),
+        ..Reach::default()
+    };
+    for relay in spec
+        .relays
+        .values()
+        .filter(|x| r.orgs.contains(&x.org.value))
+    {
+        r.accounts.insert(relay.aws_account.value.clone());
+        if let Some(account) =
+            relayform_plan::desired::cross_destination(spec, relay).and_then(|c| c.account)
+        {
+            r.accounts.insert(account);
+        }
+    }
+    Some(r)
+}
+
+/// Reads every org and account the spec names (or those within `reach`), concurrently; checks
+/// pinned org and account ids.
 pub(crate) async fn refresh(
     spec: &Spec,
     conn: &Connections,
+    reach: Option<&Reach>,
     err: &mut dyn Write,
 ) -> anyhow::Result<Observed> {
     let mut tasks = Vec::new();
-    for name in spec.orgs.keys() {
+    for name in spec
+        .orgs
+        .keys()
+        .filter(|n| reach.is_none_or(|r| r.orgs.contains(*n)))
+    {
         let client = conn.orgs[name].clone();
         let (name, pinned) = (name.clone(), spec.orgs[name].org_id.clone());
         tasks.push(tokio::spawn(async move {
@@ -363,7 +422,11 @@ pub(crate) async fn refresh(
         orgs.insert(name, seen);
     }
     let mut tasks = Vec::new();
-    for (name, a) in &spec.aws_accounts {
+    for (name, a) in spec
+        .aws_accounts
+        .iter()
+        .filter(|(n, _)| reach.is_none_or(|r| r.accounts.contains(*n)))
+    {
         let mut interest = Interest::default();
         for r in spec
             .relays
