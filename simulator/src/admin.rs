@@ -60,14 +60,23 @@ fn route(shared: &Shared, req: &Request, segs: &[&str]) -> Result<Reply, Reply> 
         }
         ("POST", ["clock", "advance"]) => {
             let b = body(req)?;
-            let ms = b.get("ms").and_then(Value::as_i64).or_else(|| {
-                b.get("seconds")
-                    .and_then(Value::as_f64)
-                    .map(|s| (s * 1000.0) as i64)
-            });
-            let Some(ms) = ms.filter(|m| *m >= 0) else {
-                return Err(bad("give `seconds` or `ms`, not negative"));
+            let max = crate::clock::MAX_ADVANCE_MS;
+            let ms = match (b.get("ms"), b.get("seconds")) {
+                (Some(ms), None) => ms.as_i64(),
+                (None, Some(s)) => s
+                    .as_f64()
+                    .filter(|s| s.is_finite() && *s * 1000.0 <= max as f64)
+                    .map(|s| (s * 1000.0) as i64),
+                _ => None,
             };
+            let Some(ms) = ms.filter(|m| (0..=max).contains(m)) else {
+                return Err(bad(format!(
+                    "give one of `seconds` or `ms`: a number from 0 to {max} ms (a century)"
+                )));
+            };
+            if sim.clock.now().saturating_add(ms) > crate::clock::LATEST {
+                return Err(bad("the simulated clock cannot go past the year 9999"));
+            }
             sim.clock.advance(ms);
             let now = sim.clock.now();
             sim.world.settle(now);
@@ -77,6 +86,7 @@ fn route(shared: &Shared, req: &Request, segs: &[&str]) -> Result<Reply, Reply> 
         ("POST", ["faults"]) => {
             let f: Fault =
                 serde_json::from_value(body(req)?).map_err(|e| bad(format!("not a fault: {e}")))?;
+            f.validate().map_err(|e| bad(format!("not a fault: {e}")))?;
             let id = sim.world.faults.add(f);
             Reply::json(201, &json!({"id": id}))
         }
@@ -195,10 +205,20 @@ fn route(shared: &Shared, req: &Request, segs: &[&str]) -> Result<Reply, Reply> 
                 .and_then(Value::as_str)
                 .unwrap_or("Injected by the simulator's admin API.")
                 .to_owned();
-            let after = b
-                .get("recover_after_seconds")
-                .and_then(Value::as_f64)
-                .unwrap_or(60.0);
+            let after = match b.get("recover_after_seconds") {
+                None => 60.0,
+                Some(v) => v
+                    .as_f64()
+                    .filter(|s| s.is_finite() && (0.0..=30.0 * 86_400.0).contains(s))
+                    .ok_or_else(|| {
+                        bad("`recover_after_seconds` is a number of seconds from 0 to 30 days")
+                    })?,
+            };
+            if code.len() > 255 || message.len() > 4000 {
+                return Err(bad(
+                    "`code` is at most 255 characters and `message` at most 4,000",
+                ));
+            }
             if !sim.world.inject_relay_error(
                 &org,
                 relay,

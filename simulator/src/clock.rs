@@ -54,14 +54,17 @@ impl Clock {
     pub fn now(&self) -> Millis {
         match self.mode {
             ClockMode::Frozen => self.base,
-            ClockMode::Wall => self.base + self.anchor.elapsed().as_millis() as Millis * self.speed,
+            ClockMode::Wall => self.base.saturating_add(
+                (self.anchor.elapsed().as_millis() as Millis).saturating_mul(self.speed),
+            ),
         }
     }
 
-    /// Moves simulated time forward by `ms` (negative values are ignored).
+    /// Moves simulated time forward by `ms` (negative values are ignored), never past
+    /// [`LATEST`]: time does not wrap around and run backwards.
     pub fn advance(&mut self, ms: Millis) {
         let now = self.now();
-        self.base = now + ms.max(0);
+        self.base = now.saturating_add(ms.max(0)).min(LATEST);
         self.anchor = Instant::now();
     }
 
@@ -69,6 +72,13 @@ impl Clock {
         ClockState { now: self.now() }
     }
 }
+
+/// The latest simulated time: 9999-12-31T23:59:59.999Z, the last instant ISO 8601 dates (and the
+/// vendors' timestamps) can show.
+pub const LATEST: Millis = 253_402_300_799_999;
+
+/// The most one `/_sim/clock/advance` moves the clock: a century.
+pub const MAX_ADVANCE_MS: Millis = 100 * 366 * 86_400_000;
 
 /// ISO 8601 UTC with a `Z` and milliseconds, as AWS XML and Salesforce JSON want it.
 pub fn iso(ms: Millis) -> String {

@@ -74,6 +74,47 @@ pub enum When {
     },
 }
 
+impl Fault {
+    /// Refuses a fault that could not be answered in the vendor's shape or would hold a call for
+    /// ever: an error status that is not an HTTP error (`0`, `200`), waits over an hour, a
+    /// probability outside 0 to 1.
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.action {
+            Action::Error {
+                status,
+                code,
+                message,
+            } => {
+                if !(400..=599).contains(status) {
+                    return Err(format!(
+                        "an error's `status` is an HTTP error status, 400 to 599 (not {status})"
+                    ));
+                }
+                if code.is_empty() || code.len() > 100 || message.len() > 4000 {
+                    return Err(
+                        "an error's `code` is 1 to 100 characters and its `message` at most 4,000"
+                            .into(),
+                    );
+                }
+            }
+            Action::Throttle { retry_after_ms } if *retry_after_ms > 3_600_000 => {
+                return Err("`retry_after_ms` is at most an hour (3600000)".into());
+            }
+            Action::Latency { ms } if *ms > 600_000 => {
+                return Err("a latency's `ms` is at most ten minutes (600000)".into());
+            }
+            _ => {}
+        }
+        match &self.when {
+            When::Probability { p, .. } if !(0.0..=1.0).contains(p) => {
+                Err(format!("`p` is a probability, 0 to 1 (not {p})"))
+            }
+            When::Call { k: 0 } => Err("`k` counts matching calls from 1".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The call being made, as faults see it.
 #[derive(Debug, Clone, Default)]
 pub struct Call<'a> {

@@ -130,6 +130,19 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, String> {
             snap.format
         ));
     }
+    let inconsistent = |why: String| {
+        format!(
+            "simulator state file {} is not consistent: {why}; move it aside to start afresh, or pass another --state",
+            path.display()
+        )
+    };
+    if !(0..=crate::clock::LATEST).contains(&snap.clock.now) {
+        return Err(inconsistent(format!(
+            "its clock ({} ms) is outside the years 1970 to 9999",
+            snap.clock.now
+        )));
+    }
+    snap.world.check().map_err(inconsistent)?;
     Ok(Some(snap))
 }
 

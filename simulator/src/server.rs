@@ -98,11 +98,12 @@ pub async fn dispatch(State(shared): State<Arc<Shared>>, req: axum::extract::Req
                 )
                 .reply()
             } else {
-                Reply::new(
-                    413,
-                    "application/json",
-                    format!("{{\"message\":\"request body exceeds {limit} bytes\"}}"),
-                )
+                let headers: Vec<(String, String)> = parts
+                    .headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect();
+                aws::too_large(&headers, limit)
             };
             return to_response(reply);
         }
@@ -271,18 +272,27 @@ fn fault_error(kind: &Kind, status: u16, code: &str, message: &str) -> Reply {
 }
 
 fn fault_throttle(kind: &Kind, retry_after_ms: u64) -> Reply {
+    let retry_after = retry_after_ms.div_ceil(1000).max(1).to_string();
     match kind {
         Kind::Aws(p) => aws::throttled(p.service, retry_after_ms, "fault"),
+        // The token endpoint answers in OAuth's shape: RFC 6749's `temporarily_unavailable`, on a
+        // 429 (Salesforce documents no throttling answer of its token endpoint; this is the
+        // simulator's reading, the one a standard OAuth client understands).
+        Kind::Salesforce(r) if r.service == "oauth" => Reply::json(
+            429,
+            &serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "Login rate exceeded; try again later.",
+            }),
+        )
+        .header("Retry-After", retry_after),
         Kind::Salesforce(_) => SfError::new(
             403,
             "REQUEST_LIMIT_EXCEEDED",
             "ConcurrentPerOrgLongTxn Limit exceeded.",
         )
         .reply()
-        .header(
-            "Retry-After",
-            retry_after_ms.div_ceil(1000).max(1).to_string(),
-        ),
+        .header("Retry-After", retry_after),
     }
 }
 

@@ -573,6 +573,76 @@ impl World {
         Ok(world)
     }
 
+    /// Whether a world read from a state file is one the handlers can serve: ids in the vendors'
+    /// shapes, each keyed as it names itself, regions that exist, known accounts behind access keys,
+    /// settings in range. A file that parses but breaks one of these is refused with the reason,
+    /// rather than served until a handler trips over it.
+    pub fn check(&self) -> Result<(), String> {
+        let sf_id = |id: &str| id.len() == 18 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        for (key, org) in &self.orgs {
+            if !sf_id(&org.id) || !org.id.starts_with("00D") || *key != org.id {
+                return Err(format!(
+                    "org `{key}` has id `{}`: an org id is 18 letters and digits starting `00D`, and the org is kept under it",
+                    org.id.chars().take(40).collect::<String>()
+                ));
+            }
+            if org.my_domain.is_empty() || org.my_domain.len() > 80 {
+                return Err(format!("org {} has no usable My Domain name", org.id));
+            }
+            if let Some(u) = org.users.iter().find(|u| !sf_id(&u.id)) {
+                return Err(format!(
+                    "org {}: user `{}` has an id that is not 18 letters and digits",
+                    org.id, u.username
+                ));
+            }
+            for (object, records) in &org.tooling {
+                if let Some(id) = records.keys().find(|id| !sf_id(id)) {
+                    return Err(format!(
+                        "org {}: a {object} is kept under `{}`, not an 18-character id",
+                        org.id,
+                        id.chars().take(40).collect::<String>()
+                    ));
+                }
+            }
+        }
+        for (key, account) in &self.accounts {
+            if key.len() != 12 || !key.bytes().all(|b| b.is_ascii_digit()) || *key != account.id {
+                return Err(format!(
+                    "AWS account `{}` is not kept under its 12-digit id",
+                    key.chars().take(40).collect::<String>()
+                ));
+            }
+            if let Some(r) = account
+                .regions
+                .keys()
+                .find(|r| !crate::aws::regions::known(r))
+            {
+                return Err(format!(
+                    "AWS account {key} has a region `{}` that AWS does not have",
+                    r.chars().take(40).collect::<String>()
+                ));
+            }
+        }
+        if let Some((k, _)) = self
+            .access_keys
+            .iter()
+            .find(|(_, a)| !self.accounts.contains_key(*a))
+        {
+            return Err(format!(
+                "access key {} belongs to no account of the world",
+                k.chars().take(40).collect::<String>()
+            ));
+        }
+        if let Some(f) = self.faults.rules.iter().find(|f| f.validate().is_err()) {
+            return Err(format!(
+                "fault {}: {}",
+                f.id,
+                f.validate().err().unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
     /// Restores the random generator after loading persisted state.
     pub fn reseed(&mut self) {
         self.rng = StdRng::seed_from_u64(self.settings.seed ^ self.seq.rotate_left(17));

@@ -10,6 +10,7 @@ pub mod iam;
 pub mod logs;
 pub mod pattern;
 pub mod policy;
+pub mod regions;
 pub mod sts;
 mod xml;
 
@@ -169,6 +170,20 @@ fn authenticate(
             "Missing Authentication Token: requests must be signed with AWS Signature Version 4.",
         ));
     };
+    // IAM is global and signed for us-east-1 whatever the client's region; every other service
+    // serves the regions AWS has, and nothing else grows the world.
+    if !regions::known(region) {
+        let shown: String = region.chars().take(40).collect();
+        let (status, code) = match parsed.service {
+            Service::Events | Service::Logs => (400, "InvalidSignatureException"),
+            _ => (403, "SignatureDoesNotMatch"),
+        };
+        return Err(AwsError::new(
+            status,
+            code,
+            format!("Credential should be scoped to a valid region, not '{shown}'. "),
+        ));
+    }
     let Some(account) = world.account_for_key(key) else {
         let code = match parsed.service {
             Service::Events | Service::Logs => "UnrecognizedClientException",
@@ -237,6 +252,34 @@ pub fn throttled(service: Service, retry_after_ms: u64, request_id: &str) -> Rep
         _ => AwsError::new(400, "Throttling", "Rate exceeded"),
     };
     error_reply(service, &e, request_id).header("x-amz-retry-after", retry_after_ms.to_string())
+}
+
+/// A request body over the simulator's limit, in the shape of the service the headers name (the
+/// body itself was not read): awsJson for EventBridge and CloudWatch Logs, XML for IAM and STS.
+pub fn too_large(req_headers: &[(String, String)], limit: usize) -> Reply {
+    let header = |k: &str| {
+        req_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.as_str())
+    };
+    let service = match header("x-amz-target") {
+        Some(t) if t.starts_with("Logs_") => Service::Logs,
+        Some(_) => Service::Events,
+        None => match header("authorization").and_then(credential_scope) {
+            Some((_, _, s)) if s == "sts" => Service::Sts,
+            _ => Service::Iam,
+        },
+    };
+    error_reply(
+        service,
+        &AwsError::new(
+            413,
+            "RequestEntityTooLargeException",
+            format!("Request size exceeded the limit of {limit} bytes."),
+        ),
+        "too-large",
+    )
 }
 
 /// The JSON object an awsJson 1.1 request carries (`{}` when empty).

@@ -23,10 +23,19 @@ pub struct Query {
 pub enum Cond {
     Cmp(String, String, Value),
     In(String, bool, Vec<Value>),
-    And(Box<Cond>, Box<Cond>),
-    Or(Box<Cond>, Box<Cond>),
+    /// Two or more conditions, all true. n-ary, so that a long chain is not a deep tree.
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
     Not(Box<Cond>),
 }
+
+/// The longest query Salesforce takes: "SOQL statements can't exceed 100,000 characters" (SOQL and
+/// SOSL Limits, Developer Guide). Longer is `MALFORMED_QUERY` before anything is parsed.
+pub const MAX_QUERY_CHARS: usize = 100_000;
+
+/// How deeply parentheses and NOT may nest in a WHERE clause. Salesforce documents no number; the
+/// parser is recursive, so a bound keeps a hostile query from exhausting the stack.
+pub const MAX_NESTING: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -109,6 +118,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -165,27 +175,48 @@ impl Parser {
     }
 
     fn cond(&mut self) -> Result<Cond, String> {
-        let mut left = self.conj()?;
+        let mut terms = vec![self.conj()?];
         while self.eat_kw("OR") {
-            left = Cond::Or(Box::new(left), Box::new(self.conj()?));
+            terms.push(self.conj()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Cond::Or(terms)
+        })
     }
 
     fn conj(&mut self) -> Result<Cond, String> {
-        let mut left = self.atom()?;
+        let mut terms = vec![self.atom()?];
         while self.eat_kw("AND") {
-            left = Cond::And(Box::new(left), Box::new(self.atom()?));
+            terms.push(self.atom()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Cond::And(terms)
+        })
+    }
+
+    /// One level deeper (a parenthesis or a NOT), refused past [`MAX_NESTING`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "the WHERE clause nests parentheses and NOT more than {MAX_NESTING} deep"
+            ));
+        }
+        self.depth += 1;
+        let out = f(self);
+        self.depth -= 1;
+        out
     }
 
     fn atom(&mut self) -> Result<Cond, String> {
         if self.eat_kw("NOT") {
-            return Ok(Cond::Not(Box::new(self.atom()?)));
+            return self.nested(|p| Ok(Cond::Not(Box::new(p.atom()?))));
         }
         if self.sym("(") {
-            let c = self.cond()?;
+            let c = self.nested(Self::cond)?;
             if !self.sym(")") {
                 return Err("expected ')'".into());
             }
@@ -238,9 +269,16 @@ fn describe(t: Option<&Tok>) -> String {
 
 /// Parses a query; the error is a `MALFORMED_QUERY` message.
 pub fn parse(q: &str) -> Result<Query, String> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(format!(
+            "the query is {} characters long; SOQL statements can't exceed {MAX_QUERY_CHARS}",
+            q.chars().count()
+        ));
+    }
     let mut p = Parser {
         toks: lex(q)?,
         pos: 0,
+        depth: 0,
     };
     if !p.eat_kw("SELECT") {
         return Err("unexpected token: expected SELECT".into());
@@ -382,8 +420,8 @@ fn like(pattern: &str, s: &str) -> bool {
 
 pub fn eval(c: &Cond, r: &Map<String, Value>) -> bool {
     match c {
-        Cond::And(a, b) => eval(a, r) && eval(b, r),
-        Cond::Or(a, b) => eval(a, r) || eval(b, r),
+        Cond::And(all) => all.iter().all(|c| eval(c, r)),
+        Cond::Or(any) => any.iter().any(|c| eval(c, r)),
         Cond::Not(a) => !eval(a, r),
         Cond::In(f, neg, vals) => {
             let v = get(r, f).unwrap_or(&Value::Null);
@@ -413,10 +451,7 @@ pub fn eval(c: &Cond, r: &Map<String, Value>) -> bool {
 /// Fields a condition mentions.
 pub fn cond_fields(c: &Cond, out: &mut Vec<String>) {
     match c {
-        Cond::And(a, b) | Cond::Or(a, b) => {
-            cond_fields(a, out);
-            cond_fields(b, out);
-        }
+        Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| cond_fields(c, out)),
         Cond::Not(a) => cond_fields(a, out),
         Cond::In(f, ..) | Cond::Cmp(f, ..) => out.push(f.clone()),
     }
@@ -498,6 +533,34 @@ mod tests {
         ] {
             assert!(parse(q).is_err(), "{q}");
         }
+    }
+
+    /// A 3 KB query of parentheses used to overflow the stack and kill the process.
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        let deep = format!(
+            "SELECT Id FROM X WHERE {}a = 1{}",
+            "(".repeat(3000),
+            ")".repeat(3000)
+        );
+        assert!(parse(&deep).unwrap_err().contains("more than 64 deep"));
+        let nots = format!("SELECT Id FROM X WHERE {}a = 1", "NOT ".repeat(3000));
+        assert!(parse(&nots).unwrap_err().contains("more than 64 deep"));
+        let ok = format!(
+            "SELECT Id FROM X WHERE {}a = 1{}",
+            "(".repeat(64),
+            ")".repeat(64)
+        );
+        assert!(parse(&ok).is_ok());
+        // A long chain is flat: evaluating it does not recurse once per term.
+        let chain = format!("SELECT Id FROM X WHERE a = 1{}", " AND a = 1".repeat(9_000));
+        let q = parse(&chain).unwrap();
+        assert!(eval(q.filter.as_ref().unwrap(), &rec(json!({"a": 1}))));
+        let long = format!(
+            "SELECT Id FROM X WHERE a = '{}'",
+            "x".repeat(MAX_QUERY_CHARS)
+        );
+        assert!(parse(&long).unwrap_err().contains("can't exceed 100000"));
     }
 
     #[test]
