@@ -120,6 +120,9 @@ impl Fault {
 pub struct Call<'a> {
     pub api: &'a str,
     pub operation: &'a str,
+    /// The operation with its object type (`tooling.create:EventRelayConfig`), when it has one: a
+    /// fault naming either matches, and the call counts once.
+    pub with_object: Option<&'a str>,
     /// (org id, My Domain name).
     pub org: Option<(&'a str, &'a str)>,
     pub account: Option<&'a str>,
@@ -146,7 +149,7 @@ impl Faults {
             let matches = f.api.as_deref().is_none_or(|a| a == call.api)
                 && f.operation
                     .as_deref()
-                    .is_none_or(|o| o == "*" || o == call.operation)
+                    .is_none_or(|o| o == "*" || o == call.operation || call.with_object == Some(o))
                 && f.org.as_deref().is_none_or(|o| {
                     call.org
                         .is_some_and(|(id, dom)| o == id || o == dom || id.starts_with(o))
@@ -196,6 +199,7 @@ mod tests {
         Call {
             api: "aws",
             operation: "CreateEventBus",
+            with_object: None,
             org: None,
             account: Some("000000000000"),
         }

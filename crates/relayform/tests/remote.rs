@@ -4,10 +4,9 @@
 //! and account pinning, and that no secret reaches the output.
 
 use relayform_simulator::config::{
-    DEMO_ACCESS_KEY_ID, DEMO_ACCOUNT_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SECRET_ACCESS_KEY,
+    DEMO_ACCOUNT_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SECRET_ACCESS_KEY,
 };
 use std::path::Path;
-use std::process::Command;
 
 fn spec(sim: &relayform_simulator::Running, account_id: &str) -> String {
     format!(
@@ -35,26 +34,11 @@ relays:
     )
 }
 
-/// Runs the binary with only the environment it is given (plus PATH).
+mod common;
+
+/// Runs the binary with the AWS demo keys and `sf_secret` as `TEST_SF_SECRET`.
 fn relayform(dir: &Path, args: &[&str], sf_secret: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_relayform"))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("TEST_SF_SECRET", sf_secret)
-        .env("AWS_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", DEMO_SECRET_ACCESS_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::relayform(dir, args, &[("TEST_SF_SECRET", sf_secret)])
 }
 
 #[tokio::test(flavor = "multi_thread")]
