@@ -162,14 +162,13 @@ async fn api(shared: &Shared, req: Request) -> Reply {
                     .and_then(|id| sim.world.orgs.get(id))
                     .map(|o| (o.id.clone(), o.my_domain.clone()));
                 let with_object = r.object.as_ref().map(|o| format!("{}:{o}", r.operation));
-                let actions = sim.world.faults.check(&Call {
+                sim.world.faults.check(&Call {
                     api: "salesforce",
                     operation: &r.operation,
                     with_object: with_object.as_deref(),
                     org: org.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                     account: None,
-                });
-                actions
+                })
             }
         };
         (kind, actions)
