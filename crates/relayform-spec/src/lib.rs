@@ -38,13 +38,62 @@ pub use model::*;
 pub struct SourceFile {
     pub path: String,
     pub text: String,
+    /// Why the file's bytes are not a spec to parse (too large, not UTF-8), located.
+    unreadable: Option<Diagnostic>,
 }
+
+/// The largest spec file read: 1 MiB (a thousand relays take a tenth of it).
+pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, text: impl Into<String>) -> Self {
         SourceFile {
             path: path.into(),
             text: text.into(),
+            unreadable: None,
+        }
+    }
+
+    /// A file as read from disk: more than [`MAX_FILE_BYTES`] (a reader need not read further than
+    /// one byte past it), or bytes that are not UTF-8, become a located diagnostic instead of text.
+    pub fn from_bytes(path: impl Into<String>, bytes: Vec<u8>) -> Self {
+        let path = path.into();
+        if bytes.len() > MAX_FILE_BYTES {
+            let d = Diagnostic::error(
+                "file-too-large",
+                diagnostic::Location::new(path.clone(), 1, 1),
+                format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20),
+            )
+            .with_hint("a spec file is a few kilobytes; is this the file you meant? Split a large spec into several files");
+            return SourceFile {
+                path,
+                text: String::new(),
+                unreadable: Some(d),
+            };
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => SourceFile::new(path, text),
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                // Valid up to here, so this prefix is text.
+                let before = String::from_utf8_lossy(valid);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                let d = Diagnostic::error(
+                    "not-utf8",
+                    diagnostic::Location::new(path.clone(), line, column),
+                    format!(
+                        "the file is not UTF-8 text: byte 0x{:02x} here does not belong",
+                        e.as_bytes()[valid.len()]
+                    ),
+                )
+                .with_hint("save the file as UTF-8 (YAML files are UTF-8)");
+                SourceFile {
+                    path,
+                    text: String::new(),
+                    unreadable: Some(d),
+                }
+            }
         }
     }
 }
@@ -78,6 +127,10 @@ pub fn check(files: &[SourceFile]) -> Checked {
     let mut diagnostics = Vec::new();
     let mut decls = Vec::new();
     for f in files {
+        if let Some(d) = &f.unreadable {
+            diagnostics.push(d.clone());
+            continue;
+        }
         match yaml::Document::parse(&f.path, &f.text) {
             Err(d) => diagnostics.push(d),
             Ok(doc) => {
@@ -91,4 +144,26 @@ pub fn check(files: &[SourceFile]) -> Checked {
     let spec = check::merge(decls, &mut diagnostics);
     diagnostic::sort(&mut diagnostics);
     Checked { spec, diagnostics }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_and_non_utf8_files_are_located_diagnostics() {
+        let big = SourceFile::from_bytes("big.yaml", vec![b' '; MAX_FILE_BYTES + 1]);
+        let c = check(&[big]);
+        assert_eq!(c.diagnostics.len(), 1);
+        assert_eq!(c.diagnostics[0].code, "file-too-large");
+        let fits = SourceFile::from_bytes("ok.yaml", b"version: 1\n".to_vec());
+        assert_eq!(fits.text, "version: 1\n");
+        let latin1 = SourceFile::from_bytes("l.yaml", b"version: 1\n# caf\xe9\n".to_vec());
+        let c = check(&[latin1]);
+        assert_eq!(c.diagnostics[0].code, "not-utf8");
+        assert_eq!(
+            c.diagnostics[0].to_string().lines().next().unwrap(),
+            "l.yaml:2:6: error: the file is not UTF-8 text: byte 0xe9 here does not belong"
+        );
+    }
 }

@@ -91,6 +91,9 @@ pub struct Document {
 impl Document {
     /// Parses one file. A syntax error is returned as a located diagnostic.
     pub fn parse(file: &str, text: &str) -> Result<Document, Diagnostic> {
+        if let Some(d) = too_deep(file, text) {
+            return Err(d);
+        }
         let mut builder = IndexBuilder::default();
         // Positions are best effort: if yaml-rust2 stops early, the index is partial and lookups fall back.
         let _ = Parser::new_from_str(text).load(&mut builder, false);
@@ -135,6 +138,83 @@ impl Document {
     fn loc(&self, pos: Pos) -> Location {
         Location::new(self.file.clone(), pos.line, pos.column)
     }
+}
+
+/// How deeply mappings and sequences may nest in a spec file. A spec needs five levels; the YAML
+/// parsers take time quadratic in the nesting (100,000 `[` took 37 s), so a deeper file is refused
+/// from a streaming look at its first [`MAX_DEPTH`] + 1 levels, before it is parsed.
+pub const MAX_DEPTH: usize = 32;
+
+fn too_deep(file: &str, text: &str) -> Option<Diagnostic> {
+    let refuse = |line: usize, column: usize| {
+        Diagnostic::error(
+            "too-deep",
+            Location::new(file, line, column),
+            format!("mappings and sequences nest more than {MAX_DEPTH} levels deep here"),
+        )
+        .with_hint("a spec needs five levels; look for runaway brackets or dashes")
+    };
+    // Flow brackets first, by a linear look at the characters: the YAML scanner itself looks ahead
+    // over every open bracket before it reports the first one (quadratic).
+    if let Some((line, column)) = flow_too_deep(text) {
+        return Some(refuse(line, column));
+    }
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        match parser.next_token() {
+            Ok((Event::MappingStart(..) | Event::SequenceStart(..), mark)) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(refuse(mark.line(), mark.col() + 1));
+                }
+            }
+            Ok((Event::MappingEnd | Event::SequenceEnd, _)) => depth = depth.saturating_sub(1),
+            // The end, or a syntax error the full parse reports with its position.
+            Ok((Event::StreamEnd, _)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Where `[` and `{` (outside quotes and comments) first nest past [`MAX_DEPTH`]: (line, column).
+fn flow_too_deep(text: &str) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let (mut comment, mut escaped, mut prev) = (false, false, '\n');
+    for c in text.chars() {
+        column += 1;
+        if c == '\n' {
+            (line, column, comment) = (line + 1, 0, false);
+        } else if comment {
+        } else if let Some(q) = quote {
+            if q == '"' && c == '\\' && !escaped {
+                escaped = true;
+                prev = c;
+                continue;
+            }
+            if c == q && !escaped {
+                quote = None;
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                // A quote opens a quoted scalar only where a scalar can start (not `don't`).
+                '"' | '\'' if prev.is_whitespace() || "[{,:-".contains(prev) => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some((line, column));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        escaped = false;
+        prev = c;
+    }
+    None
 }
 
 fn syntax_error(file: &str, text: &str, e: &serde_yaml::Error) -> Diagnostic {

@@ -42,7 +42,7 @@ fn cases(dir: &Path) -> Vec<(String, Vec<SourceFile>)> {
                 .map(|f| {
                     // Diagnostics name files relative to the case folder, so snapshots are portable.
                     let shown = f.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                    SourceFile::new(shown, std::fs::read_to_string(f).unwrap())
+                    SourceFile::from_bytes(shown, std::fs::read(f).unwrap())
                 })
                 .collect();
             (name, files)
@@ -103,6 +103,8 @@ const ALL_CODES: &[&str] = &[
     "conflicting-fields",
     "mixed-simulator",
     "literal-secret",
+    "too-deep",
+    "not-utf8",
 ];
 
 fn schema_validator() -> jsonschema::Validator {

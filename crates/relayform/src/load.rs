@@ -20,6 +20,12 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                     path.display()
                 );
             }
+        } else if !meta.is_file() {
+            bail!(
+                "`{}` is not a regular file (it is a {}): spec files are regular files\nhint: name the file itself, not a pipe or device (or a link to one)",
+                path.display(),
+                kind(&meta)
+            );
         } else {
             files.push(path.clone());
         }
@@ -46,20 +52,59 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
         ) {
+            // What a link points at, too: a `*.yaml` pipe or device is never read.
+            let meta = std::fs::metadata(&path)
+                .with_context(|| format!("cannot read spec file `{}`", path.display()))?;
+            if !meta.is_file() {
+                bail!(
+                    "`{}` is not a regular file (it is a {}): spec files are regular files\nhint: move it out of the spec directory, or rename it",
+                    path.display(),
+                    kind(&meta)
+                );
+            }
             files.push(path);
         }
     }
     Ok(())
 }
 
-/// Reads the files; names in diagnostics are the paths as found.
+fn kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "named pipe"
+    } else if t.is_char_device() || t.is_block_device() {
+        "device"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// Reads the files, each at most one byte past [`relayform_spec::MAX_FILE_BYTES`] (a larger file,
+/// or one that is not UTF-8, becomes a located diagnostic); names in diagnostics are the paths as
+/// found. Only regular files are opened (`find` checked; checked again on the open file).
 pub fn read(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
+    use std::io::Read;
     paths
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read spec file `{}`", p.display()))?;
-            Ok(SourceFile::new(p.display().to_string(), text))
+            let context = || format!("cannot read spec file `{}`", p.display());
+            let meta = std::fs::metadata(p).with_context(context)?;
+            if !meta.is_file() {
+                bail!(
+                    "`{}` is not a regular file (it is a {}): spec files are regular files",
+                    p.display(),
+                    kind(&meta)
+                );
+            }
+            let file = std::fs::File::open(p).with_context(context)?;
+            let mut bytes = Vec::new();
+            file.take(relayform_spec::MAX_FILE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+                .with_context(context)?;
+            Ok(SourceFile::from_bytes(p.display().to_string(), bytes))
         })
         .collect()
 }

@@ -164,3 +164,38 @@ fn sim_serve_refuses_non_loopback_and_busy_ports_with_hints() {
         "{err}"
     );
 }
+
+/// Only regular files are read: a named pipe called `*.yaml` used to hang `validate`, and a link to
+/// `/dev/zero` was read until memory ran out. Both are refused at once, named.
+#[test]
+fn pipes_and_devices_named_yaml_are_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("pipe.yaml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.yaml")).unwrap();
+    for (path, kind) in [
+        (fifo.clone(), "named pipe"),
+        (d.join("zero.yaml"), "device"),
+    ] {
+        let started = std::time::Instant::now();
+        let o = relayform(&["validate", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("is not a regular file (it is a {kind})")),
+            "{err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+    // The same inside a directory of specs.
+    let o = relayform(&["validate", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a regular file"));
+}

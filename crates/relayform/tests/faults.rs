@@ -2,6 +2,8 @@
 //! endpoint that never answers, a throttle storm on both APIs with a session expiring mid-apply.
 //! Each test prints its figures (attempts, time) to stderr; `cargo test -- --nocapture` shows them.
 
+#![allow(clippy::print_stderr)] // the figures of each run are printed
+
 mod common;
 
 use relayform_simulator::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
