@@ -594,68 +594,122 @@ fn org(cx: &mut Cx<'_>, name: String, n: &Node<'_>) -> Option<Org> {
     })
 }
 
-/// Splits `scheme://host[:port][/]` and says what is wrong with it, if anything.
-fn http_url(s: &str) -> Result<(bool, &str), String> {
-    let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = s.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err("it must start with `https://`".into());
-    };
-    let host_port = rest.strip_suffix('/').unwrap_or(rest);
-    if host_port.is_empty() {
-        return Err("it has no host".into());
-    }
-    if host_port.contains(['/', '?', '#', ' ', '@']) {
-        return Err("it must be only `https://host`, with no path, query or user".into());
-    }
-    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
-    Ok((https, host))
+/// A URL of the form `scheme://host[:port][/]`, as relayform uses it.
+struct HttpUrl {
+    https: bool,
+    /// The host is this machine: an IP in 127.0.0.0/8, `::1`, or `localhost`.
+    loopback: bool,
+    /// `scheme://host[:port]` as the URL parser understood it: what relayform connects to.
+    origin: String,
 }
 
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+/// Parses `s` once with a real URL parser (the WHATWG rules that reqwest and the AWS SDK follow) and
+/// says what is wrong with it, if anything. Characters the parser would drop or reinterpret (tab,
+/// newline, backslash) are refused outright, so the host checked is the host connected to.
+fn http_url(s: &str) -> Result<HttpUrl, String> {
+    if s.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return Err("it contains a space, tab, newline, control character or backslash".into());
+    }
+    if !(s.starts_with("https://") || s.starts_with("http://")) {
+        return Err("it must start with `https://`".into());
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("it is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must be only `https://host`, with no path, query or user".into());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("it must be only `https://host`, with no path, query or user".into());
+    }
+    let loopback = match url.host() {
+        None => return Err("it has no host".into()),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+    };
+    Ok(HttpUrl {
+        https: url.scheme() == "https",
+        loopback,
+        origin: url.origin().ascii_serialization(),
+    })
+}
+
+/// A URL for a diagnostic: without its userinfo and query (either can hold a credential), and
+/// `show`n like any other value.
+fn show_url(s: &str) -> String {
+    let mut shown = s.to_owned();
+    if let Some(q) = shown.find(['?', '#']) {
+        shown.truncate(q);
+        shown.push_str("?…");
+    }
+    let authority_start = shown.find("://").map_or(0, |i| i + 3);
+    let authority_end = shown[authority_start..]
+        .find('/')
+        .map_or(shown.len(), |i| authority_start + i);
+    if let Some(at) = shown[authority_start..authority_end].rfind('@') {
+        shown.replace_range(authority_start..authority_start + at, "***");
+    }
+    // Control characters shown as escapes, not written to the terminal.
+    let shown: String = shown
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    show(&shown)
 }
 
 fn instance_url(cx: &mut Cx<'_>, n: &Node<'_>) -> Option<Located<String>> {
     let url = cx.string(n)?;
     let hint = "use the org's My Domain URL, e.g. `https://acme.my.salesforce.com`";
-    match http_url(&url) {
+    let parsed = match http_url(&url) {
         Err(why) => {
             cx.push(
                 Diagnostic::error(
                     "invalid-url",
                     url.at.clone(),
-                    format!("instance_url {} is not valid: {why}", show(&url)),
+                    format!("instance_url {} is not valid: {why}", show_url(&url)),
                 )
                 .with_hint(hint),
             );
             return None;
         }
-        Ok((false, host)) if !is_loopback(host) => {
-            cx.push(Diagnostic::error("invalid-url", url.at.clone(), format!("instance_url {} uses plain http", show(&url)))
-                .with_hint("Salesforce is reached over https; plain http is only for servers on this machine (127.0.0.1)"));
-            return None;
-        }
-        Ok((_, host)) if host == "login.salesforce.com" || host == "test.salesforce.com" => {
-            cx.push(
-                Diagnostic::warning(
-                    "generic-login-url",
-                    url.at.clone(),
-                    format!(
-                        "instance_url {} is the generic login host, not the org's own",
-                        show(&url)
-                    ),
-                )
-                .with_hint(format!(
-                    "{hint}; orgs may block logins through the generic hosts"
-                )),
-            );
-        }
-        Ok(_) => {}
+        Ok(u) => u,
+    };
+    if !parsed.https && !parsed.loopback {
+        cx.push(Diagnostic::error("invalid-url", url.at.clone(), format!("instance_url {} uses plain http", show_url(&url)))
+            .with_hint("Salesforce is reached over https; plain http is only for servers on this machine (127.0.0.1, ::1, localhost)"));
+        return None;
     }
-    Some(url)
+    if [
+        "https://login.salesforce.com",
+        "https://test.salesforce.com",
+    ]
+    .contains(&parsed.origin.as_str())
+    {
+        cx.push(
+            Diagnostic::warning(
+                "generic-login-url",
+                url.at.clone(),
+                format!(
+                    "instance_url {} is the generic login host, not the org's own",
+                    show_url(&url)
+                ),
+            )
+            .with_hint(format!(
+                "{hint}; orgs may block logins through the generic hosts"
+            )),
+        );
+    }
+    Some(Located {
+        value: parsed.origin,
+        at: url.at,
+    })
 }
 
 fn salesforce_auth(cx: &mut Cx<'_>, n: &Node<'_>) -> Option<SalesforceAuth> {
@@ -790,12 +844,20 @@ fn aws_account(cx: &mut Cx<'_>, name: String, n: &Node<'_>) -> Option<AwsAccount
         };
         let endpoint_url = o.get("endpoint_url").and_then(|u| {
             let url = cx.string(&u)?;
-            if let Err(why) = http_url(&url) {
-                cx.push(Diagnostic::error("invalid-url", url.at.clone(), format!("endpoint_url {} is not valid: {why}", show(&url)))
-                    .with_hint("an endpoint URL is `https://host[:port]`, e.g. for a local emulator `http://127.0.0.1:4566`"));
-                return None;
+            let hint = "an endpoint URL is `https://host[:port]`, e.g. for a local emulator `http://127.0.0.1:4566`";
+            match http_url(&url) {
+                Err(why) => {
+                    cx.push(Diagnostic::error("invalid-url", url.at.clone(), format!("endpoint_url {} is not valid: {why}", show_url(&url)))
+                        .with_hint(hint));
+                    None
+                }
+                Ok(u) if !u.https && !u.loopback => {
+                    cx.push(Diagnostic::error("invalid-url", url.at.clone(), format!("endpoint_url {} uses plain http", show_url(&url)))
+                        .with_hint("AWS is reached over https, and so is any endpoint off this machine; plain http is only for servers on this machine (127.0.0.1, ::1, localhost)"));
+                    None
+                }
+                Ok(u) => Some(Located { value: u.origin, at: url.at }),
             }
-            Some(url)
         });
         AwsConnection::Remote {
             credentials: credentials?,
