@@ -1271,6 +1271,12 @@ pub(crate) fn secrets(cx: &mut Cx<'_>) {
                         value: v,
                         path: n.path.key(key),
                     };
+                    // A credential can stand where a name goes too (an org, a label key).
+                    if let Some(kind) = rules::looks_like_secret(key) {
+                        let at = cx.doc.key_at(&child.path);
+                        cx.push(Diagnostic::error("literal-secret", at, format!("this key looks like {kind}; secrets never go into a spec"))
+                            .with_hint("a name or label key is no place for a credential; remove it, and rotate it"));
+                    }
                     let lower = key.to_ascii_lowercase();
                     let secret_key = ["password", "secret", "token", "private_key", "access_key"]
                         .iter()

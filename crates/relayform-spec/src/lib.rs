@@ -142,6 +142,12 @@ pub fn check(files: &[SourceFile]) -> Checked {
         }
     }
     let spec = check::merge(decls, &mut diagnostics);
+    for d in &mut diagnostics {
+        d.message = rules::redact(&d.message).into_owned();
+        if let Some(h) = &d.hint {
+            d.hint = Some(rules::redact(h).into_owned());
+        }
+    }
     diagnostic::sort(&mut diagnostics);
     Checked { spec, diagnostics }
 }

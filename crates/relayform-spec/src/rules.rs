@@ -324,11 +324,58 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     {
         return Some("a Salesforce access token");
     }
+    // An AWS secret access key: 40 characters of base64's alphabet, mixed case and digits (a git
+    // hash is lowercase hex; a word is not 40 characters without a digit).
+    if s.len() == 40
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '+')
+        && s.chars().any(|c| c.is_ascii_uppercase())
+        && s.chars().any(|c| c.is_ascii_lowercase())
+        && s.chars().any(|c| c.is_ascii_digit())
+    {
+        return Some("an AWS secret access key");
+    }
     let jwt_parts: Vec<&str> = s.split('.').collect();
     if jwt_parts.len() == 3 && s.starts_with("eyJ") && jwt_parts.iter().all(|p| p.len() >= 10) {
         return Some("a JSON Web Token");
     }
     None
+}
+
+/// `text` with every word that looks like a credential replaced by what it looks like: the last
+/// line of defence, applied to every diagnostic's message and hint, so that no rule that quotes a
+/// value (an unknown key, a dangling reference, a bad name) can ever print a secret.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_word = |c: char| !(c.is_whitespace() || "`'\"()[]{},;".contains(c));
+    let mut out = String::new();
+    let mut last = 0;
+    let mut changed = false;
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (start, is_word(c)) {
+            (None, true) => start = Some(i),
+            (Some(b), false) => {
+                start = None;
+                // A word ends in punctuation that is not part of it (`key: AKIA...:` or `...AKIA.`).
+                let word = text[b..i].trim_end_matches([':', '.', '!', '?']);
+                if let Some(kind) = looks_like_secret(word) {
+                    out.push_str(&text[last..b]);
+                    out.push_str(&format!("(a value that looks like {kind}, not shown)"));
+                    last = b + word.len();
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The closest of `candidates` to `word`, if one is close enough to be what was meant.
