@@ -9,23 +9,69 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+/// Crates whose debug and trace output can carry request headers, and so credentials: never logged
+/// below `info`, whatever the filter says (`aws_sigv4::http_request=trace` included).
+const QUIET: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sigv4",
+    "aws_config",
+    "aws_runtime",
+    "aws_credential_types",
+    "aws_sdk_sts",
+    "aws_sdk_sso",
+    "aws_sdk_ssooidc",
+];
+
+/// Whether an event or span of `target` at `level` may be logged at all.
+fn allowed(target: &str, level: &tracing::Level) -> bool {
+    let krate = target.split("::").next().unwrap_or(target);
+    *level <= tracing::Level::INFO || !QUIET.contains(&krate)
+}
+
 fn main() -> ExitCode {
     if let Ok(filter) = std::env::var("RELAYFORM_LOG") {
-        // Target-specific directives win over the user's general ones.
-        const QUIET: &str = "hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info,tower=info,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http=info,aws_smithy_http_client=info,aws_sigv4=info,aws_config=info,aws_runtime=info";
-        let filter = tracing_subscriber::EnvFilter::try_new(format!("{filter},{QUIET}"))
-            .unwrap_or_else(|e| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "warning: RELAYFORM_LOG={filter:?} is not a log filter ({e}); logging at debug"
-                );
-                tracing_subscriber::EnvFilter::new(format!("debug,{QUIET}"))
-            });
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn};
+        let user = EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: RELAYFORM_LOG={filter:?} is not a log filter ({e}); logging at debug"
+            );
+            EnvFilter::new("debug")
+        });
+        // The cap is a filter of its own, after the user's: no directive of theirs can lift it.
+        let cap = filter_fn(|meta| allowed(meta.target(), meta.level()));
+        let layer = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
+            .with_filter(user)
+            .with_filter(cap);
+        tracing_subscriber::registry().with(layer).init();
     }
     relayform::main_with_args(std::env::args_os())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+    use tracing::Level;
+
+    #[test]
+    fn signing_and_transport_crates_are_capped_at_info() {
+        assert!(!allowed("aws_sigv4::http_request", &Level::TRACE));
+        assert!(!allowed("hyper_util::client", &Level::DEBUG));
+        assert!(allowed("aws_sigv4", &Level::INFO));
+        assert!(allowed("relayform_salesforce::client", &Level::TRACE));
+    }
 }

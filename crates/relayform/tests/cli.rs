@@ -199,3 +199,45 @@ fn pipes_and_devices_named_yaml_are_refused_not_read() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a regular file"));
 }
+
+/// A filter naming the signing crate at `trace` used to lift the cap that keeps signing internals
+/// (canonical requests, signatures) and transport headers out of the log.
+#[test]
+fn no_log_filter_lifts_the_cap_on_signing_and_transport_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let state = dir.path().join("sim.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args([
+            "plan",
+            "--simulator-state",
+            state.to_str().unwrap(),
+            spec.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env(
+            "RELAYFORM_LOG",
+            "aws_sigv4::http_request=trace,hyper_util=trace,reqwest=trace,trace",
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("aws call") && err.contains("salesforce call"),
+        "logging is on: {err}"
+    );
+    for leak in [
+        "canonical",
+        "authorization",
+        "signature",
+        "bearer",
+        "x-amz-security-token",
+    ] {
+        assert!(
+            !err.to_lowercase().contains(leak),
+            "`{leak}` in the log:\n{err}"
+        );
+    }
+}
