@@ -27,7 +27,100 @@ fn org_id(world: &World, key: &str) -> Option<String> {
         .map(|o| o.id.clone())
 }
 
+/// Who may use the admin API: a request naming this server in `Host` (so a DNS name rebound to
+/// 127.0.0.1 cannot), from no web page of another origin, carrying the process's admin token, and
+/// sending JSON (a browser's form or `text/plain` post, which needs no preflight, is refused).
+fn admitted(shared: &Shared, req: &Request) -> Result<(), Reply> {
+    let refuse = |status: u16, why: &str| {
+        Reply::json(status, &json!({"error": why, "see": "simulator/README.md"}))
+    };
+    let base = shared.base_url.trim_start_matches("http://");
+    let port = base.rsplit_once(':').map_or("", |(_, p)| p);
+    let host_ok = req.header("host").is_some_and(|h| {
+        h == base
+            || [
+                format!("127.0.0.1:{port}"),
+                format!("localhost:{port}"),
+                format!("[::1]:{port}"),
+            ]
+            .iter()
+            .any(|x| x == h)
+    });
+    if !host_ok {
+        return Err(refuse(
+            403,
+            "the admin API answers only requests addressed to this simulator (Host header)",
+        ));
+    }
+    if let Some(origin) = req.header("origin")
+        && origin != shared.base_url
+        && origin != format!("http://localhost:{port}")
+    {
+        return Err(refuse(
+            403,
+            "the admin API does not answer web pages of other origins",
+        ));
+    }
+    let token = req.header("x-sim-admin-token").or_else(|| {
+        req.header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+    });
+    if token != Some(shared.admin_token.as_str()) {
+        return Err(refuse(
+            401,
+            "the admin API needs the X-Sim-Admin-Token header: the token `relayform sim serve` prints (or `Running::admin_token`)",
+        ));
+    }
+    let json = req.header("content-type").is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if req.method == "POST" && !json {
+        return Err(refuse(
+            415,
+            "admin API posts are JSON: send Content-Type: application/json",
+        ));
+    }
+    Ok(())
+}
+
+/// The world as JSON with its credentials (client secrets, passwords, access and refresh tokens,
+/// secret access keys) replaced by `"(redacted)"`.
+fn redacted(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    let lower = k.to_ascii_lowercase();
+                    if ["secret", "password", "private_key"]
+                        .iter()
+                        .any(|s| lower.contains(s))
+                        && child.is_string()
+                    {
+                        *child = json!("(redacted)");
+                    } else if (lower == "tokens" || lower == "refresh_tokens") && child.is_object()
+                    {
+                        // Keyed by the token itself.
+                        let n = child.as_object().map_or(0, |m| m.len());
+                        *child = json!(format!("({n} redacted)"));
+                    } else {
+                        walk(child);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
+}
+
 pub fn handle(shared: &Shared, req: &Request) -> Reply {
+    if let Err(refused) = admitted(shared, req) {
+        return refused;
+    }
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).skip(1).collect();
     let result = route(shared, req, &segs);
@@ -43,13 +136,19 @@ fn route(shared: &Shared, req: &Request, segs: &[&str]) -> Result<Reply, Reply> 
     let now = sim.clock.now();
     sim.world.settle(now);
     let reply = match (method, segs) {
-        ("GET", []) => Reply::json(200, &crate::urls(&shared.base_url, &sim.world).to_json()),
+        ("GET", []) => Reply::json(
+            200,
+            &crate::urls(&shared.base_url, &sim.world, &shared.admin_token).to_json(),
+        ),
         ("POST", ["reset"]) => {
             sim.world = World::new(&shared.config).map_err(bad)?;
             Reply::json(200, &json!({"reset": true}))
         }
         ("GET", ["state"]) => {
-            let world = serde_json::to_value(&sim.world).map_err(|e| bad(e.to_string()))?;
+            let mut world = serde_json::to_value(&sim.world).map_err(|e| bad(e.to_string()))?;
+            if req.query("secrets") != Some("true") {
+                world = redacted(world);
+            }
             Reply::json(
                 200,
                 &json!({"now": now, "time": crate::clock::iso(now), "world": world}),

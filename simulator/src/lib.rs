@@ -65,6 +65,8 @@ pub struct Options {
     pub state_file: Option<PathBuf>,
     /// A world loaded from the state file takes `config.settings` instead of its own.
     pub override_settings: bool,
+    /// The token the admin API (`/_sim`) requires; a random one per process when not given.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             config: Config::default(),
             state_file: None,
             override_settings: false,
+            admin_token: None,
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Urls {
     pub orgs: Vec<(String, String, String)>,
     pub aws_endpoint: String,
     pub admin: String,
+    /// What `/_sim` requires in an `X-Sim-Admin-Token` header (or as a bearer token).
+    pub admin_token: String,
 }
 
 impl Urls {
@@ -95,11 +100,12 @@ impl Urls {
             "orgs": self.orgs.iter().map(|(d, id, u)| json!({"my_domain": d, "org_id": id, "instance_url": u})).collect::<Vec<_>>(),
             "aws_endpoint": self.aws_endpoint,
             "admin": self.admin,
+            "admin_token": self.admin_token,
         })
     }
 }
 
-pub fn urls(base: &str, world: &world::World) -> Urls {
+pub fn urls(base: &str, world: &world::World, admin_token: &str) -> Urls {
     Urls {
         base: base.to_owned(),
         orgs: world
@@ -115,6 +121,7 @@ pub fn urls(base: &str, world: &world::World) -> Urls {
             .collect(),
         aws_endpoint: base.to_owned(),
         admin: format!("{base}/_sim"),
+        admin_token: admin_token.to_owned(),
     }
 }
 
@@ -132,6 +139,11 @@ pub struct Running {
 impl Running {
     pub fn base_url(&self) -> &str {
         &self.urls.base
+    }
+
+    /// The token the admin API requires (`X-Sim-Admin-Token`).
+    pub fn admin_token(&self) -> &str {
+        &self.urls.admin_token
     }
 
     /// The instance URL of the org with this My Domain name.
@@ -210,12 +222,13 @@ pub async fn start(options: Options) -> Result<Running, Error> {
             options.state_file,
             addr,
             options.override_settings,
+            options.admin_token,
         )
         .map_err(Error::Setup)?,
     );
     let urls = {
         let sim = shared.lock();
-        urls(&shared.base_url, &sim.world)
+        urls(&shared.base_url, &sim.world, &shared.admin_token)
     };
     let app = axum::Router::new()
         .fallback(server::dispatch)

@@ -35,6 +35,8 @@ pub struct Shared {
     pub config: Config,
     pub state_file: Option<PathBuf>,
     pub dirty: AtomicBool,
+    /// What the admin API requires (see `admin`).
+    pub admin_token: String,
     /// Held while a save runs: one save at a time, and the last one waits for one in flight.
     saving: Mutex<()>,
     /// This process's claim on the state file, held while the simulator runs.
@@ -296,6 +298,7 @@ pub fn shared(
     state_file: Option<PathBuf>,
     addr: SocketAddr,
     override_settings: bool,
+    admin_token: Option<String>,
 ) -> Result<Shared, String> {
     let base_url = format!("http://{addr}");
     let lock = state_file
@@ -329,6 +332,13 @@ pub fn shared(
         config,
         state_file,
         dirty: AtomicBool::new(true),
+        admin_token: admin_token.unwrap_or_else(|| {
+            use rand::Rng;
+            let mut rng = rand::rng();
+            (0..32)
+                .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+                .collect()
+        }),
         saving: Mutex::new(()),
         _lock: lock,
     })

@@ -78,9 +78,11 @@ async fn admin_inputs_are_bounded() {
     let sim = start().await;
     let admin_post = |path: &'static str, body: Value| {
         let url = format!("{}/_sim{path}", sim.base_url());
+        let token = sim.admin_token().to_owned();
         async move {
             let r = reqwest::Client::new()
                 .post(url)
+                .header("x-sim-admin-token", token)
                 .json(&body)
                 .send()
                 .await
@@ -254,4 +256,75 @@ async fn inconsistent_state_files_are_refused_with_the_reason() {
             "{want}: {err}"
         );
     }
+}
+
+/// The admin API used to answer any local web page (`POST /_sim/reset` as `text/plain`, no token)
+/// and `/_sim/state` handed out client secrets and live tokens.
+#[tokio::test]
+async fn the_admin_api_wants_its_token_its_host_and_json_and_hides_secrets() {
+    let sim = start().await;
+    let sf = Sf::login(&sim).await;
+    let url = |p: &str| format!("{}/_sim{p}", sim.base_url());
+    let http = reqwest::Client::new();
+    let token = sim.admin_token().to_owned();
+    // A browser's simple request: no token, text/plain, another origin.
+    let r = http
+        .post(url("/reset"))
+        .header("content-type", "text/plain")
+        .header("origin", "https://evil.example")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "another origin");
+    let r = http
+        .post(url("/reset"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no token");
+    let r = http
+        .post(url("/reset"))
+        .header("x-sim-admin-token", &token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415, "not JSON");
+    // A DNS name rebound to 127.0.0.1 arrives with its own Host.
+    let r = http
+        .get(url("/state"))
+        .header("x-sim-admin-token", &token)
+        .header("host", "rebound.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "foreign Host");
+    let r = http
+        .get(url("/state"))
+        .header("x-sim-admin-token", "0".repeat(32))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "wrong token");
+    // With everything right: the state, without its secrets unless asked.
+    let state = admin(&sim, reqwest::Method::GET, "/state", None)
+        .await
+        .to_string();
+    for secret in [
+        relayform_simulator::config::DEMO_CLIENT_SECRET,
+        relayform_simulator::config::DEMO_PASSWORD,
+        sf.token.as_str(),
+    ] {
+        assert!(!state.contains(secret), "{secret} in the state dump");
+    }
+    let full = admin(&sim, reqwest::Method::GET, "/state?secrets=true", None)
+        .await
+        .to_string();
+    assert!(full.contains(&sf.token), "asked for explicitly");
+    // And the world was never reset: the session still works.
+    assert_eq!(sf.get(&format!("{V}/limits")).await.0, 200);
 }

@@ -25,7 +25,10 @@ async fn add_relays(c: &Client, from: usize, to: usize) {
 }
 
 async fn queries(sim: &relayform_simulator::Running) -> u64 {
-    let j: Value = reqwest::get(format!("{}/_sim/journal?api=salesforce", sim.base_url()))
+    let j: Value = reqwest::Client::new()
+        .get(format!("{}/_sim/journal?api=salesforce", sim.base_url()))
+        .header("x-sim-admin-token", sim.admin_token())
+        .send()
         .await
         .unwrap()
         .json()

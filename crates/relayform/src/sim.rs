@@ -44,6 +44,7 @@ pub(crate) fn serve(
             state_file: args.state.clone(),
             // Settings given in a config file apply to a world loaded from the state file too.
             override_settings: args.config.is_some(),
+            admin_token: None,
         })
         .await
         .map_err(|e| match e {
@@ -65,7 +66,11 @@ pub(crate) fn serve(
                 writeln!(out, "  salesforce org {domain} ({id}): {url}")?;
             }
             writeln!(out, "  aws endpoint (IAM, STS, EventBridge): {}", u.aws_endpoint)?;
-            writeln!(out, "  admin api: {}", u.admin)?;
+            writeln!(
+                out,
+                "  admin api: {} (send X-Sim-Admin-Token: {})",
+                u.admin, u.admin_token
+            )?;
             if demo {
                 writeln!(out, "demo credentials (simulator only):")?;
                 writeln!(out, "  salesforce user {DEMO_USERNAME} / {DEMO_PASSWORD}, connected app {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")?;

@@ -54,9 +54,14 @@ pub async fn admin(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> serde_json::Value {
-    let mut req = reqwest::Client::new().request(method, format!("{}/_sim{path}", sim.base_url()));
+    let post = method == reqwest::Method::POST;
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}/_sim{path}", sim.base_url()))
+        .header("x-sim-admin-token", sim.admin_token());
     if let Some(b) = body {
         req = req.json(&b);
+    } else if post {
+        req = req.json(&serde_json::json!({}));
     }
     let resp = req.send().await.expect("admin call");
     let status = resp.status();
