@@ -204,6 +204,43 @@ impl Drop for Running {
     }
 }
 
+/// How long a client may take to send a request's headers: a connection that opens and sends half a
+/// request is closed after this, instead of being held open for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1.1 connections until `stopped`, then lets the connections in flight finish their
+/// requests (at most ten seconds more).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = http.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+}
+
 /// Starts the simulator on a Tokio runtime.
 pub async fn start(options: Options) -> Result<Running, Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -234,13 +271,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         .fallback(server::dispatch)
         .with_state(shared.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let server = tokio::spawn(serve(listener, app, stopped));
     let saver = shared.state_file.is_some().then(|| {
         let shared = shared.clone();
         tokio::spawn(async move {

@@ -328,3 +328,32 @@ async fn the_admin_api_wants_its_token_its_host_and_json_and_hides_secrets() {
     // And the world was never reset: the session still works.
     assert_eq!(sf.get(&format!("{V}/limits")).await.0, 200);
 }
+
+/// A client that sends half a request used to hold its connection open for ever.
+#[tokio::test]
+async fn half_sent_requests_are_closed_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = start().await;
+    let mut half = tokio::net::TcpStream::connect(sim.addr).await.unwrap();
+    half.write_all(b"GET /_sim HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        relayform_simulator::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(20),
+        half.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed()
+            >= relayform_simulator::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1)
+    );
+    // Whole requests are still served meanwhile and after.
+    assert!(admin(&sim, reqwest::Method::GET, "/clock", None).await["now"].is_i64());
+}
