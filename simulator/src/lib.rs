@@ -263,6 +263,18 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         )
         .map_err(Error::Setup)?,
     );
+    // The state file exists before the first answer: a simulator killed at any later moment
+    // leaves a file to load (whose id sequence then skips past what it handed out).
+    shared.save().map_err(|e| {
+        Error::Setup(format!(
+            "cannot write the simulator state file {}: {e}",
+            shared
+                .state_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new("?"))
+                .display()
+        ))
+    })?;
     let urls = {
         let sim = shared.lock();
         urls(&shared.base_url, &sim.world, &shared.admin_token)

@@ -100,9 +100,36 @@ impl StateLock {
         let _ = file.rewind();
         let _ = write!(file, "{}", std::process::id());
         let _ = file.flush();
+        // Holding the lock, no other simulator is saving: temporary files beside the state file are
+        // what a killed one left half-written.
+        if let (Some(dir), Some(stem)) = (
+            state.parent().map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            }),
+            state.file_name().and_then(|n| n.to_str()),
+        ) && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            let prefix = format!(".{stem}.tmp-");
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         Ok(StateLock { _file: file, path })
     }
 }
+
+/// How far the id sequence skips ahead when a world is loaded: more ids than a simulator hands out
+/// between two saves (a quarter of a second).
+pub const SEQ_GAP_ON_LOAD: u64 = 1 << 20;
 
 /// Reads a snapshot; `Ok(None)` when there is no file yet. A file that cannot be read as a snapshot
 /// is an error: it is never silently replaced.

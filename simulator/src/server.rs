@@ -316,6 +316,10 @@ pub fn shared(
             if override_settings {
                 world.settings = config.settings.clone();
             }
+            // The file is at most a save interval behind what was answered: a simulator killed in
+            // between had handed out ids the file does not know. Skipping ahead means none of them
+            // is ever handed out again for another object.
+            world.seq = world.seq.saturating_add(persist::SEQ_GAP_ON_LOAD);
             world.reseed();
             let s = &world.settings;
             let clock = Clock::starting_at(s.clock, snap.clock.now).with_speed(s.clock_speed);

@@ -357,3 +357,50 @@ async fn half_sent_requests_are_closed_after_the_header_read_timeout() {
     // Whole requests are still served meanwhile and after.
     assert!(admin(&sim, reqwest::Method::GET, "/clock", None).await["now"].is_i64());
 }
+
+/// JSON bodies, event patterns and policies nested without end are refused (serde_json stops at 128
+/// levels), never a stack overflow.
+#[tokio::test]
+async fn deeply_nested_json_is_refused_in_shape() {
+    let sim = start().await;
+    let deep = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+    let (s, b) = post(
+        &sim,
+        "/",
+        &[
+            ("x-amz-target", "AWSEvents.TestEventPattern"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=SIMDEMOACCESSKEY0000/20261128/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"),
+            ("content-type", "application/x-amz-json-1.1"),
+        ],
+        serde_json::to_vec(&json!({"EventPattern": deep(50_000), "Event": "{}"})).unwrap(),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = post(
+        &sim,
+        "/",
+        &[
+            ("x-amz-target", "AWSEvents.CreateEventBus"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=SIMDEMOACCESSKEY0000/20261128/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"),
+            ("content-type", "application/x-amz-json-1.1"),
+        ],
+        deep(50_000).into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("SerializationException"), "{b}");
+    let policy = deep(50_000);
+    let body = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName=deep&AssumeRolePolicyDocument={}",
+        form_urlencoded::byte_serialize(policy.as_bytes()).collect::<String>()
+    );
+    let (s, b) = post(
+        &sim,
+        "/",
+        &[("authorization", "AWS4-HMAC-SHA256 Credential=SIMDEMOACCESSKEY0000/20261128/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")],
+        body.into_bytes(),
+    )
+    .await;
+    assert!((400..500).contains(&s), "{s} {b}");
+    assert!(b.contains("<ErrorResponse"), "{b}");
+}

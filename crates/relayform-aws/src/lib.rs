@@ -11,8 +11,11 @@
 //! - **Account pinning**: [`Aws::pin`] asks STS who the credentials belong to and refuses another account
 //!   than the spec's, before the engine changes anything.
 //! - **Every call is observable**: an SDK interceptor reports each attempt (service, operation, HTTP
-//!   status) to an [`Observer`] and as a `tracing` event. The SDK's own standard retry (bounded attempts,
-//!   backoff, `x-amz-retry-after`) stays in charge of retrying.
+//!   status) to an [`Observer`] and as a `tracing` event.
+//! - **Nothing waits for ever**: the target's [`Patience`] sets the SDK's connect, per-attempt and
+//!   whole-call timeouts. The SDK's standard retry (jittered backoff, `x-amz-retry-after`) retries
+//!   until the whole-call timeout rather than for three attempts, from a retry budget per account and
+//!   region large enough for a throttle storm; a failure in transit names the endpoint.
 //! - **Errors are classified** ([`classify`]) into the provider contract's [`ErrorKind`]s, keeping the
 //!   AWS error code and message.
 //! - **Reading and changing** are [`observe`] (the refresh, within a fixed call budget) and [`ops`] (one

@@ -7,9 +7,13 @@
 //!   instance URL) and renews one the API refused; the OAuth flows ([`OAuth`]) and a fixed token
 //!   ([`StaticToken`]) implement it, and org pinning or other credential stores can later.
 //! - **Errors are classified** ([`ErrorKind`]): not found, conflict, rejected (with the vendor's code and
-//!   message), throttled, transient, unauthorized. Transient and throttled calls are retried a bounded
-//!   number of times with exponential backoff, honouring `Retry-After`; a 401 renews the session once and
-//!   retries. Nothing else is retried.
+//!   message), throttled, transient, unauthorized. Transient and throttled calls are retried with
+//!   jittered exponential backoff, honouring `Retry-After`, for as long as the client's [`Patience`]
+//!   allows (bounded in time, not in count); a POST that failed in transit is not repeated (the
+//!   caller looks the object up). A 401 renews the session once and retries. Nothing else is retried.
+//! - **Nothing waits for ever**: connect, per-attempt and total timeouts on every call, the token
+//!   requests (which are retried too: they create nothing) and the `sf` CLI included; a failure in
+//!   transit names the endpoint (scheme, host and port; never a path or query).
 //! - **Every call is observable and countable**: an [`Observer`] sees each attempt (operation, method,
 //!   path, status, attempt number, time taken), and each attempt is a `tracing` event.
 //! - **Secrets never leave**: tokens and client secrets are [`Secret`]s, whose `Debug` prints `***` and

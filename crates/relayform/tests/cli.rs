@@ -241,3 +241,56 @@ fn no_log_filter_lifts_the_cap_on_signing_and_transport_internals() {
         );
     }
 }
+
+/// Two relayforms on one embedded simulator state (two applies in one directory) used to lose one
+/// side's work: the second is refused, clearly, and changes nothing.
+#[test]
+fn a_second_relayform_on_the_same_simulator_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let state = dir.path().join("sim.json");
+    // The first: a simulator holding the state file, as a running apply does.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args([
+            "sim",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(first.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let before = std::fs::read_to_string(&state).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--simulator-state",
+            state.to_str().unwrap(),
+            spec.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is in use by another simulator (process"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(&state).unwrap();
+    assert_eq!(before.len(), after.len(), "the refused apply wrote nothing");
+}
