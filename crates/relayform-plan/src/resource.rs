@@ -177,6 +177,23 @@ pub enum Desired {
     },
 }
 
+impl Desired {
+    /// The spec org or account the resource lives in: what must be read to plan it.
+    pub fn owner(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Desired::Role { account, .. }
+            | Desired::BusPolicy { account, .. }
+            | Desired::Association { account, .. }
+            | Desired::Forwarding { account, .. } => (None, Some(account)),
+            Desired::NamedCredential { org, .. }
+            | Desired::Channel { org, .. }
+            | Desired::ChannelMember { org, .. }
+            | Desired::Relay { org, .. }
+            | Desired::RelayState { org, .. } => (Some(org), None),
+        }
+    }
+}
+
 impl Resource {
     /// The address and, on a second line, what the resource is.
     pub fn label(&self) -> String {

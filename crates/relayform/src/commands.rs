@@ -176,7 +176,7 @@ async fn prepare(
     // With `--org`, only what those orgs' relays need is read (names were checked by `destroying`
     // or are checked below by `scope_addresses`).
     check_orgs(spec, &scope.orgs)?;
-    let reach = engine::reach(planned, &scope.orgs);
+    let reach = engine::reach(planned, &scope.orgs, &scope.targets);
     let observed = engine::refresh(spec, &conn, reach.as_ref(), err).await?;
     let mut plan = relayform_plan::diff::plan(planned, &observed);
     if let Some(keep) = scope_addresses(planned, &plan, scope)? {

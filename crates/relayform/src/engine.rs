@@ -345,16 +345,37 @@ pub(crate) async fn connect(
     Ok(conn)
 }
 
-/// The orgs and accounts a command limited to some orgs (`--org`) reads: those orgs, the accounts
-/// their relays use, and the accounts of their destination buses. An org out of reach, healthy or
-/// not, is neither read nor waited for.
+/// The orgs and accounts a scoped command reads. With `--target`: the orgs and accounts of the
+/// targets and what they depend on. With `--org` alone: those orgs, the accounts their relays use,
+/// and the accounts of their destination buses. An org out of reach, healthy or not, is neither
+/// read nor waited for. A target the spec does not hold (a resource to delete) reads everything.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reach {
     pub orgs: std::collections::BTreeSet<String>,
     pub accounts: std::collections::BTreeSet<String>,
 }
 
-pub(crate) fn reach(spec: &Spec, orgs: &[String]) -> Option<Reach> {
+pub(crate) fn reach(spec: &Spec, orgs: &[String], targets: &[String]) -> Option<Reach> {
+    if !targets.is_empty() {
+        let graph = relayform_plan::desired(spec);
+        let mut r = Reach::default();
+        for t in targets {
+            let a: relayform_plan::Address = t.parse().ok()?;
+            graph.get(&a)?;
+            for dep in graph
+                .with_dependencies(std::slice::from_ref(&a))
+                .into_iter()
+                .chain([a])
+            {
+                match graph.get(&dep).map(|res| res.desired.owner()) {
+                    Some((Some(org), _)) => r.orgs.insert(org.to_owned()),
+                    Some((_, Some(account))) => r.accounts.insert(account.to_owned()),
+                    _ => false,
+                };
+            }
+        }
+        return Some(r);
+    }
     if orgs.is_empty() {
         return None;
     }

@@ -86,6 +86,26 @@ async fn a_black_holed_org_of_two_neither_hangs_nor_holds_up_the_other() {
     assert!(!out.contains("stranded"), "{out}");
     assert!(took < Duration::from_secs(30), "{took:?}");
 
+    // The same with `--target`: only the target's org and account, and what it depends on, are read.
+    let (code, out, err, took) = run(
+        dir.path(),
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--target",
+            "aws.forwarding[orders]",
+            "--call-timeout",
+            "2s",
+            "spec.yaml",
+        ],
+    );
+    eprintln!(
+        "plan --target aws.forwarding[orders] with org `lost` black-holed: exit {code} in {took:.1?}"
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("+ aws.forwarding[orders]"), "{out}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+
     let (code, out, err, took) = run(dir.path(), &["plan", "--call-timeout", "1s", "spec.yaml"]);
     eprintln!(
         "plan of both orgs, `lost` black-holed, --call-timeout 1s: exit {code} in {took:.1?}"
