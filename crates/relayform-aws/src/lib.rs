@@ -196,11 +196,33 @@ where
 struct Reporter {
     observer: Option<Arc<dyn Observer>>,
     service: &'static str,
+    region: String,
+}
+
+/// When the current attempt started, kept in the attempt's config bag.
+#[derive(Debug, Clone)]
+struct AttemptStart(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStart {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
 impl Intercept for Reporter {
     fn name(&self) -> &'static str {
         "relayform-observer"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptStart(std::time::Instant::now()));
+        Ok(())
     }
 
     fn read_after_attempt(
@@ -214,7 +236,19 @@ impl Intercept for Reporter {
             .map(|m| m.name().to_owned())
             .unwrap_or_default();
         let status = context.response().map(|r| r.status().as_u16());
-        tracing::debug!(service = self.service, operation, status, "aws call");
+        let attempt = cfg
+            .load::<aws_smithy_runtime_api::client::retries::RequestAttempts>()
+            .map(|a| a.attempts());
+        let elapsed = cfg.load::<AttemptStart>().map(|s| s.0.elapsed());
+        tracing::debug!(
+            service = self.service,
+            operation,
+            region = self.region,
+            attempt,
+            status,
+            ?elapsed,
+            "aws call"
+        );
         if let Some(o) = &self.observer {
             o.observe(&Call {
                 service: self.service.to_owned(),
@@ -299,6 +333,7 @@ impl Aws {
         let reporter = |service: &'static str| Reporter {
             observer: observer.clone(),
             service,
+            region: target.region.clone(),
         };
         // One retry budget for the clients of this account and region, sized for throttling.
         let partition = RetryPartition::custom(format!("relayform-{}", target.region))

@@ -180,7 +180,15 @@ impl Client {
             let started = Instant::now();
             let result = req.send().await;
             let status = result.as_ref().ok().map(|r| r.status().as_u16());
-            self.report(operation, method, path, attempt, status, started.elapsed());
+            self.report(
+                operation,
+                method,
+                path,
+                query,
+                attempt,
+                status,
+                started.elapsed(),
+            );
             let err = match result {
                 Err(e) => error(
                     ErrorKind::Transient,
@@ -247,19 +255,23 @@ impl Client {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
         operation: &str,
         method: Method,
         path: &str,
+        soql: Option<&str>,
         attempt: u32,
         status: Option<u16>,
         elapsed: Duration,
     ) {
+        // The SOQL of a query (relayform's own: names and ids, never a credential).
         tracing::debug!(
             operation,
             method = method.as_str(),
             path,
+            soql,
             attempt,
             status,
             ?elapsed,

@@ -24,6 +24,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove everything the spec's relays are made of, in reverse order.
     Destroy(DestroyArgs),
+    /// Print a plan saved by `plan --out`, as `plan` printed it (or its JSON).
+    Show(ShowArgs),
     /// Print the resource graph of a spec: what depends on what, in creation order.
     Graph(GraphArgs),
     /// Ask a sandbox org and AWS account what the vendors' documentation leaves open (partial
@@ -199,6 +201,16 @@ pub struct DestroyArgs {
     pub scope: Scope,
     #[command(flatten)]
     pub execution: Execution,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan file written by `relayform plan --out`.
+    #[arg(value_name = "PLANFILE")]
+    pub plan: PathBuf,
+    /// The plan's JSON (the document `plan --json` prints) instead of its text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! `plan`, `apply` and `destroy`: connect, refresh, plan, and (for the last two) confirm and execute.
 
 use crate::apply::{self, Progress, Report};
-use crate::cli::{ApplyArgs, DestroyArgs, Execution, PlanArgs, Scope};
+use crate::cli::{ApplyArgs, DestroyArgs, Execution, PlanArgs, Scope, ShowArgs};
 use crate::{demo, engine};
 use anyhow::{Context, bail};
 use relayform_plan::diff::Observed;
@@ -27,11 +27,12 @@ pub(crate) struct Loaded {
 
 pub(crate) fn load(paths: &[PathBuf], err: &mut dyn Write) -> anyhow::Result<Loaded> {
     let files = crate::load::read(&crate::load::find(paths)?)?;
+    // Over the files' contents, in the order they are read: the same spec gives the same digest
+    // whichever way its paths are written (relative, absolute, from another checkout).
     let mut bytes = Vec::new();
     for f in &files {
-        for part in [f.path.as_bytes(), &[0], f.text.as_bytes(), &[0]] {
-            bytes.extend_from_slice(part);
-        }
+        bytes.extend_from_slice(f.text.as_bytes());
+        bytes.push(0);
     }
     let h = relayform_spec::names::fnv1a_64(&bytes);
     let spec = crate::check_spec(&files, err)?;
@@ -209,13 +210,20 @@ pub(crate) fn plan(
         Ok::<_, anyhow::Error>(plan)
     })?;
     if let Some(file) = &args.out {
+        // Paths relative to the plan file's directory: the plan moves with its checkout.
+        let base = plan_dir(file);
+        let relative = |p: &Path| {
+            let p = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+            pathdiff::diff_paths(&p, &base).unwrap_or(p)
+        };
         let doc = json!({
-            SAVED_PLAN: 1,
-            "spec_paths": loaded.paths,
+            SAVED_PLAN: 2,
+            "spec_paths": loaded.paths.iter().map(|p| relative(p)).collect::<Vec<_>>(),
             "spec_digest": loaded.digest,
             "targets": args.scope.targets,
             "orgs": args.scope.orgs,
-            "simulator_state": std::path::absolute(&args.scope.simulator_state).unwrap_or_else(|_| args.scope.simulator_state.clone()),
+            "simulator_state": relative(&args.scope.simulator_state),
+            "text": plan.render(false),
             "plan": plan.to_json(),
         });
         write_atomically(file, &serde_json::to_vec_pretty(&doc)?)
@@ -238,6 +246,36 @@ pub(crate) fn plan(
     } else {
         0
     })
+}
+
+/// The directory a plan file is in, absolute: what its paths are relative to.
+fn plan_dir(file: &Path) -> PathBuf {
+    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    file.parent().map(Path::to_owned).unwrap_or_default()
+}
+
+/// `relayform show PLANFILE`: the saved plan as `plan` printed it, or its JSON.
+pub(crate) fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let doc = saved_plan(std::slice::from_ref(&args.plan))?
+        .with_context(|| format!("`{}` is a spec file, not a saved plan", args.plan.display()))?;
+    check_version(&doc)?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &doc["plan"])?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", doc["text"].as_str().unwrap_or_default())?;
+    }
+    Ok(0)
+}
+
+fn check_version(doc: &Value) -> anyhow::Result<()> {
+    match doc[SAVED_PLAN].as_u64() {
+        Some(2) => Ok(()),
+        Some(1) => bail!(
+            "this plan file was written by an older relayform (its paths were absolute); make a new plan with `relayform plan --out FILE`"
+        ),
+        _ => bail!("this plan file was written by another version of relayform; make a new plan"),
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -281,17 +319,18 @@ pub(crate) fn apply(
     let saved = saved_plan(&args.paths)?;
     let loaded = match &saved {
         Some(doc) => {
-            if doc[SAVED_PLAN] != json!(1) {
-                bail!(
-                    "this plan file was written by another version of relayform; make a new plan"
-                );
-            }
-            let paths: Vec<PathBuf> = serde_json::from_value(doc["spec_paths"].clone())
-                .context("the plan file has no spec paths")?;
+            check_version(doc)?;
+            let base = plan_dir(&args.paths[0]);
+            let paths: Vec<PathBuf> =
+                serde_json::from_value::<Vec<PathBuf>>(doc["spec_paths"].clone())
+                    .context("the plan file has no spec paths")?
+                    .into_iter()
+                    .map(|p| base.join(p))
+                    .collect();
             scope.targets = serde_json::from_value(doc["targets"].clone()).unwrap_or_default();
             scope.orgs = serde_json::from_value(doc["orgs"].clone()).unwrap_or_default();
             if let Some(s) = doc["simulator_state"].as_str() {
-                scope.simulator_state = s.into();
+                scope.simulator_state = base.join(s);
             }
             scope.simulator_settings = args.scope.simulator_settings.clone();
             let loaded = load(&paths, err)?;
@@ -355,7 +394,15 @@ fn execute(
 ) -> anyhow::Result<u8> {
     let rt = runtime()?;
     rt.block_on(async {
-        let p = prepare(spec, planned, scope, err).await?;
+        let mut p = prepare(spec, planned, scope, err).await?;
+        if verb == "destroy" {
+            // Destroy plans as if the relays were `ensure: absent`; say what the user asked for.
+            for c in &mut p.plan.changes {
+                if c.reason.as_deref() == Some("ensure: absent") {
+                    c.reason = Some("relayform destroy".into());
+                }
+            }
+        }
         if let Some(doc) = saved
             && doc["plan"] != p.plan.to_json() {
                 p.close().await?;
@@ -405,14 +452,20 @@ fn execute(
             let stop = stop.clone();
             async move { apply::apply(&planned, &plan, &observed, conn, options, tx, stop).await }
         });
+        // Progress is for the reader: a closed stderr (`2>&- `, a reader gone) must not stop the
+        // apply half-way, so write errors are ignored here.
         while let Some(ev) = rx.recv().await {
-            progress(&ev, err)?;
+            let _ = progress(&ev, err);
         }
         let report = job.await.context("apply stopped unexpectedly")?;
         interrupts.abort();
-        summary(&report, verb, out)?;
-        // 0 done; 3 nothing failed but some changes still wait on the vendors; 1 failures.
-        let mut code = if report.succeeded() {
+        let interrupted = stop.load(Ordering::SeqCst);
+        summary(&report, verb, interrupted, out)?;
+        // 0 done; 3 nothing failed but some changes still wait on the vendors; 1 failures; 130
+        // interrupted (as shells report Ctrl-C), whatever was done by then.
+        let mut code = if interrupted && !report.succeeded() {
+            130
+        } else if report.succeeded() {
             0
         } else if report.only_pending() {
             3
@@ -437,9 +490,14 @@ fn confirm(verb: &str, err: &mut dyn Write) -> anyhow::Result<bool> {
             "{verb} asks for confirmation, and stdin is not a terminal\nhint: review the plan above and run again with --auto-approve, or save a plan with `relayform plan --out FILE` and apply that"
         );
     }
+    let what = if verb == "destroy" {
+        "these resources"
+    } else {
+        "these changes"
+    };
     write!(
         err,
-        "\nDo you want to {verb} these changes? Only `yes` is accepted: "
+        "\nDo you want to {verb} {what}? Only `yes` is accepted: "
     )?;
     err.flush()?;
     let mut line = String::new();
@@ -475,7 +533,12 @@ fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
     }
 }
 
-fn summary(report: &Report, verb: &str, out: &mut dyn Write) -> std::io::Result<()> {
+fn summary(
+    report: &Report,
+    verb: &str,
+    interrupted: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let c = &report.changes;
     if report.succeeded() {
         return writeln!(
@@ -510,7 +573,12 @@ fn summary(report: &Report, verb: &str, out: &mut dyn Write) -> std::io::Result<
     for (step, why) in &report.skipped {
         writeln!(out, "  skipped: {step} ({why})")?;
     }
-    if report.only_pending() {
+    if interrupted {
+        writeln!(
+            out,
+            "hint: interrupted (Ctrl-C); the calls under way were let finish. Run {verb} again to carry on: what was done is found and kept, nothing is created twice."
+        )
+    } else if report.only_pending() {
         writeln!(
             out,
             "hint: nothing failed; Salesforce and AWS take minutes for some steps. Run {verb} again later (or with a longer --wait-timeout): it carries on where this one stopped."

@@ -37,11 +37,28 @@ where
 {
     // Not locked for the whole run: log lines from other threads (RELAYFORM_LOG) share stderr.
     let mut out = AutoStream::auto(std::io::stdout());
-    let mut err = AutoStream::auto(std::io::stderr());
+    // Messages and progress: if nobody reads them any more (a closed pipe), the command goes on,
+    // rather than stopping half-way through an apply.
+    let mut err = Unheard(AutoStream::auto(std::io::stderr()));
     let code = run_styled(args, &mut out, &mut err);
     let _ = out.flush();
     let _ = err.flush();
     ExitCode::from(code)
+}
+
+/// A stream whose write errors are dropped: for stderr, where a lost reader must not stop a command.
+struct Unheard<W>(W);
+
+impl<W: Write> Write for Unheard<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
 }
 
 /// Parses `args` (the first is the program name) and runs them, writing plain text to `out` and
@@ -83,6 +100,7 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         cli::Command::Plan(args) => commands::plan(&args, out, err),
         cli::Command::Apply(args) => commands::apply(&args, out, err),
         cli::Command::Destroy(args) => commands::destroy(&args, out, err),
+        cli::Command::Show(args) => commands::show(&args, out),
         cli::Command::Graph(args) => graph(&args, out, err),
         cli::Command::Conformance(args) => conformance::run(&args, out, err),
         cli::Command::Sim(cli::SimCommand::Serve(args)) => sim::serve(&args, out, err),

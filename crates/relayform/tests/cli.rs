@@ -228,6 +228,21 @@ fn no_log_filter_lifts_the_cap_on_signing_and_transport_internals() {
         err.contains("aws call") && err.contains("salesforce call"),
         "logging is on: {err}"
     );
+    // Both halves say what, where, which attempt, the status and the time; Salesforce its SOQL.
+    let aws = err.lines().find(|l| l.contains("aws call")).unwrap();
+    for field in [
+        "operation=",
+        "region=",
+        "attempt=1",
+        "status=200",
+        "elapsed=",
+    ] {
+        assert!(aws.contains(field), "{field} in {aws}");
+    }
+    assert!(
+        err.contains("soql=\"SELECT Id, NamespacePrefix FROM Organization\""),
+        "{err}"
+    );
     for leak in [
         "canonical",
         "authorization",
@@ -293,4 +308,168 @@ fn a_second_relayform_on_the_same_simulator_state_is_refused() {
     );
     let after = std::fs::read_to_string(&state).unwrap();
     assert_eq!(before.len(), after.len(), "the refused apply wrote nothing");
+}
+
+/// A saved plan made with relative paths used to be refused as stale, and held absolute paths: it
+/// is applied from where it was made, and from a copy of the directory elsewhere; `show` prints it
+/// as `plan` did.
+#[test]
+fn saved_plans_are_portable_and_shown() {
+    let run = |dir: &Path, args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_relayform"))
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = root.path().join("a");
+    std::fs::create_dir_all(a.join("specs")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml"),
+        a.join("specs/demo.yaml"),
+    )
+    .unwrap();
+    let state = ["--simulator-state", "state/sim.json"];
+    let (code, printed, err) = run(
+        &a,
+        &[
+            &["plan", "specs/demo.yaml", "--out", "release.plan"][..],
+            &state,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let saved = std::fs::read_to_string(a.join("release.plan")).unwrap();
+    assert!(
+        !saved.contains(root.path().to_str().unwrap()),
+        "no absolute path in the plan file"
+    );
+    let (code, shown, _) = run(&a, &["show", "release.plan"]);
+    assert_eq!((code, shown.as_str()), (Some(0), printed.as_str()));
+    let (code, json, _) = run(&a, &["show", "--json", "release.plan"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(!v["resource_changes"].as_array().unwrap().is_empty());
+
+    // The whole directory elsewhere, applied from a third place.
+    let b = root.path().join("b");
+    let copy = Command::new("cp")
+        .args(["-r"])
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::remove_dir_all(&a).unwrap();
+    let (code, out, err) = run(root.path(), &["apply", "b/release.plan"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("Apply complete"), "{out}");
+    assert!(
+        b.join("state/sim.json").exists(),
+        "the simulator state is the plan's, relative to it"
+    );
+}
+
+/// Ctrl-C during an apply used to exit 1 with "fix what failed": it exits 130 and says to run
+/// again.
+#[test]
+fn ctrl_c_stops_an_apply_with_exit_130() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    // The documented delays (minutes) on a real-time clock: the apply will be waiting.
+    std::fs::write(dir.path().join("slow.yaml"), "timing: documented\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--simulator-settings",
+            "slow.yaml",
+            "--simulator-state",
+            "sim.json",
+        ])
+        .arg(&spec)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in stderr.by_ref() {
+        let line = line.unwrap();
+        let waiting = line.contains("waiting for");
+        seen.push(line);
+        if waiting {
+            break;
+        }
+    }
+    // Keep reading, so that the apply's progress has somewhere to go.
+    let drain = std::thread::spawn(move || stderr.count());
+    assert!(seen.iter().any(|l| l.contains("waiting for")), "{seen:?}");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    drain.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        stdout.lines().rev().take(12).collect::<Vec<_>>().join("\n")
+    );
+    assert!(stdout.contains("interrupted (Ctrl-C)"), "{stdout}");
+    assert!(!stdout.contains("fix what failed"), "{stdout}");
+}
+
+/// A reader of stderr that goes away (a closed pipe) used to stop an apply half-way and exit 0: the
+/// apply finishes.
+#[test]
+fn an_apply_whose_stderr_is_closed_still_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args(["apply", "--auto-approve", "--simulator-state", "sim.json"])
+        .arg(&spec)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Apply complete"), "{stdout}");
+
+    // Destroy says what it does: its deletes are `relayform destroy`'s, not `ensure: absent`.
+    let o = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args(["destroy", "--simulator-state", "sim.json"])
+        .arg(&spec)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        plan.contains("- salesforce.relay[orders]  # relayform destroy"),
+        "{plan}"
+    );
+    assert!(!plan.contains("ensure: absent"), "{plan}");
 }
