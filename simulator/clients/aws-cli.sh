@@ -27,7 +27,7 @@ aws events put-targets --rule cli-rule --event-bus-name "$SRC" \
 check "$(aws events list-targets-by-rule --rule cli-rule --event-bus-name "$SRC" | q 'len(d["Targets"])')" 1 "events put-targets / list-targets-by-rule"
 ENTRIES=$(python3 -c 'import json,sys; print(json.dumps([{"Source": sys.argv[1], "DetailType": "Order_Placed__e", "Detail": json.dumps({"payload": {"Order_Id__c": "cli"}})}]))' "$SRC")
 check "$(aws events put-partner-events --entries "$ENTRIES" | q 'd["FailedEntryCount"]')" 0 "events put-partner-events"
-check "$(curl -sf "$SIM_ADMIN/deliveries?bus=orders" | q 'd["recent"][0]["event"]["detail"]["payload"]["Order_Id__c"]')" cli "the event was forwarded to the orders bus"
+check "$(curl -sf -H "X-Sim-Admin-Token: $SIM_ADMIN_TOKEN" "$SIM_ADMIN/deliveries?bus=orders" | q 'd["recent"][0]["event"]["detail"]["payload"]["Order_Id__c"]')" cli "the event was forwarded to the orders bus"
 
 if aws iam delete-role --role-name cli-forwarder 2>err.txt; then echo "delete-role should fail while a policy remains"; exit 1; fi
 grep -q DeleteConflict err.txt && echo "  iam delete-role: DeleteConflict"

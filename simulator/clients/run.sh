@@ -54,7 +54,7 @@ field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eva
 export SIM_BASE=$(field '["base"]')
 export SIM_INSTANCE=$(field '["orgs"][0]["instance_url"]')
 export SIM_ORG_ID=$(field '["orgs"][0]["org_id"]')
-export SIM_ADMIN=$(field '["admin"]')
+export SIM_ADMIN=$(field '["admin"]') SIM_ADMIN_TOKEN=$(field '["admin_token"]')
 export SIM_USERNAME=$(field '["demo"]["username"]') SIM_PASSWORD=$(field '["demo"]["password"]')
 export SIM_CLIENT_ID=$(field '["demo"]["client_id"]') SIM_CLIENT_SECRET=$(field '["demo"]["client_secret"]')
 export SIM_JWT_CLIENT_ID=$(field '["demo"]["jwt_client_id"]') SIM_JWT_KEY="$root/$(field '["demo"]["jwt_key"]')"
