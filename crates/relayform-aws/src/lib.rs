@@ -167,6 +167,21 @@ where
             None,
             "no success within the time allowed (the attempts timed out, or were throttled or failing throughout)".to_owned(),
         ),
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => (
+            None,
+            None,
+            "the request could not be sent (connection failed)".to_owned(),
+        ),
+        // Neither a connection nor a timeout: perhaps no credentials could be had.
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_)
+            if credentials_failure(e).is_some() =>
+        {
+            (
+                Some(0),
+                Some("NoCredentials".to_owned()),
+                credentials_failure(e).unwrap_or_default(),
+            )
+        }
         SdkError::DispatchFailure(_) => (
             None,
             None,
@@ -180,9 +195,10 @@ where
         ),
         _ => (None, None, e.to_string()),
     };
-    let kind = match (e, status) {
-        (SdkError::ResponseError(_), _) => ErrorKind::Protocol,
-        (SdkError::ConstructionFailure(_), _) => ErrorKind::Rejected,
+    let kind = match (e, status, code.as_deref()) {
+        (_, _, Some("NoCredentials")) => ErrorKind::Unauthorized,
+        (SdkError::ResponseError(_), ..) => ErrorKind::Protocol,
+        (SdkError::ConstructionFailure(_), ..) => ErrorKind::Rejected,
         _ => kind_of(code.as_deref(), status),
     };
     Error {
@@ -190,6 +206,42 @@ where
         code,
         ..Error::new(SYSTEM, kind, operation, message)
     }
+}
+
+/// When a request was never sent because no credentials could be had (no such profile, an SSO
+/// session expired, nothing in the chain): what the SDK's provider said, and what to run. `None`
+/// for a failure of the connection itself.
+fn credentials_failure<E, R>(e: &SdkError<E, R>) -> Option<String>
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let mut chain = aws_smithy_types::error::display::DisplayErrorContext(e).to_string();
+    // The chain of messages, without the Debug dump the SDK appends (" (DispatchFailure(...))").
+    if let Some(i) = chain
+        .find(" (DispatchFailure(")
+        .or_else(|| chain.find(" (ConstructionFailure("))
+    {
+        chain.truncate(i);
+    }
+    let chain = chain
+        .trim_start_matches("dispatch failure: ")
+        .trim_start_matches("other: ")
+        .to_owned();
+    let lower = chain.to_ascii_lowercase();
+    if !(lower.contains("credentials") || lower.contains("identity") || lower.contains("profile")) {
+        return None;
+    }
+    let hint = if lower.contains("sso") || lower.contains("token") && lower.contains("expired") {
+        "hint: the SSO session is missing or expired: run `aws sso login --profile <profile>` (the spec's `credentials: {profile: ...}`), then try again"
+    } else if lower.contains("profile") {
+        "hint: check the profile name in the spec's `credentials: {profile: ...}` (or AWS_PROFILE) against `aws configure list-profiles`"
+    } else {
+        "hint: no credentials were found: set `credentials` for this account in the spec (a profile, or a role to assume), or provide the SDK's usual ones (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`)"
+    };
+    Some(format!(
+        "no AWS credentials could be loaded, so nothing was sent: {chain}\n{hint}"
+    ))
 }
 
 #[derive(Debug)]
@@ -271,6 +323,8 @@ pub struct Aws {
     pub region: String,
     /// The endpoint override, if any (the simulator, a local emulator).
     pub endpoint_url: Option<String>,
+    /// The profile the credentials come from, when the spec names one (for messages).
+    pub profile: Option<String>,
 }
 
 impl Aws {
@@ -358,6 +412,11 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs.build()),
             region: target.region.clone(),
             endpoint_url: target.endpoint_url.clone(),
+            profile: match &target.credentials {
+                Credentials::Profile(p) => Some(p.clone()),
+                Credentials::AssumeRole { source_profile, .. } => source_profile.clone(),
+                _ => None,
+            },
         }
     }
 
@@ -368,7 +427,19 @@ impl Aws {
         R: fmt::Debug,
     {
         let mut err = classify(operation, e);
-        if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
+        if err.code.as_deref() == Some("NoCredentials")
+            && let Some(p) = &self.profile
+        {
+            err.message = err.message.replace("<profile>", p);
+            if !err.message.contains("SSO") {
+                err.message.push_str(&format!(
+                    " (the spec names profile `{p}`: is it in ~/.aws/config or AWS_CONFIG_FILE?)"
+                ));
+            }
+        }
+        if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+            && err.kind == ErrorKind::Transient
+        {
             err.message = format!("{} ({})", err.message, self.endpoint(operation));
         }
         err

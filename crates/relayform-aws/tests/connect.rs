@@ -233,3 +233,52 @@ async fn a_black_holed_endpoint_times_out_naming_it() {
     );
     drop(hole);
 }
+
+/// A credential-provider failure used to be reported as a connection failure. It says what it is,
+/// names the profile, and says what to run (for SSO, `aws sso login`). Nothing is sent.
+#[tokio::test]
+async fn missing_profiles_and_expired_sso_sessions_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Admin\nregion = us-east-1\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+    let connect = |profile: &str| Target {
+        region: "us-east-1".into(),
+        // Nothing may leave this machine, whatever happens.
+        endpoint_url: Some("http://127.0.0.1:1".into()),
+        credentials: Credentials::Profile(profile.into()),
+        config_file: Some(config.clone()),
+        patience: Patience::per_attempt(std::time::Duration::from_secs(2)),
+    };
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        // The environment's keys come first in the SDK's chain: this machine has some, so the
+        // profile is never consulted. (CI has none.)
+        return;
+    }
+    let e = Aws::connect(&connect("sso"), None)
+        .await
+        .caller_account()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (ErrorKind::Unauthorized, Some("NoCredentials")),
+        "{e}"
+    );
+    assert!(e.message.contains("aws sso login --profile sso"), "{e}");
+    assert!(
+        !e.message.contains("DispatchFailure("),
+        "no Debug dump: {e}"
+    );
+    let e = Aws::connect(&connect("nosuch"), None)
+        .await
+        .caller_account()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized, "{e}");
+    assert!(e.message.contains("profile `nosuch`"), "{e}");
+    assert!(!e.message.contains("connection failed"), "{e}");
+}

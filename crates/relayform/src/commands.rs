@@ -70,12 +70,37 @@ impl Prepared {
 fn check_orgs(spec: &Spec, orgs: &[String]) -> anyhow::Result<()> {
     if let Some(o) = orgs.iter().find(|o| !spec.orgs.contains_key(*o)) {
         let known: Vec<_> = spec.orgs.keys().map(String::as_str).collect();
+        let guess = relayform_spec::rules::did_you_mean(o, known.iter().copied())
+            .map(|g| format!("\nhint: did you mean `--org {g}`?"))
+            .unwrap_or_default();
         bail!(
-            "--org {o}: the spec has no such org (it has: {})",
+            "--org {o}: the spec has no such org (it has: {}){guess}",
             known.join(", ")
         );
     }
     Ok(())
+}
+
+/// Every `--target` is an address (checked before anything is read); one the spec does not hold
+/// may still name something to delete, which only the plan knows.
+fn check_targets(targets: &[String]) -> anyhow::Result<()> {
+    for t in targets {
+        t.parse::<Address>().map_err(|e| {
+            anyhow::anyhow!("--target {t}: {e}\nhint: `relayform graph` lists the addresses, e.g. `salesforce.relay[orders]`")
+        })?;
+    }
+    Ok(())
+}
+
+/// "did you mean" for an address the spec does not hold.
+fn target_guess(spec: &Spec, target: &str) -> String {
+    let graph = relayform_plan::desired(spec);
+    let known: Vec<String> = graph.nodes().map(|r| r.address.to_string()).collect();
+    relayform_spec::rules::did_you_mean(target, known.iter().map(String::as_str))
+        .map(|g| {
+            format!("\nhint: did you mean `--target {g}`? (`relayform graph` lists the addresses)")
+        })
+        .unwrap_or_else(|| "\nhint: `relayform graph` lists the addresses".to_owned())
 }
 
 /// What `destroy` plans from: the spec with the relays in scope marked absent (all of them without
@@ -126,7 +151,8 @@ fn scope_addresses(
             let known = graph.get(&a).is_some() || plan.changes.iter().any(|c| c.address == a);
             if !known {
                 bail!(
-                    "--target {a}: the spec has no such resource\nhint: `relayform graph` lists the addresses"
+                    "--target {a}: the spec has no such resource{}",
+                    target_guess(spec, t)
                 );
             }
             set.extend(graph.with_dependencies(std::slice::from_ref(&a)));
@@ -167,6 +193,9 @@ async fn prepare(
     scope: &Scope,
     err: &mut dyn Write,
 ) -> anyhow::Result<Prepared> {
+    // Scope names first: a misspelt one fails before anything is started or read.
+    check_orgs(spec, &scope.orgs)?;
+    check_targets(&scope.targets)?;
     let sim = engine::embedded(
         spec,
         &scope.simulator_state,
@@ -174,9 +203,7 @@ async fn prepare(
     )
     .await?;
     let conn = engine::connect(spec, sim.as_ref(), scope.patience()).await?;
-    // With `--org`, only what those orgs' relays need is read (names were checked by `destroying`
-    // or are checked below by `scope_addresses`).
-    check_orgs(spec, &scope.orgs)?;
+    // With `--org` or `--target`, only what is in scope is read.
     let reach = engine::reach(planned, &scope.orgs, &scope.targets);
     let observed = engine::refresh(spec, &conn, reach.as_ref(), err).await?;
     let mut plan = relayform_plan::diff::plan(planned, &observed);

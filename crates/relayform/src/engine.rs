@@ -489,6 +489,7 @@ pub(crate) async fn refresh(
         tasks.push(tokio::spawn(async move {
             conn.pin(&account_id).await.map_err(|e| {
                 let hint = match e.kind {
+                    _ if e.message.contains("\nhint: ") => String::new(),
                     relayform_provider::ErrorKind::Unauthorized => format!("\nhint: check the credentials of AWS account `{name}` in the spec (profile, role, or the default chain's environment)"),
                     relayform_provider::ErrorKind::Transient => format!("\nhint: AWS could not be reached for account `{name}`: check its region, endpoint_url and the network"),
                     _ => String::new(),

@@ -77,7 +77,29 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // Terraform's single-dash flags (`-auto-approve`, `-out=plan`, `-target=...`): clap would read
+    // them as bundles of short flags; say what relayform calls them instead.
+    if let Some(flag) = args.iter().skip(1).filter_map(|a| a.to_str()).find(|a| {
+        let word = a.strip_prefix('-').unwrap_or_default();
+        let name = word.split('=').next().unwrap_or_default();
+        !a.starts_with("--")
+            && name.len() >= 3
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    }) {
+        let (name, value) = flag[1..].split_once('=').unwrap_or((&flag[1..], ""));
+        let fixed = if value.is_empty() {
+            format!("--{name}")
+        } else {
+            format!("--{name} {value}")
+        };
+        let _ = writeln!(
+            err,
+            "error: `{flag}` has one dash (Terraform's spelling); relayform's long flags have two\nhint: write `{fixed}`"
+        );
+        return 2;
+    }
+    match cli::Cli::try_parse_from(&args) {
         Ok(cli) => run(cli, out, err),
         Err(e) => {
             let text = e.render().ansi().to_string();

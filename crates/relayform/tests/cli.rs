@@ -473,3 +473,64 @@ fn an_apply_whose_stderr_is_closed_still_finishes() {
     );
     assert!(!plan.contains("ensure: absent"), "{plan}");
 }
+
+/// Terraform's single-dash flags get the relayform spelling; misspelt `--org` and `--target` get a
+/// "did you mean", before anything is started or read.
+#[test]
+fn terraform_flags_and_misspelt_scopes_get_hints() {
+    for (flag, fixed) in [
+        ("-auto-approve", "--auto-approve"),
+        ("-out=release.plan", "--out release.plan"),
+        (
+            "-target=salesforce.relay[orders]",
+            "--target salesforce.relay[orders]",
+        ),
+    ] {
+        let o = relayform(&["apply", flag, "specs/demo.yaml"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("hint: write `{fixed}`")), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim.json");
+    let o = relayform(&[
+        "plan",
+        "--org",
+        "dmeo",
+        "--simulator-state",
+        state.to_str().unwrap(),
+        "specs/demo.yaml",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("did you mean `--org demo`?"), "{err}");
+    assert!(!state.exists(), "nothing was started");
+    let o = relayform(&[
+        "plan",
+        "--target",
+        "salesforce.relay[order]",
+        "--simulator-state",
+        state.to_str().unwrap(),
+        "specs/demo.yaml",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("did you mean `--target salesforce.relay[orders]`?"),
+        "{err}"
+    );
+    let fresh = dir.path().join("fresh.json");
+    let o = relayform(&[
+        "plan",
+        "--target",
+        "not an address",
+        "--simulator-state",
+        fresh.to_str().unwrap(),
+        "specs/demo.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !fresh.exists(),
+        "nothing was started for a malformed address"
+    );
+}
