@@ -403,7 +403,7 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     assert_eq!(code, 0, "{err}");
     assert!(out.ends_with("Plan: 12 to create, 2 to update, 0 to replace, 0 to delete.\n"));
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["plan"]["format_version"], "1");
+    assert_eq!(saved["plan"]["format_version"], 2);
     assert_eq!(
         saved["plan"]["resource_changes"].as_array().unwrap().len(),
         14
@@ -450,7 +450,7 @@ fn plan_json_targets_orgs_and_exit_codes() {
     let (code, out, err) = d.run(&["plan", "--json"], true);
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["format_version"], "1");
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["summary"]["create"], 12);
     assert_eq!(doc["pending_externals"].as_array().unwrap().len(), 3);
     let relay = doc["resource_changes"]

@@ -81,8 +81,9 @@ pub struct Plan {
     pub manual: Vec<Manual>,
 }
 
-/// The version of the plan's JSON document; bumped on any incompatible change.
-pub const FORMAT_VERSION: &str = "1";
+/// The version of the plan's JSON document; bumped on any incompatible change (2: the version is a
+/// number, as in every relayform document, not the string `"1"`).
+pub const FORMAT_VERSION: u32 = 2;
 
 impl Plan {
     pub fn is_empty(&self) -> bool {

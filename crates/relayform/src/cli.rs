@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 /// Declarative Salesforce Event Relays into Amazon EventBridge.
 #[derive(Debug, Parser)]
-#[command(name = "relayform", version, about, propagate_version = true)]
+#[command(
+    name = "relayform",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RELAYFORM_COMMIT"), ")"),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -35,6 +40,13 @@ pub enum Command {
     /// The bundled simulator of the Salesforce and AWS APIs.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Print a shell completion script: `relayform completions bash > /etc/bash_completion.d/relayform`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `relayform man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -228,7 +228,7 @@ fn report(
         .collect();
     if as_json {
         let doc = json!({
-            "format_version": "1",
+            "format_version": 1,
             "answers": answers.iter().map(|a| json!({
                 "question": a.question,
                 "answer": a.answer,

@@ -6,11 +6,12 @@
 //!
 //! Output conventions: a command's data goes to stdout, progress and logs to stderr; text is coloured
 //! only on a terminal and never when `NO_COLOR` is set; `--json` output is versioned by a
-//! `format_version` field.
+//! `format_version` field, a number in every document.
 //!
 //! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap) and, with
 //! `plan --detailed-exitcode`, changes to make; 3 from `apply`/`destroy` when nothing failed but some
-//! steps were still waiting on Salesforce or AWS when `--wait-timeout` ended.
+//! steps were still waiting on Salesforce or AWS when `--wait-timeout` ended; 130 when interrupted
+//! (Ctrl-C).
 
 mod apply;
 pub mod cli;
@@ -123,6 +124,15 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         cli::Command::Apply(args) => commands::apply(&args, out, err),
         cli::Command::Destroy(args) => commands::destroy(&args, out, err),
         cli::Command::Show(args) => commands::show(&args, out),
+        cli::Command::Completions { shell } => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "relayform", out);
+            Ok(0)
+        }
+        cli::Command::Man => clap_mangen::Man::new(<cli::Cli as clap::CommandFactory>::command())
+            .render(out)
+            .map(|()| 0)
+            .map_err(anyhow::Error::from),
         cli::Command::Graph(args) => graph(&args, out, err),
         cli::Command::Conformance(args) => conformance::run(&args, out, err),
         cli::Command::Sim(cli::SimCommand::Serve(args)) => sim::serve(&args, out, err),

@@ -534,3 +534,30 @@ fn terraform_flags_and_misspelt_scopes_get_hints() {
         "nothing was started for a malformed address"
     );
 }
+
+/// `--version` names the commit; completions and the man page come from the same command line.
+#[test]
+fn version_completions_and_man_page() {
+    let o = relayform(&["--version"]);
+    let v = stdout(&o);
+    assert!(
+        v.starts_with(&format!("relayform {} (", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    assert!(!v.contains("(unknown)"), "built in a git checkout: {v}");
+    for (shell, marker) in [
+        ("bash", "_relayform()"),
+        ("zsh", "#compdef relayform"),
+        ("fish", "complete -c relayform"),
+    ] {
+        let o = relayform(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains(marker), "{shell}");
+        assert!(
+            stdout(&o).contains("apply"),
+            "{shell} completes the subcommands"
+        );
+    }
+    let o = relayform(&["man"]);
+    assert!(stdout(&o).contains(".TH relayform 1"), "{}", stdout(&o));
+}
