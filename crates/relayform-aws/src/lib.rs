@@ -98,7 +98,8 @@ fn timeouts(p: &Patience) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(p.connect)
         .operation_attempt_timeout(p.attempt)
-        .operation_timeout(p.total)
+        // Retries start within `total`; the last has its whole attempt time, as on the Salesforce side.
+        .operation_timeout(p.total + p.attempt)
         .build()
 }
 

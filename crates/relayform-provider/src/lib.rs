@@ -66,7 +66,8 @@ pub struct Patience {
     /// For one attempt, from sending the request to the last byte of the response.
     pub attempt: Duration,
     /// For all attempts of one call, the waits between them included. Retries are bounded by this
-    /// time, not by a count: a call is retried while the next attempt could still start within it.
+    /// time, not by a count: a call is retried while the next attempt can start within it (and
+    /// that attempt has its whole `attempt` time, so a call ends within `total` + `attempt`).
     pub total: Duration,
 }
 

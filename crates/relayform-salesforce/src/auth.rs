@@ -120,7 +120,7 @@ impl OAuth {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let err = match self.fetch_once(deadline).await {
+            let err = match self.fetch_once().await {
                 Ok(s) => return Ok(s),
                 Err(e) => e,
             };
@@ -144,7 +144,7 @@ impl OAuth {
         }
     }
 
-    async fn fetch_once(&self, deadline: Instant) -> Result<Session, Error> {
+    async fn fetch_once(&self) -> Result<Session, Error> {
         let op = "oauth.token";
         let mut form: Vec<(&str, &str)> = Vec::new();
         let assertion;
@@ -205,12 +205,6 @@ impl OAuth {
             .http
             .post(&self.token_url)
             .form(&form)
-            .timeout(
-                self.patience
-                    .attempt
-                    .min(deadline.saturating_duration_since(started))
-                    .max(Duration::from_millis(1)),
-            )
             .send()
             .await
             .map_err(|e| {

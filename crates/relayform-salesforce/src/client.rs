@@ -163,14 +163,9 @@ impl Client {
                 Method::Patch => self.http.patch(&url),
                 Method::Delete => self.http.delete(&url),
             }
-            .bearer_auth(session.access_token.expose())
-            // The last attempt ends with the call's budget.
-            .timeout(
-                self.patience
-                    .attempt
-                    .min(deadline.saturating_duration_since(Instant::now()))
-                    .max(Duration::from_millis(1)),
-            );
+            // Each attempt has its whole `attempt` time (the client's timeout): one cut short by
+            // the call's deadline would end in a timeout that says nothing of the real failure.
+            .bearer_auth(session.access_token.expose());
             if let Some(q) = query {
                 req = req.query(&[("q", q)]);
             }
