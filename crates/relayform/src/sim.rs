@@ -76,6 +76,14 @@ pub(crate) fn serve(
                 writeln!(out, "  salesforce user {DEMO_USERNAME} / {DEMO_PASSWORD}, connected app {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")?;
                 writeln!(out, "  jwt bearer: connected app {DEMO_JWT_CLIENT_ID}, assertions signed with simulator/tests/fixtures/test-only-jwt-key.pem")?;
                 writeln!(out, "  aws access key {DEMO_ACCESS_KEY_ID} / {DEMO_SECRET_ACCESS_KEY} (or any known 12-digit account id as the key)")?;
+                // What to paste: the AWS CLI and SDKs take the endpoint from the environment, and
+                // a spec reaches the org at the base URL (a spec's instance_url has no path).
+                writeln!(out, "to use it (paste into a shell):")?;
+                writeln!(out, "  export AWS_ENDPOINT_URL={} AWS_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEMO_SECRET_ACCESS_KEY} AWS_REGION=us-east-1", u.aws_endpoint)?;
+                writeln!(out, "  export SF_CLIENT_SECRET={DEMO_CLIENT_SECRET}")?;
+                writeln!(out, "and in a spec, for the org:")?;
+                writeln!(out, "  instance_url: {}", u.base)?;
+                writeln!(out, "  auth: {{client_credentials: {{client_id: {DEMO_CLIENT_ID}, client_secret: {{env: SF_CLIENT_SECRET}}}}}}")?;
             }
             if let Some(state) = &args.state {
                 writeln!(out, "  state: {}", state.display())?;

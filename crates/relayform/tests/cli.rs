@@ -561,3 +561,65 @@ fn version_completions_and_man_page() {
     let o = relayform(&["man"]);
     assert!(stdout(&o).contains(".TH relayform 1"), "{}", stdout(&o));
 }
+
+/// What `sim serve` prints to paste works as printed: the exports for the AWS side, and a spec org
+/// (`instance_url` and `auth`) that `validate` accepts and `plan` reaches.
+#[test]
+fn what_sim_serve_prints_to_paste_works() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args(["sim", "serve", "--addr", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(sim.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let last = line.trim_start().starts_with("auth: ");
+        printed.push(line);
+        if last {
+            break;
+        }
+    }
+    let env: Vec<(String, String)> = printed
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .flat_map(|l| l.split(' '))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let org: Vec<&str> = printed.iter().rev().take(2).map(String::as_str).collect();
+    let spec = format!(
+        "version: 1\norgs:\n  acme:\n  {}\n  {}\naws_accounts:\n  events:\n    account_id: \"000000000000\"\n    region: us-east-1\nrelays:\n  orders:\n    org: acme\n    aws_account: events\n    events: [Order_Placed__e]\n    error_recovery: earliest\n    destination_bus: orders\n",
+        org[1], org[0]
+    );
+    std::fs::write(dir.path().join("spec.yaml"), &spec).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_relayform"))
+        .args(["plan", "--detailed-exitcode", "spec.yaml"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env)
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{spec}\n{out}\n{err}\n{printed:#?}"
+    );
+    assert!(out.contains("+ salesforce.relay[orders]"), "{out}");
+}
