@@ -31,6 +31,9 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Print a plan saved by `plan --out`, as `plan` printed it (or its JSON).
     Show(ShowArgs),
+    /// Print what each relay is made of in Salesforce and AWS, as it is now (partner event source
+    /// and bus, forwarding rule, destination, role: names and ARNs), for other tools to reference.
+    Output(OutputArgs),
     /// Print the resource graph of a spec: what depends on what, in creation order.
     Graph(GraphArgs),
     /// Ask a sandbox org and AWS account what the vendors' documentation leaves open (partial
@@ -213,6 +216,18 @@ pub struct DestroyArgs {
     pub scope: Scope,
     #[command(flatten)]
     pub execution: Execution,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Spec files or directories, as for `validate`.
+    #[arg(default_value = "specs", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// A versioned JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub scope: Scope,
 }
 
 #[derive(Debug, Args)]

@@ -124,6 +124,7 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         cli::Command::Apply(args) => commands::apply(&args, out, err),
         cli::Command::Destroy(args) => commands::destroy(&args, out, err),
         cli::Command::Show(args) => commands::show(&args, out),
+        cli::Command::Output(args) => commands::output(&args, out, err),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "relayform", out);

@@ -623,3 +623,62 @@ fn what_sim_serve_prints_to_paste_works() {
     );
     assert!(out.contains("+ salesforce.relay[orders]"), "{out}");
 }
+
+/// `relayform output`: what each relay is made of, with ARNs for other tools; nulls before apply.
+#[test]
+fn output_names_what_each_relay_is_made_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_relayform"))
+            .args(args)
+            .args(["--simulator-state", "sim.json"])
+            .arg(&spec)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let before: serde_json::Value =
+        serde_json::from_slice(&run(&["output", "--json"]).stdout).unwrap();
+    let orders = |doc: &serde_json::Value| {
+        doc["relays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["relay"] == "orders")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(before["format_version"], 1);
+    assert!(orders(&before)["aws"]["partner_event_bus"].is_null());
+    assert_eq!(run(&["apply", "--auto-approve"]).status.code(), Some(0));
+    let after: serde_json::Value =
+        serde_json::from_slice(&run(&["output", "--json"]).stdout).unwrap();
+    let o = orders(&after);
+    let bus = o["aws"]["partner_event_bus"]["arn"].as_str().unwrap();
+    assert!(
+        bus.starts_with(
+            "arn:aws:events:us-east-1:000000000000:event-bus/aws.partner/salesforce.com/"
+        ),
+        "{o}"
+    );
+    assert!(
+        o["aws"]["forwarding_rule"]["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("/relayform-forward"),
+        "{o}"
+    );
+    assert_eq!(
+        o["aws"]["role_arn"],
+        "arn:aws:iam::000000000000:role/relayform-us-east-1-orders"
+    );
+    assert_eq!(
+        o["aws"]["destination_bus_arn"],
+        "arn:aws:events:us-east-1:000000000000:event-bus/orders"
+    );
+    assert_eq!(o["salesforce"]["relay"]["state"], "RUN");
+    let text = String::from_utf8_lossy(&run(&["output"]).stdout).into_owned();
+    assert!(text.contains(bus), "{text}");
+}
