@@ -16,8 +16,13 @@
 //! - **Many tenants.** Orgs are told apart by their instance URL (`/sf/<my domain>`) or by the access
 //!   token; AWS accounts by the access key in the SigV4 credential scope, regions by its region.
 //! - **Persistence is a snapshot** written atomically (temp file, fsync, rename) a few times a
-//!   second when something changed, and on shutdown; a corrupt file is refused, never replaced. One
-//!   simulator owns a state file at a time (a lock beside it), and its saves never overlap.
+//!   second when something changed, and on shutdown; a corrupt or inconsistent file is refused, never
+//!   replaced. One simulator owns a state file at a time (a lock beside it), and its saves never
+//!   overlap; the file exists before the first answer and a loaded world's ids skip ahead, so a
+//!   simulator killed between saves never hands out an id twice.
+//! - **Bounded against hostile input**: known regions only, bounded SOQL and filters, validated admin
+//!   input, a header-read timeout ([`HEADER_READ_TIMEOUT`]); the admin API (`/_sim`) wants the
+//!   per-process token ([`Running::admin_token`]), its own `Host`, no foreign `Origin`, and JSON.
 //! - **As strict as the vendors' documentation.** Where the documentation reads two ways, the
 //!   stricter is the default and a named setting ([`config::Settings`]) switches to the other.
 
