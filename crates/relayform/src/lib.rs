@@ -175,13 +175,13 @@ fn check_spec(
     match relayform_spec::check(files).into_result() {
         Ok((spec, warnings)) => {
             for d in &warnings {
-                validate::render(d, err)?;
+                validate::render(d, files, err)?;
             }
             Ok(spec)
         }
         Err(diagnostics) => {
             for d in &diagnostics {
-                validate::render(d, err)?;
+                validate::render(d, files, err)?;
             }
             let n = diagnostics.iter().filter(|d| d.is_error()).count();
             anyhow::bail!(

@@ -32,7 +32,7 @@ pub(crate) fn run(
         writeln!(out)?;
     } else {
         for d in &checked.diagnostics {
-            render(d, out)?;
+            render(d, &files, out)?;
         }
         let files_word = plural(files.len(), "file");
         if errors == 0 {
@@ -75,7 +75,14 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// `file:line:column: error: message`, and the hint on its own line.
-pub(crate) fn render(d: &Diagnostic, out: &mut dyn Write) -> std::io::Result<()> {
+/// One diagnostic: `file:line:col: error: message`, then the source line with a caret under the
+/// column (as rustc shows them), then the hint. A line that may hold a credential (the diagnostic
+/// is about one, or the line names a secret-like key) is not shown, and any shown is redacted.
+pub(crate) fn render(
+    d: &Diagnostic,
+    files: &[relayform_spec::SourceFile],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let color = match d.severity {
         Severity::Error => AnsiColor::Red,
         Severity::Warning => AnsiColor::Yellow,
@@ -87,6 +94,31 @@ pub(crate) fn render(d: &Diagnostic, out: &mut dyn Write) -> std::io::Result<()>
         "{bold}{}{bold:#}: {sev}{}{sev:#}: {}",
         d.location, d.severity, d.message
     )?;
+    if let Some(line) = files
+        .iter()
+        .find(|f| f.path == d.location.file)
+        .and_then(|f| f.text.lines().nth(d.location.line.saturating_sub(1)))
+    {
+        let lower = line.to_ascii_lowercase();
+        let secretive = d.code == "literal-secret"
+            || ["password", "secret", "token", "private_key", "access_key"]
+                .iter()
+                .any(|k| lower.contains(k));
+        if !secretive && !line.trim().is_empty() && line.len() <= 300 {
+            let number = d.location.line.to_string();
+            let pad = " ".repeat(number.len());
+            let blue = Style::new().bold().fg_color(Some(AnsiColor::Blue.into()));
+            // The caret under the column, tabs kept so that it lines up.
+            let under: String = line
+                .chars()
+                .take(d.location.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let shown = relayform_spec::rules::redact(line);
+            writeln!(out, "{blue}{number} |{blue:#} {shown}")?;
+            writeln!(out, "{blue}{pad} |{blue:#} {under}{sev}^{sev:#}")?;
+        }
+    }
     if let Some(hint) = &d.hint {
         let cyan = Style::new().bold().fg_color(Some(AnsiColor::Cyan.into()));
         writeln!(out, "  {cyan}hint{cyan:#}: {hint}")?;

@@ -62,6 +62,21 @@ fn three_problems_over_two_files_exit_1_with_positions() {
         "{out}"
     );
     assert!(out.contains("hint: did you mean `labels`?"), "{out}");
+    // The source line, with a caret under the column.
+    assert!(out.contains("5 |     lables: {}\n  |     ^\n"), "{out}");
+    // A line that holds a credential is never shown, not even to point at it.
+    let o = relayform(&[
+        "validate",
+        "crates/relayform-spec/tests/invalid/literal-secrets.yaml",
+    ]);
+    let shown = stdout(&o);
+    assert!(
+        !shown.contains(" | "),
+        "every line of this file holds a credential: {shown}"
+    );
+    for secret in ["8D3F1A2B", "AKIAIOSFODNN7", "wJalrXUtnFEMI", "AQ8AQJ9XyZ"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
 
     let o = relayform(&["validate", "--json", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
