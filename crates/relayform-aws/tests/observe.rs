@@ -3,33 +3,21 @@
 
 use relayform_aws::observe::{Interest, observe_account};
 use relayform_aws::*;
-use serde_json::Value;
 
 const ACCOUNT: &str = "000000000000";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 async fn aws_calls(sim: &relayform_simulator::Running, since: u64) -> (u64, Vec<String>) {
-    let j: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/_sim/journal?api=aws&since={since}",
-            sim.base_url()
-        ))
-        .header("x-sim-admin-token", sim.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let entries = j["entries"].as_array().unwrap();
-    let last = entries.last().map_or(since, |e| e["seq"].as_u64().unwrap());
-    (
-        last,
-        entries
+    sim.with_world(|w, _| {
+        let entries: Vec<_> = w
+            .journal
+            .entries
             .iter()
-            .map(|e| e["operation"].as_str().unwrap().to_owned())
-            .collect(),
-    )
+            .filter(|e| e.seq > since && e.api == "aws")
+            .collect();
+        let last = entries.last().map_or(since, |e| e.seq);
+        (last, entries.iter().map(|e| e.operation.clone()).collect())
+    })
 }
 
 async fn forwarded_relays(aws: &Aws, from: usize, to: usize) -> Interest {

@@ -2,7 +2,7 @@
 //! the simulator's journal.
 
 use relayform_salesforce::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 async fn client(sim: &relayform_simulator::Running) -> Client {
@@ -25,21 +25,15 @@ async fn add_relays(c: &Client, from: usize, to: usize) {
 }
 
 async fn queries(sim: &relayform_simulator::Running) -> u64 {
-    let j: Value = reqwest::Client::new()
-        .get(format!("{}/_sim/journal?api=salesforce", sim.base_url()))
-        .header("x-sim-admin-token", sim.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    j["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["operation"] == "query" || e["operation"] == "tooling.query")
-        .count() as u64
+    sim.with_world(|w, _| {
+        w.journal
+            .entries
+            .iter()
+            .filter(|e| {
+                e.api == "salesforce" && (e.operation == "query" || e.operation == "tooling.query")
+            })
+            .count() as u64
+    })
 }
 
 #[tokio::test]
