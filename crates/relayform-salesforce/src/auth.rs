@@ -1,13 +1,13 @@
 //! Sessions and where they come from.
 
-use crate::client::{RetryPolicy, http_client, transport_failure};
+use crate::client::{Budget, RetryPolicy, http_client, retry_after_ms, transport_failure};
 use crate::error::{Error, error};
 use relayform_provider::ErrorKind;
 use relayform_provider::{Patience, Secret};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Mutex;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -115,8 +115,7 @@ impl OAuth {
     /// A token request creates nothing, so it is repeated whatever went wrong in transit, and when
     /// the endpoint is throttled or failing, within the patience's time.
     async fn fetch(&self) -> Result<Session, Error> {
-        let begun = Instant::now();
-        let deadline = begun + self.patience.total;
+        let budget = Budget::new(self.retry, &self.patience);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -124,23 +123,12 @@ impl OAuth {
                 Ok(s) => return Ok(s),
                 Err(e) => e,
             };
-            let wait = self
-                .retry
-                .jittered(attempt, err.retry_after_ms.map(Duration::from_millis));
-            if err.is_retryable() && Instant::now() + wait < deadline {
+            if let Some(wait) = budget.wait(&err, attempt) {
                 tracing::debug!(operation = "oauth.token", attempt, ?wait, error = %err, "retrying");
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let mut err = err;
-            if err.is_retryable() && attempt > 1 {
-                err.message = format!(
-                    "{} (gave up after {attempt} attempts in {:.1?})",
-                    err.message,
-                    begun.elapsed()
-                );
-            }
-            return Err(err);
+            return Err(budget.give_up(err, attempt));
         }
     }
 
@@ -218,12 +206,7 @@ impl OAuth {
                 )
             })?;
         let status = resp.status().as_u16();
-        let retry_after_ms = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| s.saturating_mul(1000));
+        let retry_after_ms = retry_after_ms(&resp);
         let text = resp.text().await.map_err(|e| {
             error(
                 ErrorKind::Transient,

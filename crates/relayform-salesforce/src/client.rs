@@ -50,6 +50,47 @@ impl RetryPolicy {
     }
 }
 
+/// The retries of one call: when the next attempt may start, and what to say when there is none.
+/// Shared by the data and Tooling calls and the token requests.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    retry: RetryPolicy,
+    begun: Instant,
+    deadline: Instant,
+}
+
+impl Budget {
+    pub(crate) fn new(retry: RetryPolicy, patience: &Patience) -> Self {
+        let begun = Instant::now();
+        Budget {
+            retry,
+            begun,
+            deadline: begun + patience.total,
+        }
+    }
+
+    /// The wait before attempt `attempt + 1`, if `err` is worth retrying and that attempt can
+    /// still start within the call's time.
+    pub(crate) fn wait(&self, err: &Error, attempt: u32) -> Option<Duration> {
+        let wait = self
+            .retry
+            .jittered(attempt, err.retry_after_ms.map(Duration::from_millis));
+        (err.is_retryable() && Instant::now() + wait < self.deadline).then_some(wait)
+    }
+
+    /// `err` as the call's outcome, saying how long it was retried when it was.
+    pub(crate) fn give_up(&self, mut err: Error, attempt: u32) -> Error {
+        if err.is_retryable() && attempt > 1 {
+            err.message = format!(
+                "{} (gave up after {attempt} attempts in {:.1?})",
+                err.message,
+                self.begun.elapsed()
+            );
+        }
+        err
+    }
+}
+
 /// One attempt of one call, as observers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -148,8 +189,7 @@ impl Client {
         let mut stale: Option<Secret> = None;
         let mut renewed = false;
         let mut attempt = 0;
-        let begun = Instant::now();
-        let deadline = begun + self.patience.total;
+        let budget = Budget::new(self.retry, &self.patience);
         loop {
             attempt += 1;
             let session = self.auth.session(stale.as_ref()).await.map_err(|mut e| {
@@ -192,12 +232,7 @@ impl Client {
                 ),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                    let retry_after = retry_after_ms(&resp);
                     let text = resp.text().await.unwrap_or_default();
                     if (200..300).contains(&status) {
                         if text.trim().is_empty() {
@@ -215,7 +250,7 @@ impl Client {
                     }
                     let (code, message) = vendor_error(&text);
                     let mut err = from_response(operation, status, code, message);
-                    err.retry_after_ms = retry_after.map(|d| d.as_millis() as u64);
+                    err.retry_after_ms = retry_after;
                     err
                 }
             };
@@ -230,23 +265,12 @@ impl Client {
             // could do it twice, so the caller decides (a create looks the object up by name first).
             // Throttling means it was not performed: that is retried here.
             let unsafe_to_repeat = method == Method::Post && err.kind == ErrorKind::Transient;
-            let wait = self
-                .retry
-                .jittered(attempt, err.retry_after_ms.map(Duration::from_millis));
-            if err.is_retryable() && !unsafe_to_repeat && Instant::now() + wait < deadline {
+            if let Some(wait) = budget.wait(&err, attempt).filter(|_| !unsafe_to_repeat) {
                 tracing::debug!(operation, attempt, ?wait, error = %err, "retrying");
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let mut err = err;
-            if err.is_retryable() && attempt > 1 {
-                err.message = format!(
-                    "{} (gave up after {attempt} attempts in {:.1?})",
-                    err.message,
-                    begun.elapsed()
-                );
-            }
-            return Err(err);
+            return Err(budget.give_up(err, attempt));
         }
     }
 
@@ -483,6 +507,15 @@ fn vendor_error(text: &str) -> (Option<String>, String) {
             }
         });
     (code, message)
+}
+
+/// A response's `Retry-After` (seconds), in milliseconds.
+pub(crate) fn retry_after_ms(resp: &reqwest::Response) -> Option<u64> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s.saturating_mul(1000))
 }
 
 /// The HTTP client for a patience: connect and per-attempt timeouts on every request.
