@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The largest saved plan read (a thousand relays' plan is a few MiB).
+const MAX_PLAN_BYTES: u64 = 64 << 20;
+
 /// Marks a saved plan file (and its version).
 const SAVED_PLAN: &str = "relayform_saved_plan";
 
@@ -457,6 +460,16 @@ fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Value>> {
         )
     {
         return Ok(None);
+    }
+    // A plan file is a regular file of modest size (a pipe or device would never end).
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    if !meta.is_file() || meta.len() > MAX_PLAN_BYTES {
+        bail!(
+            "`{}` is not a plan saved by `relayform plan --out` (not a regular file of at most {} MiB)",
+            path.display(),
+            MAX_PLAN_BYTES >> 20
+        );
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?;

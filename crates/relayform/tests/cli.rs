@@ -209,6 +209,13 @@ fn pipes_and_devices_named_yaml_are_refused_not_read() {
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
+    // And as a saved plan: `apply /dev/zero` used to read until memory ran out.
+    for args in [["apply", "/dev/zero"], ["show", "/dev/zero"]] {
+        let o = relayform(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
+    }
     // The same inside a directory of specs.
     let o = relayform(&["validate", d.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
