@@ -111,7 +111,7 @@ pub(crate) async fn embedded(
     }
     let mut config = simulator_config(spec);
     if let Some(path) = settings {
-        let text = std::fs::read_to_string(path)
+        let text = crate::load::read_small(path, 1 << 20)
             .with_context(|| format!("cannot read the simulator settings `{}`", path.display()))?;
         config.settings = relayform_simulator::config::Settings::from_yaml(&text).map_err(|e| {
             anyhow::anyhow!(
@@ -150,7 +150,7 @@ fn secret(r: &SecretRef, what: &str) -> anyhow::Result<Secret> {
             .map_err(|_| anyhow::anyhow!("{what}: the environment variable {var} is not set\nhint: export {var}, or change the reference in the spec")),
         SecretRef::File(path) => {
             let path = expand_home(path);
-            std::fs::read_to_string(&path)
+            crate::load::read_small(&path, 1 << 20)
                 .map(|s| Secret::new(s.trim_end()))
                 .with_context(|| format!("{what}: cannot read the secret file {}", path.display()))
         }

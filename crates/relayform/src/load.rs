@@ -82,6 +82,30 @@ fn kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// A small text file the user names (simulator settings or config, a secret file): a regular file
+/// of at most `max` bytes, so that a pipe or a device never hangs or exhausts memory.
+pub fn read_small(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is a {}, not a regular file", kind(&meta)),
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("it is larger than {max} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads the files, each at most one byte past [`relayform_spec::MAX_FILE_BYTES`] (a larger file,
 /// or one that is not UTF-8, becomes a located diagnostic); names in diagnostics are the paths as
 /// found. Only regular files are opened (`find` checked; checked again on the open file).

@@ -23,7 +23,7 @@ pub(crate) fn serve(
     let config = match &args.config {
         None => Config::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::load::read_small(path, 16 << 20)
                 .with_context(|| format!("cannot read simulator config `{}`", path.display()))?;
             Config::from_yaml(&text).map_err(|e| {
                 anyhow::anyhow!(

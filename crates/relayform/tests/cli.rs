@@ -216,6 +216,14 @@ fn pipes_and_devices_named_yaml_are_refused_not_read() {
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("not a regular file"), "{err}");
     }
+    // Nor as simulator settings.
+    let o = relayform(&[
+        "plan",
+        "--simulator-settings",
+        "/dev/zero",
+        "specs/demo.yaml",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("it is a device, not a regular file"));
     // The same inside a directory of specs.
     let o = relayform(&["validate", d.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
