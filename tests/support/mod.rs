@@ -10,7 +10,7 @@ use relayform_salesforce::{Client, Grant, OAuth};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub const DEMO: &str = include_str!("../../specs/demo.yaml");
+pub const DEMO: &str = include_str!("../../specs/demo.relayform.yaml");
 
 /// The suite runs under either timing profile of the simulator: `fast` (seconds; the default) or,
 /// with `RELAYFORM_E2E_TIMING=documented`, the delays Salesforce documents (minutes: 300 s to

@@ -55,7 +55,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConformanceArgs {
     /// Spec files or directories, as for `validate`: they say how to reach the org and account.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// The org to ask (its spec name). Use a sandbox: temporary objects are made there.
     #[arg(long, value_name = "NAME")]
@@ -109,7 +109,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Spec files or directories, as for `validate`.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Exit 0 when there is nothing to change, 2 when there is, 1 on errors.
     #[arg(long)]
@@ -199,7 +199,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Spec files or directories, as for `validate`; or one plan file saved by `plan --out`.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub scope: Scope,
@@ -210,7 +210,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// Spec files or directories, as for `validate`.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub scope: Scope,
@@ -221,7 +221,7 @@ pub struct DestroyArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Spec files or directories, as for `validate`.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// A versioned JSON document instead of text.
     #[arg(long)]
@@ -243,7 +243,7 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct GraphArgs {
     /// Spec files or directories, as for `validate`.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
@@ -260,8 +260,9 @@ pub enum GraphFormat {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Spec files, or directories whose `*.yaml` and `*.yml` files (recursively) form one spec.
-    #[arg(default_value = "specs", value_name = "PATH")]
+    /// Spec files, or directories whose `*.relayform.yaml` files (not those of subdirectories) form one
+    /// spec.
+    #[arg(default_value = ".", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Print the diagnostics as a JSON document instead of text.
     #[arg(long)]

@@ -476,7 +476,7 @@ fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Value>> {
     match serde_json::from_str::<Value>(&text) {
         Ok(v) if v.get(SAVED_PLAN).is_some() => Ok(Some(v)),
         Ok(_) | Err(_) => bail!(
-            "`{}` is neither a spec file (`*.yaml`, `*.yml`) nor a plan saved by `relayform plan --out`",
+            "`{}` is neither a spec file (`*.relayform.yaml`, or any `*.yaml` named) nor a plan saved by `relayform plan --out`",
             path.display()
         ),
     }

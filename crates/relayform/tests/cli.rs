@@ -33,20 +33,20 @@ fn validate_the_examples_exits_0() {
 fn three_problems_over_two_files_exit_1_with_positions() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join("a.yaml"),
+        dir.path().join("a.relayform.yaml"),
         "version: 1\norgs:\n  acme:\n    simulator: true\n    lables: {}\naws_accounts:\n  events:\n    simulator: true\n    account_id: \"12345678901\"\n    region: eu-west-1\nrelays:\n  orders:\n    org: acme\n    aws_account: events\n    events: [Order_Placed__e]\n    error_recovery: earliest\n",
     )
     .unwrap();
     std::fs::write(
-        dir.path().join("b.yaml"),
+        dir.path().join("b.relayform.yaml"),
         "version: 1\nrelays:\n  orders:\n    org: acme\n    aws_account: events\n    events: [Order_Placed__e]\n    error_recovery: latest\n",
     )
     .unwrap();
     let o = relayform(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    let a = dir.path().join("a.yaml").display().to_string();
-    let b = dir.path().join("b.yaml").display().to_string();
+    let a = dir.path().join("a.relayform.yaml").display().to_string();
+    let b = dir.path().join("b.relayform.yaml").display().to_string();
     let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error: ")).collect();
     assert_eq!(errors.len(), 3, "{out}");
     assert!(
@@ -129,7 +129,7 @@ fn schema_is_json() {
 
 #[test]
 fn graph_prints_dot_and_mermaid_and_refuses_invalid_specs() {
-    let o = relayform(&["graph", "specs/demo.yaml"]);
+    let o = relayform(&["graph", "specs/demo.relayform.yaml"]);
     assert_eq!(o.status.code(), Some(0));
     let dot = stdout(&o);
     assert!(dot.starts_with("digraph relayform {"), "{dot}");
@@ -138,13 +138,13 @@ fn graph_prints_dot_and_mermaid_and_refuses_invalid_specs() {
         "{dot}"
     );
 
-    let o = relayform(&["graph", "--format", "mermaid", "specs/demo.yaml"]);
+    let o = relayform(&["graph", "--format", "mermaid", "specs/demo.relayform.yaml"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("flowchart LR\n"));
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join("bad.yaml"),
+        dir.path().join("bad.relayform.yaml"),
         "version: 1\nrelays:\n  r:\n    org: nowhere\n",
     )
     .unwrap();
@@ -153,7 +153,7 @@ fn graph_prints_dot_and_mermaid_and_refuses_invalid_specs() {
     assert!(o.stdout.is_empty());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("bad.yaml:3:3: error: relay `r` is missing `aws_account`"),
+        err.contains("bad.relayform.yaml:3:3: error: relay `r` is missing `aws_account`"),
         "{err}"
     );
     assert!(err.contains("error: the spec has"), "{err}");
@@ -186,7 +186,7 @@ fn sim_serve_refuses_non_loopback_and_busy_ports_with_hints() {
 fn pipes_and_devices_named_yaml_are_refused_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let fifo = d.join("pipe.yaml");
+    let fifo = d.join("pipe.relayform.yaml");
     assert!(
         Command::new("mkfifo")
             .arg(&fifo)
@@ -194,10 +194,10 @@ fn pipes_and_devices_named_yaml_are_refused_not_read() {
             .unwrap()
             .success()
     );
-    std::os::unix::fs::symlink("/dev/zero", d.join("zero.yaml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.relayform.yaml")).unwrap();
     for (path, kind) in [
         (fifo.clone(), "named pipe"),
-        (d.join("zero.yaml"), "device"),
+        (d.join("zero.relayform.yaml"), "device"),
     ] {
         let started = std::time::Instant::now();
         let o = relayform(&["validate", path.to_str().unwrap()]);
@@ -221,7 +221,7 @@ fn pipes_and_devices_named_yaml_are_refused_not_read() {
         "plan",
         "--simulator-settings",
         "/dev/zero",
-        "specs/demo.yaml",
+        "specs/demo.relayform.yaml",
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("it is a device, not a regular file"));
     // The same inside a directory of specs.
@@ -230,12 +230,50 @@ fn pipes_and_devices_named_yaml_are_refused_not_read() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a regular file"));
 }
 
+/// A directory used to mean every YAML file below it: `relayform validate .` in this repository read
+/// test fixtures, and the default path merged the demo with the fleet example. Now only
+/// `*.relayform.yaml` files directly in the directory are read, and an empty one says what it skipped.
+#[test]
+fn a_directory_is_its_relayform_files_not_every_yaml_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml"),
+    )
+    .unwrap();
+    std::fs::write(d.join("orders.relayform.yaml"), &demo).unwrap();
+    // Unrelated YAML beside it, and another spec a level down: neither joins.
+    std::fs::write(d.join("ci.yaml"), "on: push\njobs: {}\n").unwrap();
+    std::fs::create_dir(d.join("other")).unwrap();
+    std::fs::write(d.join("other/more.relayform.yml"), &demo).unwrap();
+    let o = relayform(&["validate", d.to_str().unwrap()]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("valid: 1 file, 1 org"), "{out}");
+
+    // With no spec file in it, the error names what was not read and where specs are.
+    std::fs::remove_file(d.join("orders.relayform.yaml")).unwrap();
+    let o = relayform(&["validate", d.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no spec files (`*.relayform.yaml`"), "{err}");
+    assert!(err.contains("`ci.yaml` not read"), "{err}");
+    assert!(err.contains("other`"), "{err}");
+    // A file named on the command line is read whatever its name.
+    std::fs::write(d.join("named.yaml"), &demo).unwrap();
+    let o = relayform(&["validate", d.join("named.yaml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
 /// A filter naming the signing crate at `trace` used to lift the cap that keeps signing internals
 /// (canonical requests, signatures) and transport headers out of the log.
 #[test]
 fn no_log_filter_lifts_the_cap_on_signing_and_transport_internals() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml");
     let state = dir.path().join("sim.json");
     let o = Command::new(env!("CARGO_BIN_EXE_relayform"))
         .args([
@@ -292,7 +330,7 @@ fn no_log_filter_lifts_the_cap_on_signing_and_transport_internals() {
 #[test]
 fn a_second_relayform_on_the_same_simulator_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml");
     let state = dir.path().join("sim.json");
     // The first: a simulator holding the state file, as a running apply does.
     let mut first = Command::new(env!("CARGO_BIN_EXE_relayform"))
@@ -362,15 +400,15 @@ fn saved_plans_are_portable_and_shown() {
     let a = root.path().join("a");
     std::fs::create_dir_all(a.join("specs")).unwrap();
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml"),
-        a.join("specs/demo.yaml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml"),
+        a.join("specs/demo.relayform.yaml"),
     )
     .unwrap();
     let state = ["--simulator-state", "state/sim.json"];
     let (code, printed, err) = run(
         &a,
         &[
-            &["plan", "specs/demo.yaml", "--out", "release.plan"][..],
+            &["plan", "specs/demo.relayform.yaml", "--out", "release.plan"][..],
             &state,
         ]
         .concat(),
@@ -413,7 +451,7 @@ fn saved_plans_are_portable_and_shown() {
 fn ctrl_c_stops_an_apply_with_exit_130() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml");
     // The documented delays (minutes) on a real-time clock: the apply will be waiting.
     std::fs::write(dir.path().join("slow.yaml"), "timing: documented\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_relayform"))
@@ -471,7 +509,7 @@ fn ctrl_c_stops_an_apply_with_exit_130() {
 #[test]
 fn an_apply_whose_stderr_is_closed_still_finishes() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_relayform"))
         .args(["apply", "--auto-approve", "--simulator-state", "sim.json"])
         .arg(&spec)
@@ -516,7 +554,7 @@ fn terraform_flags_and_misspelt_scopes_get_hints() {
             "--target salesforce.relay[orders]",
         ),
     ] {
-        let o = relayform(&["apply", flag, "specs/demo.yaml"]);
+        let o = relayform(&["apply", flag, "specs/demo.relayform.yaml"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(&format!("hint: write `{fixed}`")), "{err}");
@@ -529,7 +567,7 @@ fn terraform_flags_and_misspelt_scopes_get_hints() {
         "dmeo",
         "--simulator-state",
         state.to_str().unwrap(),
-        "specs/demo.yaml",
+        "specs/demo.relayform.yaml",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -541,7 +579,7 @@ fn terraform_flags_and_misspelt_scopes_get_hints() {
         "salesforce.relay[order]",
         "--simulator-state",
         state.to_str().unwrap(),
-        "specs/demo.yaml",
+        "specs/demo.relayform.yaml",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -556,7 +594,7 @@ fn terraform_flags_and_misspelt_scopes_get_hints() {
         "not an address",
         "--simulator-state",
         fresh.to_str().unwrap(),
-        "specs/demo.yaml",
+        "specs/demo.relayform.yaml",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -658,7 +696,7 @@ fn what_sim_serve_prints_to_paste_works() {
 #[test]
 fn output_names_what_each_relay_is_made_of() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.yaml");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/demo.relayform.yaml");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_relayform"))
             .args(args)
