@@ -25,6 +25,10 @@ pub(crate) struct Object<'v> {
     /// What the mapping is, for messages: "relay `orders`".
     what: String,
     entries: Vec<(String, Node<'v>)>,
+    /// Unknown keys that look like a misspelling of an allowed one: (the allowed key, the index of
+    /// the unknown-key diagnostic). A required field missing for that reason is not reported again:
+    /// the misspelling is the real cause, and its diagnostic says that the field is needed.
+    misspelt: Vec<(&'static str, usize)>,
 }
 
 impl<'v> Object<'v> {
@@ -115,7 +119,7 @@ impl<'d> Cx<'d> {
         &mut self,
         n: &Node<'v>,
         what: impl Into<String>,
-        allowed: &[&str],
+        allowed: &[&'static str],
     ) -> Option<Object<'v>> {
         let what = what.into();
         let Value::Mapping(map) = n.value else {
@@ -123,6 +127,7 @@ impl<'d> Cx<'d> {
             return None;
         };
         let mut entries = Vec::new();
+        let mut misspelt = Vec::new();
         for (k, v) in map {
             let Some(key) = k.as_str() else {
                 let d = Diagnostic::error(
@@ -141,10 +146,14 @@ impl<'d> Cx<'d> {
                 path: n.path.key(key),
             };
             if !allowed.contains(&key) {
-                let hint = match rules::did_you_mean(key, allowed.iter().copied()) {
+                let meant = rules::did_you_mean(key, allowed.iter().copied());
+                let hint = match meant {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("the keys of {what} are: {}", allowed.join(", ")),
                 };
+                if let Some(s) = meant {
+                    misspelt.push((s, self.diagnostics.len()));
+                }
                 let d = Diagnostic::error(
                     "unknown-key",
                     self.key_at(&child),
@@ -160,6 +169,7 @@ impl<'d> Cx<'d> {
             node: n.clone(),
             what,
             entries,
+            misspelt,
         })
     }
 
@@ -171,7 +181,15 @@ impl<'d> Cx<'d> {
         hint: &str,
     ) -> Option<Node<'v>> {
         let found = o.get(key);
-        if found.is_none() {
+        if found.is_none()
+            && let Some(&(_, i)) = o.misspelt.iter().find(|(m, _)| *m == key)
+            && let Some(d) = self.diagnostics.get_mut(i)
+        {
+            d.hint = Some(format!(
+                "did you mean `{key}`? {} needs it: {hint}",
+                o.what
+            ));
+        } else if found.is_none() {
             let at = if o.node.path == Path::root() {
                 Location::new(self.doc.file.clone(), 1, 1)
             } else {

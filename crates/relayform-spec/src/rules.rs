@@ -378,22 +378,30 @@ pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// The closest of `candidates` to `word`, if one is close enough to be what was meant.
+/// The closest of `candidates` to `word`, if one is close enough to be what was meant: within a
+/// typo or two (letters swapped, missing, extra or wrong: optimal string alignment distance, at most
+/// 1 for words up to 4 letters, 2 up to 8, 3 beyond), or alike by Jaro-Winkler (> 0.8, which
+/// catches a changed ending). Case is ignored; the fewest edits win, then the most alike.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let w = word.to_lowercase();
+    let budget = match w.chars().count() {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
+        .filter_map(|c| {
+            let lc = c.to_lowercase();
+            let edits = strsim::osa_distance(&w, &lc);
+            let alike = strsim::jaro_winkler(&w, &lc);
+            (edits <= budget || alike > 0.8).then_some((edits, alike, c))
         })
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 #[cfg(test)]
@@ -474,5 +482,18 @@ mod tests {
     fn suggestions() {
         assert_eq!(did_you_mean("orgz", ["orgs", "relays"]), Some("orgs"));
         assert_eq!(did_you_mean("zzz", ["orgs", "relays"]), None);
+        // Swapped letters in a short word: Jaro-Winkler alone missed these.
+        assert_eq!(did_you_mean("ogr", ["org", "aws_account"]), Some("org"));
+        assert_eq!(did_you_mean("stat", ["state", "events"]), Some("state"));
+        assert_eq!(
+            did_you_mean("erorr_recovery", ["error_recovery", "events"]),
+            Some("error_recovery")
+        );
+        // The fewest edits win over a longer shared prefix.
+        assert_eq!(
+            did_you_mean("label", ["labels", "lable_x"]),
+            Some("labels")
+        );
+        assert_eq!(did_you_mean("xy", ["org"]), None);
     }
 }
