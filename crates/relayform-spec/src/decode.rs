@@ -185,10 +185,7 @@ impl<'d> Cx<'d> {
             && let Some(&(_, i)) = o.misspelt.iter().find(|(m, _)| *m == key)
             && let Some(d) = self.diagnostics.get_mut(i)
         {
-            d.hint = Some(format!(
-                "did you mean `{key}`? {} needs it: {hint}",
-                o.what
-            ));
+            d.hint = Some(format!("did you mean `{key}`? {} needs it: {hint}", o.what));
         } else if found.is_none() {
             let at = if o.node.path == Path::root() {
                 Location::new(self.doc.file.clone(), 1, 1)

@@ -490,10 +490,7 @@ mod tests {
             Some("error_recovery")
         );
         // The fewest edits win over a longer shared prefix.
-        assert_eq!(
-            did_you_mean("label", ["labels", "lable_x"]),
-            Some("labels")
-        );
+        assert_eq!(did_you_mean("label", ["labels", "lable_x"]), Some("labels"));
         assert_eq!(did_you_mean("xy", ["org"]), None);
     }
 }

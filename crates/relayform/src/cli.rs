@@ -52,6 +52,44 @@ pub enum Command {
     Man,
 }
 
+impl Command {
+    /// The command's name, as typed (`sim serve` for the simulator).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Validate(_) => "validate",
+            Command::Schema => "schema",
+            Command::Plan(_) => "plan",
+            Command::Apply(_) => "apply",
+            Command::Destroy(_) => "destroy",
+            Command::Show(_) => "show",
+            Command::Output(_) => "output",
+            Command::Graph(_) => "graph",
+            Command::Conformance(_) => "conformance",
+            Command::Sim(SimCommand::Serve(_)) => "sim serve",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
+
+    /// Whether the output is JSON: `--json` (and `schema`, which only prints JSON). Errors are then
+    /// a JSON document on stdout too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Validate(a) => a.json,
+            Command::Plan(a) => a.json,
+            Command::Apply(a) => a.execution.json,
+            Command::Destroy(a) => a.execution.json,
+            Command::Show(a) => a.json,
+            Command::Output(a) => a.json,
+            Command::Graph(a) => a.json,
+            Command::Conformance(a) => a.json,
+            Command::Sim(SimCommand::Serve(a)) => a.json,
+            Command::Schema => true,
+            Command::Completions { .. } | Command::Man => false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ConformanceArgs {
     /// Spec files or directories, as for `validate`: they say how to reach the org and account.
@@ -171,6 +209,10 @@ pub struct Execution {
     /// reported as pending (exit 3), and the next apply carries on with it.
     #[arg(long, default_value = "20m", value_parser = parse_duration, value_name = "DURATION")]
     pub wait_timeout: std::time::Duration,
+    /// Print one JSON document at the end (the plan, every step's outcome, the counts) instead of
+    /// text; progress stays on stderr. Needs `--auto-approve` or a saved plan: a JSON run cannot ask.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `300`, `300s`, `5m`, `1h`, `250ms`.
@@ -248,6 +290,9 @@ pub struct GraphArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// The graph as a versioned JSON document (resources in creation order, with what each needs).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

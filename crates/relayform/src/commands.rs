@@ -419,7 +419,7 @@ fn plan_dir(file: &Path) -> PathBuf {
 /// `relayform show PLANFILE`: the saved plan as `plan` printed it, or its JSON.
 pub(crate) fn show(args: &ShowArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let doc = saved_plan(std::slice::from_ref(&args.plan))?
-        .with_context(|| format!("`{}` is a spec file, not a saved plan", args.plan.display()))?;
+        .with_context(|| format!("`{}` is a spec file, not a saved plan\nhint: `relayform plan {0}` shows what it would change; `relayform plan --out FILE` saves a plan to show", args.plan.display()))?;
     check_version(&doc)?;
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &doc["plan"])?;
@@ -564,6 +564,12 @@ fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    let json = execution.json;
+    if json && !execution.auto_approve && saved.is_none() {
+        bail!(
+            "{verb} --json cannot ask for confirmation (its stdout is the document)\nhint: review `relayform plan` and add --auto-approve, or apply a plan saved by `relayform plan --out FILE`"
+        );
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let mut p = prepare(spec, planned, scope, err).await?;
@@ -582,9 +588,17 @@ fn execute(
                     "the saved plan is stale: the orgs or accounts changed since it was made, so it is no longer what apply would do\nhint: run `relayform plan --out FILE` again and review the new plan"
                 );
             }
-        write!(out, "{}", p.plan.render(true))?;
+        if !json {
+            write!(out, "{}", p.plan.render(true))?;
+        }
         if p.plan.is_empty() {
+            let plan = p.plan.clone();
             p.close().await?;
+            if json {
+                let doc = outcome(verb, &plan, None, false, &[], 0);
+                serde_json::to_writer_pretty(&mut *out, &doc)?;
+                writeln!(out)?;
+            }
             return Ok(0);
         }
         if !execution.auto_approve && saved.is_none() && !confirm(verb, err)? {
@@ -632,7 +646,9 @@ fn execute(
         let report = job.await.context("apply stopped unexpectedly")?;
         interrupts.abort();
         let interrupted = stop.load(Ordering::SeqCst);
-        summary(&report, verb, interrupted, out)?;
+        if !json {
+            summary(&report, verb, interrupted, out)?;
+        }
         // 0 done; 3 nothing failed but some changes still wait on the vendors; 1 failures; 130
         // interrupted (as shells report Ctrl-C), whatever was done by then.
         let mut code = if interrupted && !report.succeeded() {
@@ -646,13 +662,82 @@ fn execute(
         };
         // Only a whole apply leaves every relay of the spec in place to carry a test event.
         let whole = scope.targets.is_empty() && scope.orgs.is_empty();
+        let mut deliveries = Vec::new();
         if code == 0 && verb == "apply" && whole
-            && let Some(sim) = &p.sim
-                && !demo::check_delivery(spec, sim, &p.conn, out).await? {
+            && let Some(sim) = &p.sim {
+                deliveries = demo::check_delivery(spec, sim, &p.conn).await?;
+                if deliveries.iter().any(|d| !d.arrived) {
                     code = 1;
                 }
+                if !json {
+                    for d in &deliveries {
+                        d.render(out)?;
+                    }
+                }
+            }
+        let plan = p.plan.clone();
         p.close().await?;
+        if json {
+            let doc = outcome(verb, &plan, Some(&report), interrupted, &deliveries, code);
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
         Ok(code)
+    })
+}
+
+/// The version of the `apply --json` and `destroy --json` document.
+pub(crate) const OUTCOME_FORMAT_VERSION: u32 = 1;
+
+/// The document `apply --json` and `destroy --json` print: the plan that was applied, each step's
+/// outcome, the counts, the test events, and the exit code (`docs/json/apply.schema.json`).
+fn outcome(
+    verb: &str,
+    plan: &Plan,
+    report: Option<&Report>,
+    interrupted: bool,
+    deliveries: &[demo::Delivery],
+    code: u8,
+) -> Value {
+    let status = match report {
+        None => "no_changes",
+        Some(_) if interrupted && code == 130 => "interrupted",
+        Some(r) if r.succeeded() => "complete",
+        Some(r) if r.only_pending() => "pending",
+        Some(_) => "incomplete",
+    };
+    let mut steps = Vec::new();
+    let mut counts = json!({"done": 0, "failed": 0, "pending": 0, "not_done": 0, "total": 0});
+    if let Some(r) = report {
+        for (outcome, list) in [
+            ("done", &r.done),
+            ("failed", &r.failed),
+            ("pending", &r.pending),
+            ("skipped", &r.skipped),
+        ] {
+            for (step, detail) in list {
+                steps.push(json!({"step": step, "outcome": outcome, "detail": detail}));
+            }
+        }
+        let c = &r.changes;
+        counts = json!({
+            "done": c.done,
+            "failed": c.failed,
+            "pending": c.pending,
+            "not_done": c.not_done,
+            "total": c.total(),
+        });
+    }
+    json!({
+        "format_version": OUTCOME_FORMAT_VERSION,
+        "command": verb,
+        "ok": code == 0,
+        "exit_code": code,
+        "status": status,
+        "plan": plan.to_json(),
+        "changes": counts,
+        "steps": steps,
+        "test_events": deliveries,
     })
 }
 

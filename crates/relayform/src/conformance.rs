@@ -228,7 +228,7 @@ fn report(
         .collect();
     if as_json {
         let doc = json!({
-            "format_version": 1,
+            "format_version": 2,
             "answers": answers.iter().map(|a| json!({
                 "question": a.question,
                 "answer": a.answer,
@@ -236,7 +236,7 @@ fn report(
             })).collect::<Vec<_>>(),
             "settings": settings,
             "complete": asked.is_ok(),
-            "error": asked.as_ref().err(),
+            "stopped_by": asked.as_ref().err(),
             "left_behind": left,
         });
         return writeln!(out, "{doc:#}");

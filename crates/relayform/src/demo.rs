@@ -8,14 +8,46 @@ use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Returns whether every test event arrived.
+/// One test event: where it went and whether it arrived.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Delivery {
+    pub relay: String,
+    pub org: String,
+    pub event: String,
+    pub bus: String,
+    pub account_id: String,
+    pub region: String,
+    pub arrived: bool,
+    /// From publishing to arrival (or to giving up).
+    pub ms: u64,
+}
+
+impl Delivery {
+    pub(crate) fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.arrived {
+            writeln!(
+                out,
+                "Test event: published {} in org `{}`; it reached event bus `{}` ({}, {}) through relay `{}` in {} ms.",
+                self.event, self.org, self.bus, self.account_id, self.region, self.relay, self.ms
+            )
+        } else {
+            writeln!(
+                out,
+                "Test event: published {} in org `{}`, but it did not reach event bus `{}` within 10 s.\nhint: `relayform sim serve --state .relayform/simulator.json` and GET /_sim/deliveries show what happened to it",
+                self.event, self.org, self.bus
+            )
+        }
+    }
+}
+
+/// Publishes a test event through each running forwarded relay of the embedded simulator, one
+/// after another, and says what became of each.
 pub(crate) async fn check_delivery(
     spec: &Spec,
     sim: &relayform_simulator::Running,
     conn: &Connections,
-    out: &mut dyn Write,
-) -> anyhow::Result<bool> {
-    let mut all = true;
+) -> anyhow::Result<Vec<Delivery>> {
+    let mut all = Vec::new();
     for (name, r) in &spec.relays {
         let simulated = matches!(spec.orgs[&r.org.value].connection, OrgConnection::Simulator)
             && matches!(
@@ -62,25 +94,16 @@ pub(crate) async fn check_delivery(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        if arrived {
-            writeln!(
-                out,
-                "Test event: published {} in org `{}`; it reached event bus `{}` ({}, {}) through relay `{name}` in {} ms.",
-                event.value,
-                r.org.value,
-                dest.bus_name,
-                dest.account_id,
-                dest.region,
-                started.elapsed().as_millis()
-            )?;
-        } else {
-            all = false;
-            writeln!(
-                out,
-                "Test event: published {} in org `{}`, but it did not reach event bus `{}` within 10 s.\nhint: `relayform sim serve --state .relayform/simulator.json` and GET /_sim/deliveries show what happened to it",
-                event.value, r.org.value, dest.bus_name
-            )?;
-        }
+        all.push(Delivery {
+            relay: name.clone(),
+            org: r.org.value.clone(),
+            event: event.value.clone(),
+            bus: dest.bus_name.clone(),
+            account_id: dest.account_id.clone(),
+            region: dest.region.clone(),
+            arrived,
+            ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
     }
     Ok(all)
 }

@@ -19,6 +19,7 @@ mod commands;
 mod conformance;
 mod demo;
 mod engine;
+mod failure;
 pub mod load;
 mod sim;
 mod validate;
@@ -79,6 +80,33 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // Before parsing, for usage errors: whether JSON was asked for, and of which command.
+    let wants_json = args.iter().skip(1).any(|a| a == "--json");
+    let named = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .take_while(|a| !a.starts_with('-'))
+        .take(2)
+        .collect::<Vec<_>>();
+    let named = match named.as_slice() {
+        ["sim", "serve"] => "sim serve".to_owned(),
+        [first, ..] => (*first).to_owned(),
+        [] => String::new(),
+    };
+    let usage = |text: &str, out: &mut dyn Write, err: &mut dyn Write| {
+        if wants_json {
+            let doc = failure::document(&named, failure::Kind::Usage, text, &[]);
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        } else {
+            let _ = write!(err, "{text}");
+        }
+        2
+    };
     // Terraform's single-dash flags (`-auto-approve`, `-out=plan`, `-target=...`): clap would read
     // them as bundles of short flags; say what relayform calls them instead.
     if let Some(flag) = args.iter().skip(1).filter_map(|a| a.to_str()).find(|a| {
@@ -94,20 +122,25 @@ where
         } else {
             format!("--{name} {value}")
         };
-        let _ = writeln!(
-            err,
-            "error: `{flag}` has one dash (Terraform's spelling); relayform's long flags have two\nhint: write `{fixed}`"
+        let text = format!(
+            "`{flag}` has one dash (Terraform's spelling); relayform's long flags have two\nhint: write `{fixed}`\n"
         );
-        return 2;
+        if wants_json {
+            return usage(&text, out, err);
+        }
+        return usage(&format!("error: {text}"), out, err);
     }
     match cli::Cli::try_parse_from(&args) {
         Ok(cli) => run(cli, out, err),
         Err(e) => {
-            let text = e.render().ansi().to_string();
             if e.use_stderr() {
-                let _ = write!(err, "{text}");
-                2
+                if wants_json {
+                    usage(&failure::usage_text(&e.render().to_string()), out, err)
+                } else {
+                    usage(&e.render().ansi().to_string(), out, err)
+                }
             } else {
+                let text = e.render().ansi().to_string();
                 let _ = write!(out, "{text}");
                 0
             }
@@ -118,6 +151,7 @@ where
 /// Runs a parsed command, writing to `out` and `err`; returns the exit code. Styles written here are
 /// ANSI sequences: callers wrap the streams so that they are stripped where colour is not wanted.
 fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let (name, json) = (cli.command.name(), cli.command.json());
     let result = match cli.command {
         cli::Command::Validate(args) => validate::run(&args, out, err),
         cli::Command::Plan(args) => commands::plan(&args, out, err),
@@ -150,16 +184,31 @@ fn run(cli: cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         // A reader that stops early (`| head`) is not an error worth a message.
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            let style = anstyle::Style::new()
-                .bold()
-                .fg_color(Some(anstyle::AnsiColor::Red.into()));
-            let _ = writeln!(err, "{style}error{style:#}: {e:#}");
+            let invalid = e.chain().find_map(|c| c.downcast_ref::<failure::Invalid>());
+            if json {
+                let diagnostics = invalid.map(|i| i.diagnostics.as_slice()).unwrap_or(&[]);
+                let doc =
+                    failure::document(name, failure::Kind::Error, &format!("{e:#}"), diagnostics);
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                );
+            } else {
+                if let Some(i) = invalid {
+                    let _ = err.write_all(i.text.as_bytes());
+                }
+                let style = anstyle::Style::new()
+                    .bold()
+                    .fg_color(Some(anstyle::AnsiColor::Red.into()));
+                let _ = writeln!(err, "{style}error{style:#}: {e:#}");
+            }
             1
         }
     }
 }
 
-/// Loads and checks a spec; on errors, prints the diagnostics to `err` and fails.
+/// Loads and checks a spec (see [`check_spec`]).
 fn load_spec(
     paths: &[std::path::PathBuf],
     err: &mut dyn Write,
@@ -167,7 +216,8 @@ fn load_spec(
     check_spec(&load::read(&load::find(paths)?)?, err)
 }
 
-/// Checks spec files; on errors, prints the diagnostics to `err` and fails.
+/// Checks spec files; prints warnings to `err`; fails with [`failure::Invalid`] on errors (their
+/// text is printed where the error is).
 fn check_spec(
     files: &[relayform_spec::SourceFile],
     err: &mut dyn Write,
@@ -180,22 +230,53 @@ fn check_spec(
             Ok(spec)
         }
         Err(diagnostics) => {
+            let mut text = Vec::new();
             for d in &diagnostics {
-                validate::render(d, files, err)?;
+                validate::render(d, files, &mut text)?;
             }
-            let n = diagnostics.iter().filter(|d| d.is_error()).count();
-            anyhow::bail!(
-                "the spec has {n} error{}; `relayform validate` shows them too",
-                if n == 1 { "" } else { "s" }
-            )
+            Err(failure::Invalid {
+                diagnostics,
+                text: String::from_utf8_lossy(&text).into_owned(),
+            }
+            .into())
         }
     }
 }
 
+/// The version of the `graph --json` document.
+const GRAPH_FORMAT_VERSION: u32 = 1;
+
 fn graph(args: &cli::GraphArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let spec = load_spec(&args.paths, err)?;
     let g = relayform_plan::desired(&spec);
-    g.order()?;
+    let order = g.order()?;
+    if args.json {
+        let resources: Vec<_> = order
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "address": r.address.to_string(),
+                    "kind": r.address.kind.as_str(),
+                    "key": r.address.key,
+                    "name": relayform_plan::Resource::label(r)
+                        .split_once('\n')
+                        .map_or(String::new(), |(_, name)| name.to_owned()),
+                    "needs": g
+                        .dependencies(&r.address)
+                        .iter()
+                        .map(|d| d.address.to_string())
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "format_version": GRAPH_FORMAT_VERSION,
+            "resources": resources,
+        });
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
     let text = match args.format {
         cli::GraphFormat::Dot => g.to_dot(relayform_plan::Resource::label),
         cli::GraphFormat::Mermaid => g.to_mermaid(relayform_plan::Resource::label),

@@ -56,6 +56,7 @@ pub(crate) fn serve(
         let u = &running.urls;
         if args.json {
             let mut doc = u.to_json();
+            doc["format_version"] = serde_json::json!(1);
             if demo {
                 doc["demo"] = demo_credentials();
             }
