@@ -34,3 +34,10 @@ grep -q DeleteConflict err.txt && echo "  iam delete-role: DeleteConflict"
 if aws events describe-event-bus --name nope 2>err.txt; then echo "describe-event-bus nope should fail"; exit 1; fi
 grep -q ResourceNotFoundException err.txt && echo "  events describe-event-bus: ResourceNotFoundException"
 rm -f err.txt
+
+# LocalStack's habit: the keys `test`/`test` are the default account's.
+check "$(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws sts get-caller-identity | q 'd["Account"]')" 000000000000 "sts get-caller-identity with LocalStack's test/test keys"
+# Any other unknown key is refused, as AWS refuses it (strict_access_keys: true, the default).
+if AWS_ACCESS_KEY_ID=AKIANOTAKEY AWS_SECRET_ACCESS_KEY=x aws sts get-caller-identity 2>err.txt; then echo "an unknown key should be refused"; exit 1; fi
+grep -q InvalidClientTokenId err.txt && echo "  sts get-caller-identity with an unknown key: InvalidClientTokenId"
+rm -f err.txt

@@ -193,6 +193,12 @@ pub struct Settings {
     /// sent after the policy went is dropped as a failed invocation) or `ignore` (the sender's role
     /// alone decides).
     pub receiver_bus_policy: ReceiverPolicy,
+    /// AWS access keys no account was configured with: refused as AWS refuses them
+    /// (`InvalidClientTokenId`), when `true`, or taken as the default account's (the lowest account
+    /// id), as LocalStack and moto take any key, when `false`. The keys `test` and `testing` (the
+    /// LocalStack and moto conventions) are the default account's either way: they cannot be a real
+    /// key, so taking them hides no mistake.
+    pub strict_access_keys: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -312,6 +318,7 @@ struct RawSettings {
     tooling_named_credential_endpoint: Presence,
     relay_event_channel: ChannelForm,
     receiver_bus_policy: ReceiverPolicy,
+    strict_access_keys: Option<bool>,
 }
 
 impl From<RawSettings> for Settings {
@@ -344,6 +351,7 @@ impl From<RawSettings> for Settings {
             tooling_named_credential_endpoint: r.tooling_named_credential_endpoint,
             relay_event_channel: r.relay_event_channel,
             receiver_bus_policy: r.receiver_bus_policy,
+            strict_access_keys: r.strict_access_keys.unwrap_or(d.strict_access_keys),
         }
     }
 }
@@ -373,6 +381,7 @@ impl Settings {
             tooling_named_credential_endpoint: Presence::default(),
             relay_event_channel: ChannelForm::default(),
             receiver_bus_policy: ReceiverPolicy::default(),
+            strict_access_keys: true,
         }
     }
 

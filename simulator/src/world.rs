@@ -49,6 +49,9 @@ impl Stored {
     }
 }
 
+/// The access keys LocalStack and moto users have in their environment: the default account's.
+pub const CONVENTIONAL_ACCESS_KEYS: [&str; 2] = ["test", "testing"];
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct World {
     pub settings: Settings,
@@ -663,12 +666,21 @@ impl World {
         self.orgs.values().find(|o| o.my_domain == domain)
     }
 
-    /// The account an access key belongs to: a configured key, or a 12-digit key naming a known account.
+    /// The account an access key belongs to: a configured key, a 12-digit key naming a known
+    /// account, `test`/`testing` (LocalStack's and moto's keys) for the default account (the lowest
+    /// id), and with `strict_access_keys: false` any other key for the default account too.
     pub fn account_for_key(&self, key: &str) -> Option<String> {
         if let Some(a) = self.access_keys.get(key) {
             return Some(a.clone());
         }
-        self.accounts.contains_key(key).then(|| key.to_owned())
+        if self.accounts.contains_key(key) {
+            return Some(key.to_owned());
+        }
+        let conventional = CONVENTIONAL_ACCESS_KEYS.contains(&key);
+        if conventional || !self.settings.strict_access_keys {
+            return self.accounts.keys().next().cloned();
+        }
+        None
     }
 
     pub fn record(&mut self, mut entry: JournalEntry) {

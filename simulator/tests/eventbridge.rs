@@ -557,6 +557,32 @@ async fn accounts_and_regions_come_from_the_credential_scope() {
         aws_sdk_eventbridge::Client::new(&sdk_config(&sim, "UNKNOWNKEY", "eu-west-1", 1).await);
     let e = stranger.list_event_buses().send().await.unwrap_err();
     assert_eq!(e.code(), Some("UnrecognizedClientException"));
+    // LocalStack's and moto's keys are the default (lowest) account's: they see its bus.
+    for key in ["test", "testing"] {
+        let local = aws_sdk_eventbridge::Client::new(&sdk_config(&sim, key, "eu-west-1", 1).await);
+        let bus = local.describe_event_bus().name("orders").send().await;
+        assert_eq!(
+            bus.unwrap().arn(),
+            Some("arn:aws:events:eu-west-1:100000000001:event-bus/orders"),
+            "{key}"
+        );
+    }
+}
+
+/// With `strict_access_keys: false`, any key is the default account's, as LocalStack and moto take
+/// any key; by default (above) an unknown key is refused, as AWS refuses it.
+#[tokio::test]
+async fn unknown_access_keys_are_the_default_account_s_when_not_strict() {
+    let mut config = relayform_simulator::Config::many(0, 2);
+    config.settings.strict_access_keys = false;
+    let sim = start_with(config).await;
+    let anyone =
+        aws_sdk_eventbridge::Client::new(&sdk_config(&sim, "AKIAANYTHING", "eu-west-1", 1).await);
+    let made = anyone.create_event_bus().name("mine").send().await.unwrap();
+    assert_eq!(
+        made.event_bus_arn(),
+        Some("arn:aws:events:eu-west-1:100000000001:event-bus/mine")
+    );
 }
 
 /// Buses a → b → c, each rule forwarding everything to the next through one role.
