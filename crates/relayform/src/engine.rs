@@ -127,7 +127,15 @@ pub(crate) async fn embedded(
         ..Default::default()
     })
     .await
-    .map_err(|e| anyhow::anyhow!("cannot start the embedded simulator: {e}"))?;
+    .map_err(|e| {
+        let e = e.to_string();
+        let more = if e.contains("is in use by") {
+            "\nhint: to use the world a `relayform sim serve` serves, put the `instance_url` and `endpoint_url` it printed in the spec instead of `simulator: true`; for a world of this run's own, pass `--simulator-state FILE`"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot start the embedded simulator: {e}{more}")
+    })?;
     for (name, _) in spec
         .orgs
         .iter()
