@@ -959,3 +959,89 @@ fn destroy_leaves_a_user_s_rule_on_a_partner_bus_alone_and_says_so() {
         "the user's rule is still there, relayform's is gone"
     );
 }
+
+/// Everything apply creates in AWS carries `managed-by = relayform` and what it serves, so that a
+/// console search or a cost report can tell relayform's resources from the rest.
+#[test]
+fn everything_relayform_creates_in_aws_is_tagged_as_its_own() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.apply().0, 0);
+    let (role_tags, buses) = d.with_sim(async |sim| {
+        let aws = aws(sim).await;
+        let role = aws
+            .iam
+            .list_role_tags()
+            .role_name("relayform-us-east-1-orders")
+            .send()
+            .await
+            .unwrap();
+        let role_tags: Vec<(String, String)> = role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        let mut buses = Vec::new();
+        for bus in partner_buses(sim).await {
+            let arn = format!("arn:aws:events:us-east-1:000000000000:event-bus/{bus}");
+            let tags = |arn: String| {
+                let events = aws.events.clone();
+                async move {
+                    let out = events
+                        .list_tags_for_resource()
+                        .resource_arn(arn)
+                        .send()
+                        .await
+                        .unwrap();
+                    out.tags()
+                        .iter()
+                        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                        .collect::<Vec<_>>()
+                }
+            };
+            let rules = aws
+                .events
+                .list_rules()
+                .event_bus_name(&bus)
+                .send()
+                .await
+                .unwrap();
+            let mut rule_tags = Vec::new();
+            for r in rules.rules() {
+                rule_tags.push(tags(r.arn().unwrap().to_owned()).await);
+            }
+            buses.push((tags(arn).await, rule_tags));
+        }
+        (role_tags, buses)
+    });
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert!(role_tags.contains(&pair("managed-by", "relayform")), "{role_tags:?}");
+    assert!(
+        role_tags.contains(&pair(
+            "relayform:destination",
+            "arn:aws:events:us-east-1:000000000000:event-bus/orders"
+        )),
+        "{role_tags:?}"
+    );
+    assert_eq!(buses.len(), 2, "{buses:?}");
+    let mut relays = Vec::new();
+    for (bus_tags, rule_tags) in &buses {
+        assert!(bus_tags.contains(&pair("managed-by", "relayform")), "{bus_tags:?}");
+        assert!(bus_tags.contains(&pair("relayform:org", "demo")), "{bus_tags:?}");
+        let relay = bus_tags
+            .iter()
+            .find(|(k, _)| k == "relayform:relay")
+            .map(|(_, v)| v.clone())
+            .expect("a relay tag");
+        // The forwarding rule (only `orders` forwards) says the same.
+        for t in rule_tags {
+            assert!(t.contains(&pair("relayform:relay", &relay)), "{t:?}");
+            assert!(t.contains(&pair("managed-by", "relayform")), "{t:?}");
+        }
+        relays.push((relay, rule_tags.len()));
+    }
+    relays.sort();
+    assert_eq!(
+        relays,
+        [("account-changes".to_owned(), 0), ("orders".to_owned(), 1)]
+    );
+}

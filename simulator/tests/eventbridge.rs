@@ -323,6 +323,16 @@ async fn buses_rules_targets_and_tags() {
         Some("Rule can't be deleted since it has targets.")
     );
 
+    // A bus asked for with a tag AWS refuses is not made.
+    let e = eb
+        .create_event_bus()
+        .name("badly-tagged")
+        .tags(Tag::builder().key("k").value("semi;colon").build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(eb.describe_event_bus().name("badly-tagged").send().await.is_err());
     let bus_arn = format!("arn:aws:events:us-east-1:{ACCOUNT}:event-bus/orders");
     for arn in [&bus_arn, &rule_arn] {
         eb.tag_resource()
@@ -344,6 +354,14 @@ async fn buses_rules_targets_and_tags() {
             .await
             .unwrap();
         assert_eq!(tags.tags().len(), 1);
+        let e = eb
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(Tag::builder().key("aws:owner").value("x").build().unwrap())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("ValidationException"));
         eb.untag_resource()
             .resource_arn(arn)
             .tag_keys("app")

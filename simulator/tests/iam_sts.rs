@@ -158,6 +158,17 @@ async fn role_lifecycle() {
             .len(),
         2
     );
+    // AWS's pattern and reserved prefix: refused, and the role's tags stay as they were.
+    for (k, v) in [("aws:owner", "x"), ("env", "semi;colon"), ("", "x")] {
+        let e = iam
+            .tag_role()
+            .role_name("relayform-us-east-1-orders")
+            .tags(Tag::builder().key(k).value(v).build().unwrap())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("ValidationError"), "{k}={v}");
+    }
     iam.untag_role()
         .role_name("relayform-us-east-1-orders")
         .tag_keys("env")

@@ -7,6 +7,68 @@
 use crate::{Aws, Error, ErrorKind};
 use aws_sdk_eventbridge::types::Target as EbTarget;
 
+/// The tags relayform puts on everything it creates in AWS, so that a console search, a cost
+/// report or another tool can tell what relayform made and what for: `managed-by = relayform`
+/// always, then what the resource serves (a relay and its org, or a role's destination bus).
+/// Creates carry them; what already existed and was adopted keeps its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tags(Vec<(String, String)>);
+
+/// The tag every resource relayform creates carries.
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "relayform");
+/// The relay (its spec name) a partner bus or forwarding rule serves.
+pub const RELAY_TAG: &str = "relayform:relay";
+/// The org (its spec name) of that relay.
+pub const ORG_TAG: &str = "relayform:org";
+/// The destination bus (its ARN) a forwarding role sends to.
+pub const DESTINATION_TAG: &str = "relayform:destination";
+
+impl Tags {
+    /// For a relay's partner bus and forwarding rule.
+    pub fn for_relay(relay: &str, org: &str) -> Tags {
+        Tags(vec![
+            (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+            (RELAY_TAG.into(), relay.into()),
+            (ORG_TAG.into(), org.into()),
+        ])
+    }
+
+    /// For a forwarding role (shared by the relays that send to one destination bus).
+    pub fn for_role(destination_arn: &str) -> Tags {
+        Tags(vec![
+            (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+            (DESTINATION_TAG.into(), destination_arn.into()),
+        ])
+    }
+
+    /// Only `managed-by` (for temporary objects, such as `relayform conformance` makes).
+    pub fn managed() -> Tags {
+        Tags(vec![(MANAGED_BY.0.into(), MANAGED_BY.1.into())])
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn iam(&self) -> Vec<aws_sdk_iam::types::Tag> {
+        self.pairs()
+            .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    }
+
+    pub(crate) fn events(&self) -> Vec<aws_sdk_eventbridge::types::Tag> {
+        self.pairs()
+            .filter_map(|(k, v)| {
+                aws_sdk_eventbridge::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .ok()
+            })
+            .collect()
+    }
+}
+
 fn gone_is_done(r: Result<(), Error>) -> Result<(), Error> {
     match r {
         Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
@@ -14,14 +76,15 @@ fn gone_is_done(r: Result<(), Error>) -> Result<(), Error> {
     }
 }
 
-/// Creates the forwarding role with its trust policy and inline permission policy, or brings an
-/// existing role of that name to them.
+/// Creates the forwarding role with its trust policy, inline permission policy and tags, or brings
+/// an existing role of that name to the policies.
 pub async fn put_role(
     aws: &Aws,
     name: &str,
     trust: &str,
     policy_name: &str,
     policy: &str,
+    tags: &Tags,
 ) -> Result<(), Error> {
     let created = aws
         .iam
@@ -31,6 +94,7 @@ pub async fn put_role(
         .description(
             "Lets EventBridge forward Salesforce events to the destination bus (relayform)",
         )
+        .set_tags(Some(tags.iam()))
         .send()
         .await
         .map_err(|e| aws.classify("iam:CreateRole", &e));
@@ -93,14 +157,15 @@ pub async fn delete_role(aws: &Aws, name: &str, policy_name: &str) -> Result<(),
     )
 }
 
-/// Associates a partner event source: creates its event bus (same name). An existing bus for the
-/// source is adopted.
-pub async fn associate(aws: &Aws, source: &str) -> Result<(), Error> {
+/// Associates a partner event source: creates its event bus (same name), tagged. An existing bus
+/// for the source is adopted.
+pub async fn associate(aws: &Aws, source: &str, tags: &Tags) -> Result<(), Error> {
     let created = aws
         .events
         .create_event_bus()
         .name(source)
         .event_source_name(source)
+        .set_tags(Some(tags.events()))
         .send()
         .await
         .map(|_| ())
@@ -150,6 +215,7 @@ pub struct Forwarding<'a> {
     pub target_id: &'a str,
     pub destination_arn: &'a str,
     pub role_arn: &'a str,
+    pub tags: &'a Tags,
 }
 
 /// The rule's pattern: every event on the partner bus (they all come from Salesforce).
@@ -164,6 +230,7 @@ pub async fn put_forwarding(aws: &Aws, f: &Forwarding<'_>) -> Result<(), Error> 
         f.rule,
         Some("Forwards Salesforce events to the destination bus (relayform)"),
         target,
+        f.tags,
     )
     .await
     .map_err(|e| receiver_refused(e, f))
@@ -194,6 +261,7 @@ pub(crate) async fn put_rule_and_target(
     rule: &str,
     description: Option<&str>,
     target: EbTarget,
+    tags: &Tags,
 ) -> Result<(), Error> {
     aws.events
         .put_rule()
@@ -201,6 +269,7 @@ pub(crate) async fn put_rule_and_target(
         .event_bus_name(bus)
         .event_pattern(FORWARD_PATTERN)
         .set_description(description.map(str::to_owned))
+        .set_tags(Some(tags.events()))
         .send()
         .await
         .map_err(|e| aws.classify("events:PutRule", &e))?;

@@ -29,6 +29,7 @@ pub async fn create_bus(aws: &Aws, name: &str) -> Result<String, Error> {
     aws.events
         .create_event_bus()
         .name(name)
+        .set_tags(Some(crate::ops::Tags::managed().events()))
         .send()
         .await
         .map(|o| o.event_bus_arn().unwrap_or_default().to_owned())
@@ -41,6 +42,7 @@ pub async fn create_log_group(aws: &Aws, group: &str, policy_name: &str) -> Resu
     aws.logs
         .create_log_group()
         .log_group_name(group)
+        .tags(crate::ops::MANAGED_BY.0, crate::ops::MANAGED_BY.1)
         .send()
         .await
         .map_err(|e| aws.classify("logs:CreateLogGroup", &e))?;
@@ -110,5 +112,6 @@ pub async fn log_messages(aws: &Aws, group: &str) -> Result<Vec<String>, Error> 
 /// Puts a rule on `bus` that sends everything from Salesforce to `target_arn` (a log group: no role).
 pub async fn capture(aws: &Aws, bus: &str, rule: &str, target_arn: &str) -> Result<(), Error> {
     let target = crate::ops::target("capture", target_arn, None)?;
-    crate::ops::put_rule_and_target(aws, bus, rule, None, target).await
+    let tags = crate::ops::Tags::managed();
+    crate::ops::put_rule_and_target(aws, bus, rule, None, target, &tags).await
 }

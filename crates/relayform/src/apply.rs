@@ -1001,6 +1001,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
             name,
             trust,
             permission,
+            destination_arn,
             ..
         } => {
             let aws = ctx.account_of(a)?;
@@ -1023,6 +1024,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                     &trust.to_string(),
                     ROLE_POLICY,
                     &permission.to_string(),
+                    &aws_ops::Tags::for_role(&destination_arn),
                 )
                 .await
                 .map_err(e)?;
@@ -1171,6 +1173,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
             let id = ctx.relay_id(&relay)?;
             let step_name = step.name();
             let aws = ctx.account_of(a)?;
+            let tags = aws_ops::Tags::for_relay(&relay, &ctx.spec.relays[&relay].org.value);
             // Salesforce names the source first (RemoteResource); AWS shows it some time later, and
             // until then CreateEventBus for it is "not found": still pending, not a failure.
             let src = ctx
@@ -1186,7 +1189,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                             }
                             return Ok(None);
                         };
-                        match aws_ops::associate(aws, &src).await {
+                        match aws_ops::associate(aws, &src, &tags).await {
                             Ok(()) => Ok(Some(src)),
                             Err(err) if err.kind == relayform_provider::ErrorKind::NotFound => {
                                 Ok(None)
@@ -1230,6 +1233,7 @@ async fn build(ctx: &Ctx, step: &Step, slot: &mut Slot) -> StepResult {
                     target_id: FORWARD_TARGET,
                     destination_arn: &destination_arn,
                     role_arn: &role_arn,
+                    tags: &aws_ops::Tags::for_relay(&relay, &ctx.spec.relays[&relay].org.value),
                 },
             )
             .await

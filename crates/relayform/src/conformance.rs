@@ -672,7 +672,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
         }
     }
     // Associate, so that the partner bus and the relay go cleanly.
-    aws_ops::associate(&ctx.aws, &source).await?;
+    aws_ops::associate(&ctx.aws, &source, &aws_ops::Tags::managed()).await?;
     ctx.made.add(Temp::PartnerBus(source.clone()));
 
     // Q: the envelopes of a relayed platform event and CDC update, read back from a log group.
@@ -697,6 +697,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
         &trust.to_string(),
         ROLE_POLICY,
         &permission.to_string(),
+        &aws_ops::Tags::managed(),
     )
     .await?;
     let role_arn = format!("arn:{partition}:iam::{}:role/{role}", ctx.account_id);
@@ -715,6 +716,7 @@ async fn ask(ctx: &Ctx, answers: &Answers) -> anyhow::Result<()> {
             target_id: "other-region",
             destination_arn: &there_arn,
             role_arn: &role_arn,
+            tags: &aws_ops::Tags::managed(),
         },
     )
     .await;
@@ -982,7 +984,7 @@ async fn cdc_envelope(
             return Ok(());
         }
     };
-    aws_ops::associate(&ctx.aws, &source).await?;
+    aws_ops::associate(&ctx.aws, &source, &aws_ops::Tags::managed()).await?;
     ctx.made.add(Temp::PartnerBus(source.clone()));
     capture(ctx, &source, &group_arn, 2).await?;
     let running = sf::RelayDefinition {

@@ -535,6 +535,7 @@ fn receiver_allows(world: &World, account: &str, region: &str, target_arn: &str)
 }
 
 fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
+    let new_tags = input_tags(input)?;
     let name = str_field(input, "Name")?.to_owned();
     check_bus_name(&name, "name")?;
     ensure_default(world, ctx);
@@ -607,13 +608,8 @@ fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             policy: None,
         },
     );
-    if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
-        let t = region.tags.entry(arn.clone()).or_default();
-        for tag in tags {
-            if let (Some(k), Some(v)) = (opt_str(tag, "Key"), opt_str(tag, "Value")) {
-                t.insert(k.into(), v.into());
-            }
-        }
+    if !new_tags.is_empty() {
+        region.tags.entry(arn.clone()).or_default().extend(new_tags);
     }
     if let Some(src) = source {
         if let Some(s) = region.sources.get_mut(&src) {
@@ -699,8 +695,41 @@ fn rule_json(r: &Rule, bus: &str) -> Value {
     v
 }
 
+/// The `Tags` of a request, checked as AWS checks them (each a Key and a Value, AWS's pattern).
+fn input_tags(input: &Value) -> Result<Vec<(String, String)>, AwsError> {
+    let mut out = Vec::new();
+    for tag in input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (Some(k), Some(v)) = (opt_str(tag, "Key"), opt_str(tag, "Value")) else {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                "Each tag needs a Key and a Value.",
+            ));
+        };
+        out.push((k.to_owned(), v.to_owned()));
+    }
+    super::check_tags(
+        "ValidationException",
+        out.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    if out.len() > 50 {
+        return Err(AwsError::new(
+            400,
+            "LimitExceededException",
+            "A resource can have at most 50 tags.",
+        ));
+    }
+    Ok(out)
+}
+
 fn put_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let name = str_field(input, "Name")?.to_owned();
+    let new_tags = input_tags(input)?;
     check_rule_name(&name)?;
     let pattern = opt_str(input, "EventPattern").map(str::to_owned);
     let schedule = opt_str(input, "ScheduleExpression").map(str::to_owned);
@@ -768,17 +797,13 @@ fn put_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             parsed: Default::default(),
         },
     );
-    if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
+    if !new_tags.is_empty() {
         let t = world
             .region_mut(&account, &region)
             .tags
             .entry(arn.clone())
             .or_default();
-        for tag in tags {
-            if let (Some(k), Some(v)) = (opt_str(tag, "Key"), opt_str(tag, "Value")) {
-                t.insert(k.into(), v.into());
-            }
-        }
+        t.extend(new_tags);
     }
     Ok(json!({"RuleArn": arn}))
 }
@@ -943,23 +968,13 @@ fn tags_of<'w>(
 
 fn tag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let arn = str_field(input, "ResourceARN")?.to_owned();
-    let tags = input
-        .get("Tags")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let tags = input_tags(input)?;
     let t = tags_of(world, ctx, &arn)?;
-    for tag in tags {
-        let (Some(k), Some(v)) = (opt_str(&tag, "Key"), opt_str(&tag, "Value")) else {
-            return Err(AwsError::new(
-                400,
-                "ValidationException",
-                "Each tag needs a Key and a Value.",
-            ));
-        };
-        t.insert(k.into(), v.into());
-    }
-    if t.len() > 50 {
+    let mut after = t.clone();
+    after.extend(tags);
+    if after.len() <= 50 {
+        *t = after;
+    } else {
         return Err(AwsError::new(
             400,
             "LimitExceededException",

@@ -178,6 +178,10 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, form: &Form) -> Result<Rep
                 ));
             }
             let role_tags = tags(form, "Tags");
+            super::check_tags(
+                "ValidationError",
+                role_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
             if role_tags.len() > 50 {
                 return Err(AwsError::new(
                     400,
@@ -362,20 +366,27 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, form: &Form) -> Result<Rep
         }
         "TagRole" => {
             let new = tags(form, "Tags");
+            super::check_tags(
+                "ValidationError",
+                new.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
             let role = role_mut(world, ctx, required(form, "RoleName")?)?;
+            // Checked on a copy: a refused TagRole changes nothing.
+            let mut after = role.tags.clone();
             for (k, v) in new {
-                match role.tags.iter_mut().find(|(x, _)| *x == k) {
+                match after.iter_mut().find(|(x, _)| *x == k) {
                     Some(t) => t.1 = v,
-                    None => role.tags.push((k, v)),
+                    None => after.push((k, v)),
                 }
             }
-            if role.tags.len() > 50 {
+            if after.len() > 50 {
                 return Err(AwsError::new(
                     409,
                     "LimitExceeded",
                     "A role can have at most 50 tags.",
                 ));
             }
+            role.tags = after;
             None
         }
         "UntagRole" => {

@@ -330,9 +330,74 @@ pub fn validation(code: &str, value: &str, member: &str, constraint: &str) -> Aw
     )
 }
 
+/// AWS's rule for a tag, IAM's and EventBridge's alike: a key of 1 to 128 characters and a value of
+/// at most 256, both of letters, digits, spaces and `_ . : / = + - @`; keys beginning `aws:` are
+/// AWS's own. Returns the member at fault (`tags.N.member.key`) and the constraint broken.
+pub fn tag_problem(n: usize, key: &str, value: &str) -> Option<(String, String, &'static str)> {
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    };
+    const PATTERN: &str = "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
+    let k = key.chars().count();
+    if k == 0 || k > 128 {
+        return Some((
+            format!("tags.{n}.member.key"),
+            key.to_owned(),
+            "Member must have length between 1 and 128",
+        ));
+    }
+    if !allowed(key) {
+        return Some((format!("tags.{n}.member.key"), key.to_owned(), PATTERN));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Some((
+            format!("tags.{n}.member.key"),
+            key.to_owned(),
+            "Member must not begin with the reserved prefix aws:",
+        ));
+    }
+    if value.chars().count() > 256 {
+        return Some((
+            format!("tags.{n}.member.value"),
+            value.to_owned(),
+            "Member must have length less than or equal to 256",
+        ));
+    }
+    if !allowed(value) {
+        return Some((format!("tags.{n}.member.value"), value.to_owned(), PATTERN));
+    }
+    None
+}
+
+/// Checks tags as `tag_problem` does, with the error code of the service.
+pub fn check_tags<'a>(
+    code: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), AwsError> {
+    for (i, (k, v)) in tags.into_iter().enumerate() {
+        if let Some((member, value, constraint)) = tag_problem(i + 1, k, v) {
+            let shown: String = value.chars().take(64).collect();
+            return Err(validation(code, &shown, &member, constraint));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_follow_aws_s_pattern() {
+        assert!(tag_problem(1, "managed-by", "relayform").is_none());
+        assert!(tag_problem(1, "relayform:destination", "arn:aws:events:eu-west-1:1:event-bus/x").is_none());
+        assert!(tag_problem(1, "", "x").is_some());
+        assert!(tag_problem(1, "aws:cloudformation", "x").is_some());
+        assert!(tag_problem(1, "k", "semi;colon").is_some());
+        assert!(tag_problem(1, "k", &"v".repeat(257)).is_some());
+        assert!(tag_problem(1, &"k".repeat(129), "v").is_some());
+    }
 
     #[test]
     fn scopes() {
