@@ -1014,7 +1014,10 @@ fn everything_relayform_creates_in_aws_is_tagged_as_its_own() {
         (role_tags, buses)
     });
     let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    assert!(role_tags.contains(&pair("managed-by", "relayform")), "{role_tags:?}");
+    assert!(
+        role_tags.contains(&pair("managed-by", "relayform")),
+        "{role_tags:?}"
+    );
     assert!(
         role_tags.contains(&pair(
             "relayform:destination",
@@ -1025,8 +1028,14 @@ fn everything_relayform_creates_in_aws_is_tagged_as_its_own() {
     assert_eq!(buses.len(), 2, "{buses:?}");
     let mut relays = Vec::new();
     for (bus_tags, rule_tags) in &buses {
-        assert!(bus_tags.contains(&pair("managed-by", "relayform")), "{bus_tags:?}");
-        assert!(bus_tags.contains(&pair("relayform:org", "demo")), "{bus_tags:?}");
+        assert!(
+            bus_tags.contains(&pair("managed-by", "relayform")),
+            "{bus_tags:?}"
+        );
+        assert!(
+            bus_tags.contains(&pair("relayform:org", "demo")),
+            "{bus_tags:?}"
+        );
         let relay = bus_tags
             .iter()
             .find(|(k, _)| k == "relayform:relay")

@@ -332,7 +332,13 @@ async fn buses_rules_targets_and_tags() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("ValidationException"));
-    assert!(eb.describe_event_bus().name("badly-tagged").send().await.is_err());
+    assert!(
+        eb.describe_event_bus()
+            .name("badly-tagged")
+            .send()
+            .await
+            .is_err()
+    );
     let bus_arn = format!("arn:aws:events:us-east-1:{ACCOUNT}:event-bus/orders");
     for arn in [&bus_arn, &rule_arn] {
         eb.tag_resource()

@@ -52,7 +52,13 @@ impl Tags {
 
     fn iam(&self) -> Vec<aws_sdk_iam::types::Tag> {
         self.pairs()
-            .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+            .filter_map(|(k, v)| {
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .ok()
+            })
             .collect()
     }
 

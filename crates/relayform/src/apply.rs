@@ -54,8 +54,11 @@ pub(crate) struct Connections {
 /// What happens, as it happens (for progress output).
 #[derive(Debug, Clone)]
 pub(crate) enum Progress {
+    /// How many steps the apply has (sent first).
+    Planned(usize),
     Started(String),
-    Waiting(String, String),
+    /// The step, what it waits for, and how long it has waited so far.
+    Waiting(String, String, Duration),
     /// The step, what was done, and how long it took.
     Done(String, String, Duration),
     Failed(String, String),
@@ -318,6 +321,7 @@ pub(crate) async fn apply(
             .map(|o| (o.clone(), Arc::default()))
             .collect(),
     });
+    let _ = ctx.progress.send(Progress::Planned(steps.len()));
     let teardown = steps.iter().filter(|s| s.half == Half::Teardown).count();
     let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
     let mut running = tokio::task::JoinSet::new();
@@ -672,14 +676,9 @@ impl Ctx {
             }
             if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                 told = Some(Instant::now());
-                let _ = self.progress.send(Progress::Waiting(
-                    step.to_owned(),
-                    if waited.as_secs() == 0 {
-                        format!("waiting for {what}")
-                    } else {
-                        format!("still waiting for {what} ({}s)", waited.as_secs())
-                    },
-                ));
+                let _ =
+                    self.progress
+                        .send(Progress::Waiting(step.to_owned(), what.to_owned(), waited));
             }
             // Waiting takes no slot: other changes go on meanwhile.
             slot.release();

@@ -213,6 +213,9 @@ pub struct Execution {
     /// text; progress stays on stderr. Needs `--auto-approve` or a saved plan: a JSON run cannot ask.
     #[arg(long)]
     pub json: bool,
+    /// Whether progress is a live view (stderr is a terminal); set by the binary, not typed.
+    #[arg(skip)]
+    pub live: bool,
 }
 
 /// Parses `300`, `300s`, `5m`, `1h`, `250ms`.

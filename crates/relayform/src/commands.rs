@@ -639,10 +639,12 @@ fn execute(
             async move { apply::apply(&planned, &plan, &observed, conn, options, tx, stop).await }
         });
         // Progress is for the reader: a closed stderr (`2>&- `, a reader gone) must not stop the
-        // apply half-way, so write errors are ignored here.
+        // apply half-way, so the view ignores write errors.
+        let mut view = crate::progress::View::new(execution.live);
         while let Some(ev) = rx.recv().await {
-            let _ = progress(&ev, err);
+            view.show(&ev, err);
         }
+        view.finish();
         let report = job.await.context("apply stopped unexpectedly")?;
         interrupts.abort();
         let interrupted = stop.load(Ordering::SeqCst);
@@ -760,34 +762,6 @@ fn confirm(verb: &str, err: &mut dyn Write) -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
-}
-
-fn progress(ev: &Progress, err: &mut dyn Write) -> std::io::Result<()> {
-    let paint = |code: &str, s: &str| format!("\x1b[{code}m{s}\x1b[0m");
-    match ev {
-        Progress::Started(step) => writeln!(err, "  {step}: started"),
-        Progress::Waiting(step, what) => writeln!(err, "  {step}: {what}"),
-        Progress::Done(step, detail, took) => writeln!(
-            err,
-            "  {step}: {} in {:.1}s ({detail})",
-            paint("32", "done"),
-            took.as_secs_f64()
-        ),
-        Progress::Failed(step, why) => {
-            writeln!(err, "  {step}: {}: {why}", paint("31;1", "failed"))
-        }
-        Progress::Pending(step, why) => {
-            writeln!(err, "  {step}: {} ({why})", paint("33;1", "pending"))
-        }
-        Progress::Skipped(step, why) => {
-            writeln!(err, "  {step}: {} ({why})", paint("33", "skipped"))
-        }
-        Progress::Interrupted => writeln!(
-            err,
-            "{}: finishing the changes in progress, starting no new ones (Ctrl-C again stops at once)",
-            paint("33;1", "interrupted")
-        ),
-    }
 }
 
 fn summary(

@@ -21,6 +21,7 @@ mod demo;
 mod engine;
 mod failure;
 pub mod load;
+mod progress;
 mod sim;
 mod validate;
 
@@ -42,7 +43,7 @@ where
     // Messages and progress: if nobody reads them any more (a closed pipe), the command goes on,
     // rather than stopping half-way through an apply.
     let mut err = Unheard(AutoStream::auto(std::io::stderr()));
-    let code = run_styled(args, &mut out, &mut err);
+    let code = run_styled(args, &mut out, &mut err, progress::stderr_is_live());
     let _ = out.flush();
     let _ = err.flush();
     ExitCode::from(code)
@@ -70,11 +71,12 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    run_styled(args, &mut Plain::new(out), &mut Plain::new(err))
+    run_styled(args, &mut Plain::new(out), &mut Plain::new(err), false)
 }
 
-/// Like [`run_args`], but writes ANSI styles for the caller to keep or strip.
-fn run_styled<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+/// Like [`run_args`], but writes ANSI styles for the caller to keep or strip; with `live`, apply's
+/// progress is a live view drawn on the process's stderr.
+fn run_styled<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write, live: bool) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -131,7 +133,15 @@ where
         return usage(&format!("error: {text}"), out, err);
     }
     match cli::Cli::try_parse_from(&args) {
-        Ok(cli) => run(cli, out, err),
+        Ok(mut cli) => {
+            if let cli::Command::Apply(a) = &mut cli.command {
+                a.execution.live = live;
+            }
+            if let cli::Command::Destroy(a) = &mut cli.command {
+                a.execution.live = live;
+            }
+            run(cli, out, err)
+        }
         Err(e) => {
             if e.use_stderr() {
                 if wants_json {

@@ -374,7 +374,10 @@ fn a_second_relayform_on_the_same_simulator_state_is_refused() {
         err.contains("is in use by another simulator (process"),
         "{err}"
     );
-    assert!(err.contains("put the `instance_url` and `endpoint_url` it printed"), "{err}");
+    assert!(
+        err.contains("put the `instance_url` and `endpoint_url` it printed"),
+        "{err}"
+    );
     let after = std::fs::read_to_string(&state).unwrap();
     assert_eq!(before.len(), after.len(), "the refused apply wrote nothing");
 }

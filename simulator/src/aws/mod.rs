@@ -338,7 +338,8 @@ pub fn tag_problem(n: usize, key: &str, value: &str) -> Option<(String, String, 
         s.chars()
             .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
     };
-    const PATTERN: &str = "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
+    const PATTERN: &str =
+        "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
     let k = key.chars().count();
     if k == 0 || k > 128 {
         return Some((
@@ -391,7 +392,14 @@ mod tests {
     #[test]
     fn tags_follow_aws_s_pattern() {
         assert!(tag_problem(1, "managed-by", "relayform").is_none());
-        assert!(tag_problem(1, "relayform:destination", "arn:aws:events:eu-west-1:1:event-bus/x").is_none());
+        assert!(
+            tag_problem(
+                1,
+                "relayform:destination",
+                "arn:aws:events:eu-west-1:1:event-bus/x"
+            )
+            .is_none()
+        );
         assert!(tag_problem(1, "", "x").is_some());
         assert!(tag_problem(1, "aws:cloudformation", "x").is_some());
         assert!(tag_problem(1, "k", "semi;colon").is_some());
