@@ -87,3 +87,38 @@ fn the_schema_file_for_editors_is_current() {
         "specs/relayform.schema.json is stale: run `cargo run -q -- schema > specs/relayform.schema.json`"
     );
 }
+
+/// The CI example in `docs/ci.md` is `docs/examples/github-actions.yml`, a workflow file, and every
+/// relayform command in it is one the command line takes (a renamed flag would break users' CI).
+#[test]
+fn the_ci_example_is_a_workflow_whose_relayform_commands_parse() {
+    let file = std::fs::read_to_string(root().join("docs/examples/github-actions.yml")).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/ci.md")).unwrap();
+    assert!(
+        doc.contains(&format!("```yaml\n{file}```")),
+        "docs/ci.md no longer shows docs/examples/github-actions.yml as it is"
+    );
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&file).unwrap();
+    let jobs = workflow["jobs"].as_mapping().expect("jobs");
+    let mut commands = Vec::new();
+    for (_, job) in jobs {
+        for step in job["steps"].as_sequence().expect("steps") {
+            let Some(run) = step["run"].as_str() else {
+                continue;
+            };
+            for part in run.lines().flat_map(|l| l.split("&&")) {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                if words.first() == Some(&"relayform") {
+                    let end = words.iter().position(|w| *w == ">").unwrap_or(words.len());
+                    commands.push(words[..end].to_vec());
+                }
+            }
+        }
+    }
+    assert!(commands.len() >= 3, "{commands:?}");
+    for c in &commands {
+        if let Err(e) = <relayform::cli::Cli as clap::Parser>::try_parse_from(c) {
+            panic!("{c:?} does not parse: {e}");
+        }
+    }
+}

@@ -5,8 +5,10 @@
 //! that tests drive exactly what users run, without spawning processes.
 //!
 //! Output conventions: a command's data goes to stdout, progress and logs to stderr; text is coloured
-//! only on a terminal and never when `NO_COLOR` is set; `--json` output is versioned by a
-//! `format_version` field, a number in every document.
+//! only on a terminal and never when `NO_COLOR` is set; `--json` output is one document on stdout,
+//! versioned by a `format_version` field (a number in every document), and a command that fails
+//! with `--json` prints an error document there instead of text ([`failure`]); the schemas are in
+//! `docs/json/`.
 //!
 //! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap) and, with
 //! `plan --detailed-exitcode`, changes to make; 3 from `apply`/`destroy` when nothing failed but some
