@@ -7,7 +7,7 @@
 //! Output conventions: a command's data goes to stdout, progress and logs to stderr; text is coloured
 //! only on a terminal and never when `NO_COLOR` is set; `--json` output is one document on stdout,
 //! versioned by a `format_version` field (a number in every document), and a command that fails
-//! with `--json` prints an error document there instead of text ([`failure`]); the schemas are in
+//! with `--json` prints an error document there instead of text (the `failure` module); the schemas are in
 //! `docs/json/`.
 //!
 //! Exit codes: 0 success, 1 failure (an invalid spec, an error), 2 usage errors (from clap) and, with
