@@ -190,15 +190,26 @@ fn scope_addresses(
     }))
 }
 
+/// Connects, refreshes what `scope` reaches, and plans `planned` against it; with `restrict`, the
+/// plan keeps only what `--target`/`--org` leave in play (destroy's scope chose what is absent
+/// instead).
 async fn prepare(
     spec: &Spec,
     planned: &Spec,
     scope: &Scope,
+    restrict: bool,
     err: &mut dyn Write,
 ) -> anyhow::Result<Prepared> {
     // Scope names first: a misspelt one fails before anything is started or read.
     check_orgs(spec, &scope.orgs)?;
     check_targets(&scope.targets)?;
+    // With `--org` or `--target`, only what is in scope is read.
+    let reach = engine::reach(spec, &scope.orgs, &scope.targets).map_err(|t| {
+        anyhow::anyhow!(
+            "--target {t}: the spec has no such resource{}",
+            target_guess(spec, &t)
+        )
+    })?;
     let sim = engine::embedded(
         spec,
         &scope.simulator_state,
@@ -206,11 +217,9 @@ async fn prepare(
     )
     .await?;
     let conn = engine::connect(spec, sim.as_ref(), scope.patience()).await?;
-    // With `--org` or `--target`, only what is in scope is read.
-    let reach = engine::reach(planned, &scope.orgs, &scope.targets);
     let observed = engine::refresh(spec, &conn, reach.as_ref(), err).await?;
     let mut plan = relayform_plan::diff::plan(planned, &observed);
-    if let Some(keep) = scope_addresses(planned, &plan, scope)? {
+    if restrict && let Some(keep) = scope_addresses(planned, &plan, scope)? {
         plan.restrict(&keep);
     }
     Ok(Prepared {
@@ -234,7 +243,7 @@ pub(crate) fn plan(
 ) -> anyhow::Result<u8> {
     let loaded = load(&args.paths, err)?;
     let plan = runtime()?.block_on(async {
-        let p = prepare(&loaded.spec, &loaded.spec, &args.scope, err).await?;
+        let p = prepare(&loaded.spec, &loaded.spec, &args.scope, true, err).await?;
         let plan = p.plan.clone();
         p.close().await?;
         Ok::<_, anyhow::Error>(plan)
@@ -292,7 +301,7 @@ pub(crate) fn output(
     let loaded = load(&args.paths, err)?;
     let spec = &loaded.spec;
     let observed = runtime()?.block_on(async {
-        let p = prepare(spec, spec, &args.scope, err).await?;
+        let p = prepare(spec, spec, &args.scope, true, err).await?;
         let observed = p.observed.clone();
         p.close().await?;
         Ok::<_, anyhow::Error>(observed)
@@ -520,6 +529,7 @@ pub(crate) fn apply(
         &loaded.spec,
         &planned,
         &scope,
+        true,
         &args.execution,
         saved.as_ref(),
         "apply",
@@ -535,16 +545,31 @@ pub(crate) fn destroy(
 ) -> anyhow::Result<u8> {
     let loaded = load(&args.paths, err)?;
     let planned = destroying(&loaded.spec, &args.scope)?;
-    // The scope chose what is absent; the plan is not restricted further.
-    let scope = Scope {
+    // The scope chose what is absent; the plan is not restricted further. What is read: with a
+    // scope, the orgs of the relays that go, and the accounts they use (what a relay is made of in
+    // AWS depends on it, so reading by the target's dependencies would miss it).
+    let everything = args.scope.targets.is_empty() && args.scope.orgs.is_empty();
+    let read = Scope {
         targets: Vec::new(),
-        orgs: Vec::new(),
+        orgs: if everything {
+            Vec::new()
+        } else {
+            planned
+                .relays
+                .values()
+                .filter(|r| r.ensure == Ensure::Absent)
+                .map(|r| r.org.value.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        },
         ..args.scope.clone()
     };
     execute(
         &loaded.spec,
         &planned,
-        &scope,
+        &read,
+        false,
         &args.execution,
         None,
         "destroy",
@@ -558,6 +583,7 @@ fn execute(
     spec: &Spec,
     planned: &Spec,
     scope: &Scope,
+    restrict: bool,
     execution: &Execution,
     saved: Option<&Value>,
     verb: &str,
@@ -572,8 +598,14 @@ fn execute(
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let mut p = prepare(spec, planned, scope, err).await?;
+        let mut p = prepare(spec, planned, scope, restrict, err).await?;
         if verb == "destroy" {
+            // Destroy removes; it never creates or changes anything: a relay outside its scope
+            // whose spec differs from its org is left for apply.
+            p.plan
+                .changes
+                .retain(|c| c.action == relayform_plan::plan::Action::Delete);
+            p.plan.manual.clear();
             // Destroy plans as if the relays were `ensure: absent`; say what the user asked for.
             for c in &mut p.plan.changes {
                 if c.reason.as_deref() == Some("ensure: absent") {

@@ -363,13 +363,40 @@ pub(crate) struct Reach {
     pub accounts: std::collections::BTreeSet<String>,
 }
 
-pub(crate) fn reach(spec: &Spec, orgs: &[String], targets: &[String]) -> Option<Reach> {
+/// What `--org` and `--target` reach: the orgs and accounts to read (`None`: all of them). A target
+/// the desired graph does not hold is reached through what its key names (a relay of the spec, or
+/// the org or account of a shared credential or role): the plan may still hold a change for it (a
+/// delete). One that names nothing of the spec is `Err(target)`, before anything is read.
+pub(crate) fn reach(
+    spec: &Spec,
+    orgs: &[String],
+    targets: &[String],
+) -> Result<Option<Reach>, String> {
+    use relayform_plan::Kind;
     if !targets.is_empty() {
         let graph = relayform_plan::desired(spec);
         let mut r = Reach::default();
         for t in targets {
-            let a: relayform_plan::Address = t.parse().ok()?;
-            graph.get(&a)?;
+            let a: relayform_plan::Address = t.parse().map_err(|_| t.clone())?;
+            if graph.get(&a).is_none() {
+                let first = a.key.split('/').next().unwrap_or_default();
+                match a.kind {
+                    Kind::NamedCredential if spec.orgs.contains_key(first) => {
+                        r.orgs.insert(first.to_owned());
+                    }
+                    Kind::Role | Kind::BusPolicy if spec.aws_accounts.contains_key(first) => {
+                        r.accounts.insert(first.to_owned());
+                    }
+                    _ => match spec.relays.get(first) {
+                        Some(relay) => {
+                            r.orgs.insert(relay.org.value.clone());
+                            r.accounts.insert(relay.aws_account.value.clone());
+                        }
+                        None => return Err(t.clone()),
+                    },
+                }
+                continue;
+            }
             for dep in graph
                 .with_dependencies(std::slice::from_ref(&a))
                 .into_iter()
@@ -382,10 +409,10 @@ pub(crate) fn reach(spec: &Spec, orgs: &[String], targets: &[String]) -> Option<
                 };
             }
         }
-        return Some(r);
+        return Ok(Some(r));
     }
     if orgs.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mut r = Reach {
         orgs: orgs.iter().cloned().collect(),
@@ -403,7 +430,7 @@ pub(crate) fn reach(spec: &Spec, orgs: &[String], targets: &[String]) -> Option<
             r.accounts.insert(account);
         }
     }
-    Some(r)
+    Ok(Some(r))
 }
 
 /// Reads every org and account the spec names (or those within `reach`), concurrently; checks

@@ -106,6 +106,53 @@ async fn a_black_holed_org_of_two_neither_hangs_nor_holds_up_the_other() {
     assert!(out.contains("+ aws.forwarding[orders]"), "{out}");
     assert!(took < Duration::from_secs(30), "{took:?}");
 
+    // A target that names nothing of the spec fails before anything is read, with a suggestion.
+    let (code, out, err, took) = run(
+        dir.path(),
+        &[
+            "plan",
+            "--target",
+            "salesforce.relay[ordres]",
+            "--call-timeout",
+            "2s",
+            "spec.yaml",
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("--target salesforce.relay[ordres]: the spec has no such resource"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean `--target salesforce.relay[orders]`?"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("lost") && !err.contains("read 1 org"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+
+    // Apply and destroy of the healthy org's relays read only it (destroy used to read every org).
+    for verb in ["apply", "destroy"] {
+        let (code, out, err, took) = run(
+            dir.path(),
+            &[
+                verb,
+                "--auto-approve",
+                "--org",
+                "acme",
+                "--call-timeout",
+                "2s",
+                "spec.yaml",
+            ],
+        );
+        eprintln!("{verb} --org acme with org `lost` black-holed: exit {code} in {took:.1?}");
+        assert_eq!(code, 0, "{verb}: {out}\n{err}");
+        assert!(!out.contains("stranded"), "{out}");
+        assert!(took < Duration::from_secs(60), "{took:?}");
+    }
+
     let (code, out, err, took) = run(dir.path(), &["plan", "--call-timeout", "1s", "spec.yaml"]);
     eprintln!(
         "plan of both orgs, `lost` black-holed, --call-timeout 1s: exit {code} in {took:.1?}"
