@@ -117,6 +117,10 @@ pub struct ConformanceArgs {
     /// The embedded simulator's settings (YAML), as for `plan`.
     #[arg(long, value_name = "FILE")]
     pub simulator_settings: Option<PathBuf>,
+    /// How long one API call may go unanswered before it is retried or given up, as for `plan`
+    /// [default: 60s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub call_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]

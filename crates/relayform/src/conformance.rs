@@ -137,7 +137,11 @@ pub(crate) fn run(
             args.simulator_settings.as_deref(),
         )
         .await?;
-        let conn = engine::connect(&spec, sim.as_ref(), relayform_provider::Patience::default()).await?;
+        let patience = args
+            .call_timeout
+            .map(relayform_provider::Patience::per_attempt)
+            .unwrap_or_default();
+        let conn = engine::connect(&spec, sim.as_ref(), patience).await?;
         let sf = conn.orgs[&args.org].clone();
         let aws = conn.accounts[&args.aws].clone();
         aws.pin(&account.account_id.value)

@@ -169,6 +169,25 @@ async fn a_black_holed_org_of_two_neither_hangs_nor_holds_up_the_other() {
     );
     // Three attempts of a second at most, for the calls in flight, and margin for a loaded machine.
     assert!(took < Duration::from_secs(30), "{took:?}");
+
+    // conformance takes the same bound (it had none: it waited on the black hole for minutes).
+    let (code, out, err, took) = run(
+        dir.path(),
+        &[
+            "conformance",
+            "--org",
+            "lost",
+            "--aws",
+            "lost",
+            "--call-timeout",
+            "1s",
+            "spec.yaml",
+        ],
+    );
+    eprintln!("conformance on the black-holed org, --call-timeout 1s: exit {code} in {took:.1?}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(format!("{out}{err}").contains(&hole_url), "{out}\n{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
     drop(hole);
 }
 
