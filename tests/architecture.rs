@@ -2,6 +2,7 @@
 //!
 //! - The spec crate, the planner and the provider contract are pure: no async runtime, no HTTP client,
 //!   no cloud SDK, however indirectly.
+//! - The executor (`relayform-exec`) knows no vendor: no provider crate, SDK, HTTP client or JSON.
 //! - The simulator shares no code with the engine: it depends on none of the engine's crates, and
 //!   only the CLI (which embeds it) depends on it.
 
@@ -85,6 +86,30 @@ fn planner_does_no_io() {
     assert!(
         bad.is_empty(),
         "relayform-plan must stay pure, but depends on {bad:?}"
+    );
+}
+
+/// The executor knows steps, needs and scopes, never a vendor: no provider crate, SDK or HTTP client
+/// (and so no vendor wire format) reaches it.
+#[test]
+fn the_executor_knows_no_vendor() {
+    let meta = metadata();
+    let bad = forbidden(
+        &shipped_dependencies(&meta, "relayform-exec"),
+        &[
+            "relayform-aws",
+            "relayform-salesforce",
+            "relayform-simulator",
+            "aws-",
+            "reqwest",
+            "hyper",
+            "axum",
+            "serde_json",
+        ],
+    );
+    assert!(
+        bad.is_empty(),
+        "relayform-exec must know no vendor, but depends on {bad:?}"
     );
 }
 

@@ -1060,3 +1060,63 @@ fn everything_relayform_creates_in_aws_is_tagged_as_its_own() {
         [("account-changes".to_owned(), 0), ("orders".to_owned(), 1)]
     );
 }
+
+/// Teardown ordering is per scope: a relay delete refused in org `alpha` skips what in `alpha` needs
+/// it (its channel, its members, alpha's named credential), and nothing of org `beta`. Before, a
+/// shared credential's delete waited for every relay delete of every org, so `beta`'s credential was
+/// skipped because of `alpha`.
+#[test]
+fn a_failed_teardown_in_one_org_skips_nothing_in_another() {
+    let spec = r#"version: 1
+orgs:
+  alpha: {simulator: true}
+  beta: {simulator: true}
+aws_accounts:
+  events: {simulator: true, account_id: "100000000001", region: us-east-1}
+relays:
+  a: {org: alpha, aws_account: events, events: [Order_Placed__e], error_recovery: earliest, destination_bus: orders}
+  b: {org: beta, aws_account: events, events: [Order_Placed__e], error_recovery: earliest, destination_bus: orders}
+"#;
+    let d = Dir::new(spec);
+    let (code, out, err) = d.apply();
+    assert_eq!(code, 0, "{out}\n{err}");
+    d.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.faults.add(serde_json::from_value(json!({"api": "salesforce", "org": "alpha", "operation": "tooling.delete:EventRelayConfig", "action": {"type": "error", "status": 400, "code": "DELETE_FAILED", "message": "injected failure"}})).unwrap());
+        });
+    });
+    let (code, out, err) = d.run(&["destroy", "--auto-approve"], true);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("failed:  salesforce.relay[a] delete"), "{out}");
+    assert!(
+        out.contains("skipped: salesforce.named_credential[alpha/"),
+        "alpha's credential waits for alpha's relay: {out}"
+    );
+    for line in out.lines().filter(|l| l.starts_with("  skipped:")) {
+        assert!(
+            !line.contains("[b]") && !line.contains("[b/") && !line.contains("[beta/"),
+            "nothing of beta is skipped: {line}\n{out}"
+        );
+    }
+    // beta is gone entirely (a plan would make it again); alpha keeps its relay and credential.
+    d.with_sim(async |sim| sim.with_world(|w, _| w.faults.clear()));
+    let (code, plan) = d.plan();
+    assert_eq!(code, 2, "{plan}");
+    let made = changes(&plan);
+    assert!(made.contains(&"+ salesforce.relay[b]".to_owned()), "{plan}");
+    assert!(
+        made.iter()
+            .any(|c| c.starts_with("+ salesforce.named_credential[beta/")),
+        "{plan}"
+    );
+    assert!(
+        !made.contains(&"+ salesforce.relay[a]".to_owned()),
+        "{plan}"
+    );
+    assert!(
+        !made
+            .iter()
+            .any(|c| c.starts_with("+ salesforce.named_credential[alpha/")),
+        "{plan}"
+    );
+}

@@ -7,14 +7,17 @@
 //! A plan's changes become *steps*. Deletes, and the delete half of each replace, are **teardown**
 //! steps, run dependants first (forwarding, association, relay, members, channel, credential, role);
 //! creates, updates and the create half of each replace are **build** steps, run after every teardown
-//! step has ended, each once the build steps of everything it depends on (in the desired graph) have
-//! succeeded. A failed step skips the steps that need it; independent steps go on. Waits (the partner
+//! step *of their scope* (org or account) has ended, each once the build steps of everything it
+//! depends on (in the desired graph) have succeeded. The order is `relayform_exec::Schedule`'s: a
+//! dependency walk with a ready queue, linear in the steps. A failed step skips the steps that need
+//! it; independent steps go on, and nothing in another org or account waits for it. Waits (the partner
 //! event source Salesforce registers after a relay is created, a state change settling) poll with
 //! backoff up to the wait timeout. Creates adopt what exists already and matches (see the providers'
 //! `ops` modules), so running apply again after any failure converges without duplicates.
 
 use relayform_aws::Aws;
 use relayform_aws::ops as aws_ops;
+use relayform_exec::{Finish, Node, Phase, Schedule};
 use relayform_plan::diff::{
     FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, recovery_option,
 };
@@ -85,6 +88,7 @@ struct Step {
     half: Half,
     /// Steps that must have succeeded first.
     needs: Vec<usize>,
+    scope: Scope,
 }
 
 impl Step {
@@ -202,31 +206,84 @@ type FeedbackRead = (Instant, Vec<(String, sf::Feedback)>);
 /// How old a feedback read may be and still answer a waiter.
 const FEEDBACK_FRESH: Duration = Duration::from_millis(250);
 
-/// Turns the plan into steps with their dependencies.
-fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
+/// Where a step acts: the org or account whose names it creates or frees. Teardown ordering and the
+/// build barrier hold within one scope: nothing in one org waits for another org's teardown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Scope {
+    Org(String),
+    Account(String),
+}
+
+/// The scope of a change to `a`.
+fn scope_of(spec: &Spec, a: &Address) -> Scope {
+    let first = relay_of(a);
+    match a.kind {
+        Kind::NamedCredential => Scope::Org(first.to_owned()),
+        Kind::Role | Kind::BusPolicy => Scope::Account(first.to_owned()),
+        kind => {
+            let Some(r) = spec.relays.get(first) else {
+                return Scope::Org(first.to_owned());
+            };
+            if kind.as_str().starts_with("salesforce.") {
+                Scope::Org(r.org.value.clone())
+            } else {
+                Scope::Account(r.aws_account.value.clone())
+            }
+        }
+    }
+}
+
+/// Turns the plan into steps with their dependencies, each found through an index (no step is
+/// compared with every other).
+fn steps(plan: &Plan, graph: &Graph<Resource>, spec: &Spec) -> Vec<Step> {
+    use std::collections::HashMap;
     let mut out: Vec<Step> = Vec::new();
-    // Teardown: dependants first, which the kind order gives (forwarding ... role).
+    // Teardown: dependants first, which the kind order gives (forwarding ... role). A relay's
+    // objects wait for the relay's own higher kinds; a shared credential or role for the higher
+    // kinds of its scope (the relays there hold on to it); a bus policy statement for the
+    // forwarding rules (which send with it).
     let mut teardown: Vec<&Change> = plan
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
         .collect();
     teardown.sort_by_key(|c| std::cmp::Reverse(c.address.kind));
+    let mut by_relay: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_scope: HashMap<Scope, Vec<usize>> = HashMap::new();
+    let mut forwarding: Vec<usize> = Vec::new();
+    let mut torn_at: HashMap<&Address, usize> = HashMap::new();
     for c in teardown {
-        let needs = out
+        let scope = scope_of(spec, &c.address);
+        let candidates: &[usize] = match c.address.kind {
+            Kind::NamedCredential | Kind::Role => by_scope.get(&scope).map_or(&[], Vec::as_slice),
+            Kind::BusPolicy => &forwarding,
+            _ => by_relay
+                .get(relay_of(&c.address))
+                .map_or(&[], Vec::as_slice),
+        };
+        let needs = candidates
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.change.address.kind > c.address.kind && related(s, c))
-            .map(|(i, _)| i)
+            .copied()
+            .filter(|j| out[*j].change.address.kind > c.address.kind)
             .collect();
+        let i = out.len();
         out.push(Step {
             change: c.clone(),
             half: Half::Teardown,
             needs,
+            scope: scope.clone(),
         });
+        by_relay.entry(relay_of(&c.address)).or_default().push(i);
+        by_scope.entry(scope).or_default().push(i);
+        if c.address.kind == Kind::Forwarding {
+            forwarding.push(i);
+        }
+        torn_at.insert(&c.address, i);
     }
-    let torn = out.len();
+    // Build: each change after the build steps (before it) of what it depends on in the desired
+    // graph, and after its own teardown half.
     let label_only = |c: &Change| c.fields.iter().all(|f| f.field == "label");
+    let mut built_at: HashMap<Address, usize> = HashMap::new();
     for c in plan
         .changes
         .iter()
@@ -235,23 +292,20 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
             !(c.address.kind == Kind::Channel && c.action == Action::Update && label_only(c))
         })
     {
-        let ancestors = graph.with_dependencies(std::slice::from_ref(&c.address));
-        let mut needs: Vec<usize> = out
+        let mut needs: Vec<usize> = graph
+            .with_dependencies(std::slice::from_ref(&c.address))
             .iter()
-            .enumerate()
-            .filter(|(i, s)| {
-                (*i >= torn
-                    && ancestors.contains(&s.change.address)
-                    && s.change.address != c.address)
-                    || (*i < torn && s.change.address == c.address)
-            })
-            .map(|(i, _)| i)
+            .filter(|a| **a != c.address)
+            .filter_map(|a| built_at.get(a).copied())
+            .chain(torn_at.get(&c.address).copied())
             .collect();
         needs.sort_unstable();
+        built_at.insert(c.address.clone(), out.len());
         out.push(Step {
             change: c.clone(),
             half: Half::Build,
             needs,
+            scope: scope_of(spec, &c.address),
         });
     }
     // Last for each relay whose fingerprint (its channel's label) changes: after every build step of
@@ -263,31 +317,20 @@ fn steps(plan: &Plan, graph: &Graph<Resource>) -> Vec<Step> {
                 .iter()
                 .any(|f| f.field == "label" && f.after.is_some())
     }) {
-        let closure =
-            graph.with_dependencies(&[Address::new(Kind::RelayState, c.address.key.clone())]);
-        let needs = out
+        let mut needs: Vec<usize> = graph
+            .with_dependencies(&[Address::new(Kind::RelayState, c.address.key.clone())])
             .iter()
-            .enumerate()
-            .filter(|(i, s)| *i >= torn && closure.contains(&s.change.address))
-            .map(|(i, _)| i)
+            .filter_map(|a| built_at.get(a).copied())
             .collect();
+        needs.sort_unstable();
         out.push(Step {
             change: c.clone(),
             half: Half::Fingerprint,
             needs,
+            scope: scope_of(spec, &c.address),
         });
     }
     out
-}
-
-/// Whether a teardown step must wait for another: they belong to the same relay, or one of them is a
-/// shared resource (credential, role) that relays' objects hold on to.
-fn related(earlier: &Step, c: &Change) -> bool {
-    let relay = |a: &Address| a.key.split('/').next().unwrap_or_default().to_owned();
-    match c.address.kind {
-        Kind::NamedCredential | Kind::Role | Kind::BusPolicy => true,
-        _ => relay(&earlier.change.address) == relay(&c.address),
-    }
 }
 
 /// Runs the plan; sends progress as it goes.
@@ -301,7 +344,7 @@ pub(crate) async fn apply(
     stop: Arc<AtomicBool>,
 ) -> Report {
     let graph = relayform_plan::desired(spec);
-    let steps = steps(plan, &graph);
+    let steps = steps(plan, &graph, spec);
     let ctx = Arc::new(Ctx {
         spec: spec.clone(),
         graph,
@@ -322,56 +365,39 @@ pub(crate) async fn apply(
             .collect(),
     });
     let _ = ctx.progress.send(Progress::Planned(steps.len()));
-    let teardown = steps.iter().filter(|s| s.half == Half::Teardown).count();
+    let nodes = steps
+        .iter()
+        .map(|s| Node {
+            needs: s.needs.clone(),
+            scope: s.scope.clone(),
+            phase: if s.half == Half::Teardown {
+                Phase::Teardown
+            } else {
+                Phase::Build
+            },
+        })
+        .collect();
+    let mut schedule = Schedule::new(nodes).expect("steps are built in dependency order");
     let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
     let mut running = tokio::task::JoinSet::new();
-    let mut started = vec![false; steps.len()];
     loop {
-        // Skip what can no longer run; start what can.
-        for i in 0..steps.len() {
-            if started[i] {
-                continue;
-            }
-            let s = &steps[i];
-            if let Some(bad) = s.needs.iter().find(|n| {
-                matches!(
-                    outcome[**n],
-                    Some(Outcome::Failed(_) | Outcome::Skipped(_) | Outcome::Pending(_))
-                )
-            }) {
-                started[i] = true;
-                let why = match outcome[*bad] {
-                    Some(Outcome::Pending(_)) => {
-                        format!("{} is still pending", steps[*bad].change.address)
-                    }
-                    _ => format!("{} did not succeed", steps[*bad].change.address),
-                };
-                let _ = ctx.progress.send(Progress::Skipped(s.name(), why.clone()));
-                outcome[i] = Some(Outcome::Skipped(why));
-                continue;
-            }
-            let barrier = s.half == Half::Build && outcome[..teardown].iter().any(Option::is_none);
-            let ready = s
-                .needs
-                .iter()
-                .all(|n| matches!(outcome[*n], Some(Outcome::Done(_))));
-            let stopping = ctx.stop.load(Ordering::SeqCst);
-            // Parallelism is bounded by the slots (held while calling an API, not while waiting).
-            if ready && !barrier && !stopping {
-                started[i] = true;
-                let ctx = ctx.clone();
-                let step = s.clone();
-                running.spawn(async move {
-                    let mut slot = Slot::take(ctx.slots.clone()).await;
-                    if ctx.stop.load(Ordering::SeqCst) {
-                        return (i, None);
-                    }
-                    let _ = ctx.progress.send(Progress::Started(step.name()));
-                    let started = Instant::now();
-                    let result = run_step(&ctx, &step, &mut slot).await;
-                    (i, Some(result.map(|d| (d, started.elapsed()))))
-                });
-            }
+        // Start what is ready; parallelism is bounded by the slots (held while calling an API, not
+        // while waiting). Once interrupted, nothing new starts.
+        while !ctx.stop.load(Ordering::SeqCst)
+            && let Some(i) = schedule.next_ready()
+        {
+            let ctx = ctx.clone();
+            let step = steps[i].clone();
+            running.spawn(async move {
+                let mut slot = Slot::take(ctx.slots.clone()).await;
+                if ctx.stop.load(Ordering::SeqCst) {
+                    return (i, None);
+                }
+                let _ = ctx.progress.send(Progress::Started(step.name()));
+                let started = Instant::now();
+                let result = run_step(&ctx, &step, &mut slot).await;
+                (i, Some(result.map(|d| (d, started.elapsed()))))
+            });
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -387,7 +413,7 @@ pub(crate) async fn apply(
             }
         };
         let name = steps[i].name();
-        outcome[i] = Some(match result {
+        let ended = match result {
             None => {
                 let why = "interrupted before it started".to_owned();
                 let _ = ctx.progress.send(Progress::Skipped(name, why.clone()));
@@ -407,16 +433,34 @@ pub(crate) async fn apply(
                 let _ = ctx.progress.send(Progress::Pending(name, e.clone()));
                 Outcome::Pending(e)
             }
-        });
+        };
+        let how = if matches!(ended, Outcome::Done(_)) {
+            Finish::Succeeded
+        } else {
+            Finish::NotSucceeded
+        };
+        outcome[i] = Some(ended);
+        for (skipped, cause) in schedule.finish(i, how) {
+            let why = match outcome[cause] {
+                Some(Outcome::Pending(_)) => {
+                    format!("{} is still pending", steps[cause].change.address)
+                }
+                _ => format!("{} did not succeed", steps[cause].change.address),
+            };
+            let _ = ctx
+                .progress
+                .send(Progress::Skipped(steps[skipped].name(), why.clone()));
+            outcome[skipped] = Some(Outcome::Skipped(why));
+        }
     }
     let mut report = Report::default();
+    let mut by_address: std::collections::HashMap<&Address, Vec<&Option<Outcome>>> =
+        std::collections::HashMap::new();
+    for (s, o) in steps.iter().zip(&outcome) {
+        by_address.entry(&s.change.address).or_default().push(o);
+    }
     for c in &plan.changes {
-        let mine: Vec<&Option<Outcome>> = steps
-            .iter()
-            .zip(&outcome)
-            .filter(|(s, _)| s.change.address == c.address)
-            .map(|(_, o)| o)
-            .collect();
+        let mine = by_address.get(&c.address).map_or(&[][..], Vec::as_slice);
         if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
             report.changes.failed += 1;
         } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
@@ -1316,7 +1360,7 @@ relays:
     fn builds_wait_for_their_changed_ancestors_only() {
         let s = spec(SPEC);
         let plan = relayform_plan::diff::plan(&s, &Observed::default());
-        let steps = steps(&plan, &relayform_plan::desired(&s));
+        let steps = steps(&plan, &relayform_plan::desired(&s), &s);
         let got = shape(&steps);
         assert!(steps.iter().all(|s| s.half != Half::Teardown));
         // The relay's fingerprint is recorded after everything of it has been built.
@@ -1367,7 +1411,7 @@ relays:
             },
         );
         let plan = relayform_plan::diff::plan(&s, &observed);
-        let got = shape(&steps(&plan, &relayform_plan::desired(&s)));
+        let got = shape(&steps(&plan, &relayform_plan::desired(&s), &s));
         assert_eq!(
             got[0], "Teardown salesforce.relay[orders] <- []",
             "{got:#?}"
@@ -1415,7 +1459,7 @@ relays:
                 drift: false,
             });
         }
-        let got = shape(&steps(&plan, &relayform_plan::desired(&s)));
+        let got = shape(&steps(&plan, &relayform_plan::desired(&s), &s));
         let order: Vec<&str> = got
             .iter()
             .map(|g| g.split(" <- ").next().unwrap())
@@ -1430,7 +1474,14 @@ relays:
                 "Teardown aws.role[events/relayform-eu-west-1-orders]",
             ]
         );
-        assert!(got[4].ends_with(r#"["Teardown aws.forwarding[orders]", "Teardown aws.association[orders]", "Teardown salesforce.relay[orders]", "Teardown salesforce.channel[orders]"]"#), "{got:#?}");
+        // The role waits for what uses it in its account (the rule sends with it), not for the
+        // org's objects: teardown ordering is per scope.
+        assert!(
+            got[4].ends_with(
+                r#"["Teardown aws.forwarding[orders]", "Teardown aws.association[orders]"]"#
+            ),
+            "{got:#?}"
+        );
         assert!(
             got[2].ends_with(
                 r#"["Teardown aws.forwarding[orders]", "Teardown aws.association[orders]"]"#
