@@ -72,6 +72,20 @@ pub struct Manual {
     pub relays: Vec<String>,
 }
 
+/// An org or account that could not be read (unreachable, credentials refused or missing, another
+/// org than the spec pins): what its relays need is not planned; the rest of the plan stands.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unread {
+    /// `salesforce` or `aws`.
+    pub system: &'static str,
+    /// The org or account (spec name).
+    pub scope: String,
+    /// Why, as the provider said it (with its hint).
+    pub error: String,
+    /// The spec relays left out because of it.
+    pub relays: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// In the order apply makes them: creates and updates in graph order, then deletes in reverse.
@@ -79,6 +93,8 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
     /// What the owner of another account must do (relayform has no credentials there).
     pub manual: Vec<Manual>,
+    /// Orgs and accounts that could not be read, and the relays not planned because of them.
+    pub unread: Vec<Unread>,
 }
 
 /// The version of the plan's JSON document; bumped on any incompatible change (2: the version is a
@@ -155,6 +171,12 @@ impl Plan {
                 "scope": u.scope,
                 "kind": u.kind,
                 "name": u.name,
+            })).collect::<Vec<_>>(),
+            "unread": self.unread.iter().map(|u| json!({
+                "system": u.system,
+                "scope": u.scope,
+                "error": u.error,
+                "relays": u.relays,
             })).collect::<Vec<_>>(),
             "summary": {
                 "create": self.count(Action::Create),
@@ -251,8 +273,37 @@ impl Plan {
                 u.system, u.kind, u.name, u.scope
             );
         }
-        if self.is_empty() {
+        for u in &self.unread {
+            let what = if u.system == "salesforce" {
+                "org"
+            } else {
+                "AWS account"
+            };
+            let left = match u.relays.as_slice() {
+                [] => String::new(),
+                [one] => format!(", so relay `{one}` is not planned"),
+                many => format!(
+                    ", so relays {} are not planned",
+                    many.iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {what} `{}` could not be read{left}:",
+                paint("31;1", "!"),
+                u.scope
+            );
+            for line in u.error.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+        if self.is_empty() && self.unread.is_empty() {
             out.push_str("No changes: the orgs and accounts match the spec.\n");
+        } else if self.is_empty() {
+            out.push_str("No changes in the orgs and accounts that could be read.\n");
         } else {
             let drift = self.changes.iter().filter(|c| c.drift).count();
             let _ = writeln!(

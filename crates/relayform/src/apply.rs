@@ -52,6 +52,9 @@ pub(crate) struct Connections {
     /// How to reach each account of the spec, by account id: for other regions than the spec's (a
     /// relay moved to another region leaves its old partner bus behind in the old one).
     pub targets: BTreeMap<String, relayform_aws::Target>,
+    /// Orgs and accounts that could not be set up (a secret missing), with why.
+    pub failed_orgs: BTreeMap<String, String>,
+    pub failed_accounts: BTreeMap<String, String>,
 }
 
 /// What happens, as it happens (for progress output).

@@ -248,7 +248,8 @@ pub(crate) fn plan(
         p.close().await?;
         Ok::<_, anyhow::Error>(plan)
     })?;
-    if let Some(file) = &args.out {
+    let unsaved = args.out.is_some() && !plan.unread.is_empty();
+    if let Some(file) = args.out.as_ref().filter(|_| !unsaved) {
         // Paths relative to the plan file's directory: the plan moves with its checkout.
         let base = plan_dir(file);
         let relative = |p: &Path| {
@@ -280,11 +281,54 @@ pub(crate) fn plan(
     } else {
         write!(out, "{}", plan.render(true))?;
     }
+    if !plan.unread.is_empty() {
+        let also = if unsaved {
+            "; the plan was not saved (a saved plan is applied whole)"
+        } else {
+            ""
+        };
+        let message = format!(
+            "{}{also}\nhint: the rest is planned; run again once it can be read, or leave it out with --org",
+            unread_summary(&plan)
+        );
+        if args.json {
+            // The document (with its `unread`) is stdout's one document; the error goes to stderr.
+            writeln!(err, "error: {message}")?;
+            return Ok(1);
+        }
+        bail!(message);
+    }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         2
     } else {
         0
     })
+}
+
+/// "org `lost` could not be read (relays stranded left out)" for every unread org and account.
+fn unread_summary(plan: &Plan) -> String {
+    let each: Vec<String> = plan
+        .unread
+        .iter()
+        .map(|u| {
+            let what = if u.system == "salesforce" {
+                "org"
+            } else {
+                "AWS account"
+            };
+            let relays: Vec<String> = u.relays.iter().map(|r| format!("`{r}`")).collect();
+            match relays.as_slice() {
+                [] => format!("{what} `{}`", u.scope),
+                [one] => format!("{what} `{}` (relay {one})", u.scope),
+                many => format!("{what} `{}` (relays {})", u.scope, many.join(", ")),
+            }
+        })
+        .collect();
+    format!(
+        "{} could not be read, and what needs {} is not planned",
+        each.join(", "),
+        if each.len() == 1 { "it" } else { "them" }
+    )
 }
 
 /// The version of `output --json`.
@@ -300,16 +344,22 @@ pub(crate) fn output(
     use relayform_plan::diff::{FORWARD_RULE, same_name};
     let loaded = load(&args.paths, err)?;
     let spec = &loaded.spec;
-    let observed = runtime()?.block_on(async {
+    let (observed, plan) = runtime()?.block_on(async {
         let p = prepare(spec, spec, &args.scope, true, err).await?;
-        let observed = p.observed.clone();
+        let seen = (p.observed.clone(), p.plan.clone());
         p.close().await?;
-        Ok::<_, anyhow::Error>(observed)
+        Ok::<_, anyhow::Error>(seen)
     })?;
+    // Relays whose org or account could not be read are not shown as if they had nothing.
+    let unread: BTreeSet<&str> = plan
+        .unread
+        .iter()
+        .flat_map(|u| u.relays.iter().map(String::as_str))
+        .collect();
     let mut relays = Vec::new();
     for (name, r) in &spec.relays {
         let in_scope = args.scope.orgs.is_empty() || args.scope.orgs.contains(&r.org.value);
-        if r.ensure != Ensure::Present || !in_scope {
+        if r.ensure != Ensure::Present || !in_scope || unread.contains(name.as_str()) {
             continue;
         }
         let account = &spec.aws_accounts[&r.aws_account.value];
@@ -364,7 +414,7 @@ pub(crate) fn output(
             &json!({"format_version": OUTPUT_FORMAT_VERSION, "relays": relays}),
         )?;
         writeln!(out)?;
-        return Ok(0);
+        return output_unread(&plan, err);
     }
     for r in &relays {
         let s = |v: &Value| {
@@ -416,7 +466,26 @@ pub(crate) fn output(
         )?;
         writeln!(out, "  role:                 {}", f(&r["aws"]["role_arn"]))?;
     }
-    Ok(0)
+    output_unread(&plan, err)
+}
+
+/// Exit 1, saying which relays `output` left out, when an org or account could not be read.
+fn output_unread(plan: &Plan, err: &mut dyn Write) -> anyhow::Result<u8> {
+    if plan.unread.is_empty() {
+        return Ok(0);
+    }
+    let details: Vec<String> = plan
+        .unread
+        .iter()
+        .map(|u| format!("  {}: {}", u.scope, u.error.replace('\n', "\n    ")))
+        .collect();
+    writeln!(
+        err,
+        "error: {}; those relays are not shown\n{}",
+        unread_summary(plan),
+        details.join("\n")
+    )?;
+    Ok(1)
 }
 
 /// The directory a plan file is in, absolute: what its paths are relative to.
@@ -623,15 +692,26 @@ fn execute(
         if !json {
             write!(out, "{}", p.plan.render(true))?;
         }
+        // Orgs and accounts that could not be read: what needs them is not in the plan; the rest
+        // is applied, and the run ends with exit 1 saying so.
+        let unread = (!p.plan.unread.is_empty()).then(|| unread_summary(&p.plan));
+        let left_out = |err: &mut dyn Write| -> std::io::Result<()> {
+            if let Some(u) = &unread {
+                writeln!(err, "error: {u}\nhint: run {verb} again once it can be read, or leave it out with --org")?;
+            }
+            Ok(())
+        };
         if p.plan.is_empty() {
             let plan = p.plan.clone();
             p.close().await?;
+            let code = if unread.is_some() { 1 } else { 0 };
             if json {
-                let doc = outcome(verb, &plan, None, false, &[], 0);
+                let doc = outcome(verb, &plan, None, false, &[], code);
                 serde_json::to_writer_pretty(&mut *out, &doc)?;
                 writeln!(out)?;
             }
-            return Ok(0);
+            left_out(err)?;
+            return Ok(code);
         }
         if !execution.auto_approve && saved.is_none() && !confirm(verb, err)? {
             writeln!(out, "{verb} cancelled: nothing was changed.")?;
@@ -695,7 +775,7 @@ fn execute(
             1
         };
         // Only a whole apply leaves every relay of the spec in place to carry a test event.
-        let whole = scope.targets.is_empty() && scope.orgs.is_empty();
+        let whole = scope.targets.is_empty() && scope.orgs.is_empty() && unread.is_none();
         let mut deliveries = Vec::new();
         if code == 0 && verb == "apply" && whole
             && let Some(sim) = &p.sim {
@@ -709,8 +789,12 @@ fn execute(
                     }
                 }
             }
+        if unread.is_some() && code != 130 {
+            code = 1;
+        }
         let plan = p.plan.clone();
         p.close().await?;
+        left_out(err)?;
         if json {
             let doc = outcome(verb, &plan, Some(&report), interrupted, &deliveries, code);
             serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -734,6 +818,7 @@ fn outcome(
     code: u8,
 ) -> Value {
     let status = match report {
+        _ if !plan.unread.is_empty() && code == 1 => "incomplete",
         None => "no_changes",
         Some(_) if interrupted && code == 130 => "interrupted",
         Some(r) if r.succeeded() => "complete",

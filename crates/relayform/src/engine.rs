@@ -332,7 +332,9 @@ pub(crate) fn target(
     Ok(target)
 }
 
-/// Connects to every org and account the spec names (nothing is called yet).
+/// Connects to every org and account the spec names (nothing is called yet). One that cannot be set
+/// up (a secret missing, a file unreadable) is returned with why, in `failed`, and left out: the
+/// others go on.
 pub(crate) async fn connect(
     spec: &Spec,
     sim: Option<&relayform_simulator::Running>,
@@ -340,11 +342,23 @@ pub(crate) async fn connect(
 ) -> anyhow::Result<Connections> {
     let mut conn = Connections::default();
     for name in spec.orgs.keys() {
-        conn.orgs
-            .insert(name.clone(), salesforce(spec, name, sim, patience)?);
+        match salesforce(spec, name, sim, patience) {
+            Ok(client) => {
+                conn.orgs.insert(name.clone(), client);
+            }
+            Err(e) => {
+                conn.failed_orgs.insert(name.clone(), format!("{e:#}"));
+            }
+        }
     }
     for name in spec.aws_accounts.keys() {
-        let t = target(spec, name, sim, patience)?;
+        let t = match target(spec, name, sim, patience) {
+            Ok(t) => t,
+            Err(e) => {
+                conn.failed_accounts.insert(name.clone(), format!("{e:#}"));
+                continue;
+            }
+        };
         conn.accounts
             .insert(name.clone(), Aws::connect(&t, None).await);
         conn.targets
@@ -352,6 +366,9 @@ pub(crate) async fn connect(
     }
     Ok(conn)
 }
+
+/// How many orgs, and then accounts, are read at once.
+pub(crate) const REFRESH_CONCURRENCY: usize = 16;
 
 /// The orgs and accounts a scoped command reads. With `--target`: the orgs and accounts of the
 /// targets and what they depend on. With `--org` alone: those orgs, the accounts their relays use,
@@ -433,55 +450,85 @@ pub(crate) fn reach(
     Ok(Some(r))
 }
 
-/// Reads every org and account the spec names (or those within `reach`), concurrently; checks
-/// pinned org and account ids.
+/// Reads every org and account the spec names (or those within `reach`), at most
+/// [`REFRESH_CONCURRENCY`] at a time; checks pinned org and account ids. An org or account that
+/// cannot be read (unreachable, credentials refused, another org than pinned) is returned in
+/// `Observed::unread_orgs`/`unread_accounts` with why, and the planner leaves out what needs it:
+/// the others are planned and applied.
 pub(crate) async fn refresh(
     spec: &Spec,
     conn: &Connections,
     reach: Option<&Reach>,
     err: &mut dyn Write,
 ) -> anyhow::Result<Observed> {
-    let mut tasks = Vec::new();
+    let bound = Arc::new(tokio::sync::Semaphore::new(REFRESH_CONCURRENCY));
+    let in_reach_org = |n: &String| reach.is_none_or(|r| r.orgs.contains(n));
+    let in_reach_account = |n: &String| reach.is_none_or(|r| r.accounts.contains(n));
+    let mut unread_orgs: BTreeMap<String, String> = conn
+        .failed_orgs
+        .iter()
+        .filter(|(n, _)| in_reach_org(n))
+        .map(|(n, e)| (n.clone(), e.clone()))
+        .collect();
+    let mut unread_accounts: BTreeMap<String, String> = conn
+        .failed_accounts
+        .iter()
+        .filter(|(n, _)| in_reach_account(n))
+        .map(|(n, e)| (n.clone(), e.clone()))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
     for name in spec
         .orgs
         .keys()
-        .filter(|n| reach.is_none_or(|r| r.orgs.contains(*n)))
+        .filter(|n| in_reach_org(n) && conn.orgs.contains_key(*n))
     {
         let client = conn.orgs[name].clone();
         let (name, pinned) = (name.clone(), spec.orgs[name].org_id.clone());
-        tasks.push(tokio::spawn(async move {
-            let seen = relayform_salesforce::observe_org(&client)
-                .await
-                .map_err(|e| {
-                    let hint = match e.kind {
-                        relayform_provider::ErrorKind::Unauthorized => format!("\nhint: the org refused relayform's credentials: check `auth` of org `{name}` in the spec and the secret it refers to"),
-                        relayform_provider::ErrorKind::Transient => format!("\nhint: org `{name}` could not be reached: check its instance_url and the network, then run again"),
-                        _ => String::new(),
-                    };
-                    anyhow::anyhow!("cannot read org `{name}`: {e}{hint}")
-                })?;
-            if let Some(pin) = pinned
-                && seen.org_id.get(..15) != pin.value.get(..15) {
-                    bail!(
-                        "org `{name}` is {}, but the spec pins it to {} ({})\nhint: the credentials reach another org; nothing was read further or changed",
-                        seen.org_id,
-                        pin.value,
-                        pin.at
-                    );
-                }
-            Ok((name, seen))
-        }));
+        let bound = bound.clone();
+        tasks.spawn(async move {
+            let _permit = bound.acquire_owned().await;
+            let read = async {
+                let seen = relayform_salesforce::observe_org(&client)
+                    .await
+                    .map_err(|e| {
+                        let hint = match e.kind {
+                            relayform_provider::ErrorKind::Unauthorized => format!("\nhint: the org refused relayform's credentials: check `auth` of org `{name}` in the spec and the secret it refers to"),
+                            relayform_provider::ErrorKind::Transient => format!("\nhint: org `{name}` could not be reached: check its instance_url and the network, then run again"),
+                            _ => String::new(),
+                        };
+                        anyhow::anyhow!("cannot read org `{name}`: {e}{hint}")
+                    })?;
+                if let Some(pin) = pinned
+                    && seen.org_id.get(..15) != pin.value.get(..15) {
+                        bail!(
+                            "org `{name}` is {}, but the spec pins it to {} ({})\nhint: the credentials reach another org; nothing was read further or changed there",
+                            seen.org_id,
+                            pin.value,
+                            pin.at
+                        );
+                    }
+                Ok(seen)
+            };
+            let result = read.await;
+            (name, result)
+        });
     }
     let mut orgs = BTreeMap::new();
-    for t in tasks {
-        let (name, seen) = t.await??;
-        orgs.insert(name, seen);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("reading an org stopped unexpectedly")? {
+            (name, Ok(seen)) => {
+                orgs.insert(name, seen);
+            }
+            (name, Err(e)) => {
+                unread_orgs.insert(name, format!("{e:#}"));
+            }
+        }
     }
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for (name, a) in spec
         .aws_accounts
         .iter()
-        .filter(|(n, _)| reach.is_none_or(|r| r.accounts.contains(*n)))
+        .filter(|(n, _)| in_reach_account(n) && conn.accounts.contains_key(*n))
     {
         let mut interest = Interest::default();
         for r in spec
@@ -521,46 +568,69 @@ pub(crate) async fn refresh(
         let target = conn.targets.get(&a.account_id.value).cloned();
         let conn = conn.accounts[name].clone();
         let (name, account_id) = (name.clone(), a.account_id.value.clone());
-        tasks.push(tokio::spawn(async move {
-            conn.pin(&account_id).await.map_err(|e| {
-                let hint = match e.kind {
-                    _ if e.message.contains("\nhint: ") => String::new(),
-                    relayform_provider::ErrorKind::Unauthorized => format!("\nhint: check the credentials of AWS account `{name}` in the spec (profile, role, or the default chain's environment)"),
-                    relayform_provider::ErrorKind::Transient => format!("\nhint: AWS could not be reached for account `{name}`: check its region, endpoint_url and the network"),
-                    _ => String::new(),
-                };
-                anyhow::anyhow!("cannot use AWS account `{name}`: {e}{hint}")
-            })?;
-            let mut seen = observe_account(&conn, &account_id, &interest)
-                .await
-                .with_context(|| format!("cannot read AWS account `{name}`"))?;
-            for (region, bus) in &policies {
-                let regional = match &target {
-                    Some(t) if *region != conn.region => {
-                        Aws::connect(&relayform_aws::Target { region: region.clone(), ..t.clone() }, None).await
-                    }
-                    _ => conn.clone(),
-                };
-                let p = relayform_aws::observe::bus_policy(&regional, bus)
+        let bound = bound.clone();
+        tasks.spawn(async move {
+            let _permit = bound.acquire_owned().await;
+            let read = async {
+                conn.pin(&account_id).await.map_err(|e| {
+                    let hint = match e.kind {
+                        _ if e.message.contains("\nhint: ") => String::new(),
+                        relayform_provider::ErrorKind::Unauthorized => format!("\nhint: check the credentials of AWS account `{name}` in the spec (profile, role, or the default chain's environment)"),
+                        relayform_provider::ErrorKind::Transient => format!("\nhint: AWS could not be reached for account `{name}`: check its region, endpoint_url and the network"),
+                        _ => String::new(),
+                    };
+                    anyhow::anyhow!("cannot use AWS account `{name}`: {e}{hint}")
+                })?;
+                let mut seen = observe_account(&conn, &account_id, &interest)
                     .await
-                    .with_context(|| format!("cannot read the policy of bus {bus} ({region}) in AWS account `{name}`"))?;
-                seen.bus_policies.push(p);
-            }
-            Ok::<_, anyhow::Error>((name, seen))
-        }));
+                    .with_context(|| format!("cannot read AWS account `{name}`"))?;
+                for (region, bus) in &policies {
+                    let regional = match &target {
+                        Some(t) if *region != conn.region => {
+                            Aws::connect(&relayform_aws::Target { region: region.clone(), ..t.clone() }, None).await
+                        }
+                        _ => conn.clone(),
+                    };
+                    let p = relayform_aws::observe::bus_policy(&regional, bus)
+                        .await
+                        .with_context(|| format!("cannot read the policy of bus {bus} ({region}) in AWS account `{name}`"))?;
+                    seen.bus_policies.push(p);
+                }
+                Ok::<_, anyhow::Error>(seen)
+            };
+            let result = read.await;
+            (name, result)
+        });
     }
     let mut accounts = BTreeMap::new();
-    for t in tasks {
-        let (name, seen) = t.await??;
-        accounts.insert(name, seen);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("reading an AWS account stopped unexpectedly")? {
+            (name, Ok(seen)) => {
+                accounts.insert(name, seen);
+            }
+            (name, Err(e)) => {
+                unread_accounts.insert(name, format!("{e:#}"));
+            }
+        }
     }
+    let unread = unread_orgs.len() + unread_accounts.len();
     writeln!(
         err,
-        "read {} org(s) and {} AWS account(s)",
+        "read {} org(s) and {} AWS account(s){}",
         orgs.len(),
-        accounts.len()
+        accounts.len(),
+        if unread > 0 {
+            format!("; {unread} could not be read (see the plan)")
+        } else {
+            String::new()
+        }
     )?;
-    Ok(Observed { orgs, accounts })
+    Ok(Observed {
+        orgs,
+        accounts,
+        unread_orgs,
+        unread_accounts,
+    })
 }
 
 /// The JWT bearer audience for an org reached at `instance_url` when the spec names no login host:

@@ -148,6 +148,7 @@ fn every_json_document_satisfies_its_published_schema() {
     check("sim-serve", &serde_json::from_str(&line).unwrap());
 
     errors_are_json_documents_with_the_text_exit_codes(d);
+    an_org_that_cannot_be_read_is_part_of_the_plan_document(d);
 
     let published: BTreeSet<String> = std::fs::read_dir(docs())
         .unwrap()
@@ -253,4 +254,46 @@ fn errors_are_json_documents_with_the_text_exit_codes(d: &Path) {
         &["plan", "--json", "--org", "dmeo", "demo.relayform.yaml"],
     );
     assert_eq!(doc["error"]["hints"][0], "did you mean `--org demo`?");
+}
+
+/// An org whose secret is missing is the plan's `unread` part; the demo org is planned all the same;
+/// stdout is still the one plan document, and the exit code 1.
+fn an_org_that_cannot_be_read_is_part_of_the_plan_document(d: &Path) {
+    let demo = std::fs::read_to_string(demo()).unwrap();
+    let spec = demo.replacen(
+        "orgs:\n",
+        "orgs:\n  ghost:\n    instance_url: https://ghost.my.salesforce.com\n    auth: {client_credentials: {client_id: x, client_secret: {env: RELAYFORM_TEST_NEVER_SET}}}\n",
+        1,
+    )
+    .replacen(
+        "aws_accounts:\n",
+        "aws_accounts:\n  far:\n    account_id: \"123456789012\"\n    region: us-east-1\n    endpoint_url: http://127.0.0.1:9\n    credentials: {profile: relayform-test-no-such-profile}\n",
+        1,
+    ) + "  haunted:\n    org: ghost\n    aws_account: far\n    events: [Order_Placed__e]\n    error_recovery: earliest\n";
+    std::fs::write(d.join("two.relayform.yaml"), spec).unwrap();
+    let (code, doc) = run_json(d, &["plan", "--json", "two.relayform.yaml"]);
+    assert_eq!(code, 1, "{doc:#}");
+    check("plan", &doc);
+    assert_eq!(doc["unread"][0]["scope"], "ghost", "{doc:#}");
+    assert_eq!(doc["unread"][0]["relays"], serde_json::json!(["haunted"]));
+    assert!(
+        doc["unread"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("RELAYFORM_TEST_NEVER_SET is not set"),
+        "{doc:#}"
+    );
+    let planned: Vec<&str> = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert!(planned.contains(&"salesforce.relay[orders]"), "{planned:?}");
+    assert!(
+        !planned
+            .iter()
+            .any(|a| a.contains("haunted") || a.contains("ghost/")),
+        "{planned:?}"
+    );
 }

@@ -81,12 +81,17 @@ async fn a_remote_org_and_account_are_planned_applied_and_their_credentials_chec
     );
 
     // Refused credentials: a clear error, exit 1, and the secret is not repeated.
+    // The org is the plan's unread part (the rest would be planned), with the reason.
     let (code, out, err) = relayform(d, &["plan", "spec.yaml"], "not-the-secret-5f3a");
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("cannot read org `acme`"), "{err}");
-    assert!(err.contains("invalid client credentials"), "{err}");
+    assert!(out.contains("cannot read org `acme`"), "{out}");
+    assert!(out.contains("invalid client credentials"), "{out}");
     assert!(
-        err.contains("hint: the org refused relayform's credentials: check `auth` of org `acme`"),
+        out.contains("hint: the org refused relayform's credentials: check `auth` of org `acme`"),
+        "{out}"
+    );
+    assert!(
+        err.contains("error: org `acme` (relay `orders`) could not be read"),
         "{err}"
     );
     for text in [&out, &err] {
@@ -96,14 +101,18 @@ async fn a_remote_org_and_account_are_planned_applied_and_their_credentials_chec
 
     // Credentials for another account than the spec pins: stopped before anything is read or changed.
     std::fs::write(d.join("spec.yaml"), spec(&sim, "111111111111")).unwrap();
-    let (code, _, err) = relayform(
+    let (code, out, err) = relayform(
         d,
         &["apply", "--auto-approve", "spec.yaml"],
         DEMO_CLIENT_SECRET,
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("cannot use AWS account `events`"), "{err}");
-    assert!(err.contains("111111111111"), "{err}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("cannot use AWS account `events`"), "{out}");
+    assert!(out.contains("111111111111"), "{out}");
+    assert!(
+        out.contains("No changes in the orgs and accounts that could be read."),
+        "nothing of the relay is touched: {out}"
+    );
 }
 
 /// `relayform conformance` against a simulator served and reached as a real org and account: its
