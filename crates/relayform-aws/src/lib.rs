@@ -331,6 +331,16 @@ pub struct Aws {
 impl Aws {
     /// Builds the clients. No call is made yet.
     pub async fn connect(target: &Target, observer: Option<Arc<dyn Observer>>) -> Aws {
+        let files = || {
+            target.config_file.as_ref().map(|file| {
+                aws_runtime::env_config::file::EnvConfigFiles::builder()
+                    .with_file(
+                        aws_runtime::env_config::file::EnvConfigFileKind::Config,
+                        file,
+                    )
+                    .build()
+            })
+        };
         let base = || {
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
                 .region(Region::new(target.region.clone()))
@@ -339,16 +349,20 @@ impl Aws {
             if let Some(url) = &target.endpoint_url {
                 loader = loader.endpoint_url(url);
             }
-            if let Some(file) = &target.config_file {
-                let files = aws_runtime::env_config::file::EnvConfigFiles::builder()
-                    .with_file(
-                        aws_runtime::env_config::file::EnvConfigFileKind::Config,
-                        file,
-                    )
-                    .build();
+            if let Some(files) = files() {
                 loader = loader.profile_files(files);
             }
             loader
+        };
+        // A profile the spec names is the credentials, as `aws --profile NAME` makes it: keys in
+        // the environment (which come first in the SDK's default chain) do not override it.
+        let profile = |name: &str| {
+            let mut p =
+                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(name);
+            if let Some(files) = files() {
+                p = p.profile_files(files);
+            }
+            p.build()
         };
         let loader = match &target.credentials {
             Credentials::Static {
@@ -362,7 +376,9 @@ impl Aws {
                 "relayform",
             )),
             Credentials::DefaultChain => base(),
-            Credentials::Profile(name) => base().profile_name(name),
+            Credentials::Profile(name) => base()
+                .profile_name(name)
+                .credentials_provider(profile(name)),
             Credentials::AssumeRole {
                 role_arn,
                 external_id,
@@ -370,7 +386,7 @@ impl Aws {
                 source_profile,
             } => {
                 let source = match source_profile {
-                    Some(p) => base().profile_name(p),
+                    Some(p) => base().profile_name(p).credentials_provider(profile(p)),
                     None => base(),
                 };
                 let source = source.load().await;

@@ -248,11 +248,8 @@ async fn missing_profiles_and_expired_sso_sessions_say_what_to_do() {
         config_file: Some(config.clone()),
         patience: Patience::per_attempt(std::time::Duration::from_secs(2)),
     };
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        // The environment's keys come first in the SDK's chain: this machine has some, so the
-        // profile is never consulted. (CI has none.)
-        return;
-    }
+    // The profile is consulted whatever keys the environment has: a spec's profile is its
+    // credentials, as `aws --profile` makes it.
     let e = Aws::connect(&connect("sso"), None)
         .await
         .caller_account()

@@ -319,3 +319,49 @@ async fn a_namespaced_org_converges() {
     });
     assert_eq!(left, 0);
 }
+
+/// A spec account's `credentials: {profile: NAME}` is that profile's, as `aws --profile NAME` is,
+/// even with keys in the environment: they used to win (they come first in the SDK's default
+/// chain), so the profile's account pin failed, or worse, another identity of the same account acted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_in_the_spec_wins_over_keys_in_the_environment() {
+    let mut config = relayform_simulator::Config::default();
+    config
+        .aws_accounts
+        .push(relayform_simulator::config::AccountConfig {
+            account_id: "100000000002".into(),
+            access_keys: vec![relayform_simulator::config::AccessKeyConfig {
+                access_key_id: "KEYOFACCOUNTTWO".into(),
+                secret_access_key: "two".into(),
+            }],
+            event_buses: Vec::new(),
+        });
+    let sim = relayform_simulator::start(relayform_simulator::Options {
+        config,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("aws-config"),
+        "[profile two]\naws_access_key_id = KEYOFACCOUNTTWO\naws_secret_access_key = two\n",
+    )
+    .unwrap();
+    let spec = spec(&sim, "100000000002")
+        .replace("credentials: default_chain", "credentials: {profile: two}");
+    std::fs::write(d.join("spec.yaml"), spec).unwrap();
+    // The environment has the demo keys (account 000000000000): the profile's account must win.
+    let config_file = d.join("aws-config").display().to_string();
+    let (code, out, err) = common::relayform(
+        d,
+        &["plan", "--detailed-exitcode", "spec.yaml"],
+        &[
+            ("TEST_SF_SECRET", DEMO_CLIENT_SECRET),
+            ("AWS_CONFIG_FILE", config_file.as_str()),
+        ],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("+ aws.role[events/"), "{out}");
+}
