@@ -61,16 +61,10 @@ fn calls(state: &Path, from: usize) -> (usize, usize, usize, BTreeMap<String, us
             let mut by = BTreeMap::new();
             let mut mutating = 0;
             for e in w.journal.entries.iter().skip(from) {
-                let op = &e.operation;
-                let read = op.starts_with("List")
-                    || op.starts_with("Get")
-                    || op.starts_with("Describe")
-                    || op.contains("query")
-                    || op.starts_with("oauth");
-                if !read {
+                if e.is_mutating() {
                     mutating += 1;
                 }
-                *by.entry(op.clone()).or_insert(0) += 1;
+                *by.entry(e.operation.clone()).or_insert(0) += 1;
             }
             let len = w.journal.entries.len();
             (len - from.min(len), mutating, len, by)

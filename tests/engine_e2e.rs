@@ -630,9 +630,9 @@ fn a_failure_at_any_mutating_call_is_recovered_by_the_next_apply() {
             w.journal
                 .entries
                 .iter()
-                .map(|e| e.operation.clone())
                 // The engine's calls; the demo's test event is not one of them.
-                .filter(|op| mutating(op) && op != "event.publish")
+                .filter(|e| e.is_mutating() && e.operation != "event.publish")
+                .map(|e| e.operation.clone())
                 .collect()
         })
     });

@@ -428,6 +428,43 @@ pub struct JournalEntry {
     pub fault: Option<String>,
 }
 
+/// Salesforce operations (as the journal names them) that change the org: every other one (token
+/// requests, queries, gets, limits) only reads.
+const SALESFORCE_WRITES: [&str; 7] = [
+    "tooling.create",
+    "tooling.update",
+    "tooling.delete",
+    "sobject.create",
+    "sobject.update",
+    "sobject.delete",
+    "event.publish",
+];
+
+/// AWS operations that read although their names do not say so (`List*`, `Get*` and `Describe*`
+/// read by name). `AssumeRole` hands out credentials and changes no resource.
+const AWS_READS: [&str; 3] = ["FilterLogEvents", "TestEventPattern", "AssumeRole"];
+
+/// Whether a call of `operation` on `api` (`salesforce` or `aws`) changes the simulated world's
+/// resources: a create, update, delete or publish. The one home of this rule: crash sweeps kill
+/// after such calls, tests and benchmarks count them.
+pub fn mutating(api: &str, operation: &str) -> bool {
+    if api == "salesforce" {
+        return SALESFORCE_WRITES.contains(&operation);
+    }
+    let reads = ["List", "Get", "Describe"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+        || AWS_READS.contains(&operation);
+    !reads
+}
+
+impl JournalEntry {
+    /// Whether this call changed the world's resources (see [`mutating`]).
+    pub fn is_mutating(&self) -> bool {
+        mutating(&self.api, &self.operation)
+    }
+}
+
 /// What reached which target.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Deliveries {
@@ -1144,5 +1181,40 @@ mod tests {
             !s.field_is("DeveloperName", &json!("nested")),
             "a nested field with the same name"
         );
+    }
+}
+
+#[cfg(test)]
+mod mutating_tests {
+    use super::mutating;
+
+    #[test]
+    fn reads_token_requests_and_credentials_change_nothing() {
+        for (api, op) in [
+            ("salesforce", "oauth.token"),
+            ("salesforce", "tooling.query"),
+            ("salesforce", "tooling.get"),
+            ("salesforce", "sobject.get"),
+            ("salesforce", "limits"),
+            ("salesforce", "query"),
+            ("aws", "ListRules"),
+            ("aws", "GetRole"),
+            ("aws", "DescribeEventBus"),
+            ("aws", "FilterLogEvents"),
+            ("aws", "AssumeRole"),
+        ] {
+            assert!(!mutating(api, op), "{api} {op}");
+        }
+        for (api, op) in [
+            ("salesforce", "tooling.create"),
+            ("salesforce", "tooling.delete"),
+            ("salesforce", "event.publish"),
+            ("aws", "CreateEventBus"),
+            ("aws", "PutTargets"),
+            ("aws", "TagResource"),
+            ("aws", "UpdateAssumeRolePolicy"),
+        ] {
+            assert!(mutating(api, op), "{api} {op}");
+        }
     }
 }

@@ -174,8 +174,8 @@ pub fn mutations(sim: &relayform_simulator::Running, from: usize) -> Vec<String>
             .entries
             .iter()
             .skip(from)
+            .filter(|e| e.is_mutating())
             .map(|e| e.operation.clone())
-            .filter(|op| mutating(op))
             .collect()
     })
 }
@@ -234,18 +234,6 @@ pub fn instant_world(d: &Dir) {
         .unwrap();
         sim.shutdown().await.unwrap();
     });
-}
-
-/// Whether a journal operation changes something (the engine's mutating calls).
-/// Anything that is not a known read counts, so that a new kind of call cannot slip through.
-pub fn mutating(op: &str) -> bool {
-    let read = op.starts_with("List")
-        || op.starts_with("Get")
-        || op.starts_with("Describe")
-        || op.contains("query")
-        || op.starts_with("oauth")
-        || op == "tooling.get";
-    !read
 }
 
 /// Counts of what the demo consists of once applied, by object.

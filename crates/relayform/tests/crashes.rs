@@ -46,24 +46,8 @@ async fn instant() -> relayform_simulator::Running {
     .unwrap()
 }
 
-fn mutating(op: &str) -> bool {
-    let read = op.starts_with("List")
-        || op.starts_with("Get")
-        || op.starts_with("Describe")
-        || op.contains("query")
-        || op.starts_with("oauth")
-        || op == "tooling.get";
-    !read
-}
-
 fn mutations(sim: &relayform_simulator::Running) -> usize {
-    sim.with_world(|w, _| {
-        w.journal
-            .entries
-            .iter()
-            .filter(|e| mutating(&e.operation))
-            .count()
-    })
+    sim.with_world(|w, _| w.journal.entries.iter().filter(|e| e.is_mutating()).count())
 }
 
 /// What the world holds, by name: Tooling objects with their state, buses (partner buses by count:
