@@ -1085,19 +1085,52 @@ relays:
             w.faults.add(serde_json::from_value(json!({"api": "salesforce", "org": "alpha", "operation": "tooling.delete:EventRelayConfig", "action": {"type": "error", "status": 400, "code": "DELETE_FAILED", "message": "injected failure"}})).unwrap());
         });
     });
-    let (code, out, err) = d.run(&["destroy", "--auto-approve"], true);
+    let (code, out, err) = d.run(&["destroy", "--auto-approve", "--json"], true);
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(out.contains("failed:  salesforce.relay[a] delete"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let steps = doc["steps"].as_array().unwrap();
+    let with = |outcome: &str| -> Vec<&serde_json::Value> {
+        steps.iter().filter(|s| s["outcome"] == outcome).collect()
+    };
+    let failed = with("failed");
+    assert_eq!(failed.len(), 1, "{doc:#}");
+    assert_eq!(failed[0]["step"], "salesforce.relay[a] delete");
+    // The provider's error kind is kept to the report.
+    assert_eq!(failed[0]["error_kind"], "rejected", "{doc:#}");
+    let skipped: Vec<&str> = with("skipped")
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
     assert!(
-        out.contains("skipped: salesforce.named_credential[alpha/"),
-        "alpha's credential waits for alpha's relay: {out}"
+        skipped
+            .iter()
+            .any(|s| s.starts_with("salesforce.named_credential[alpha/")),
+        "alpha's credential waits for alpha's relay: {skipped:?}"
     );
-    for line in out.lines().filter(|l| l.starts_with("  skipped:")) {
-        assert!(
-            !line.contains("[b]") && !line.contains("[b/") && !line.contains("[beta/"),
-            "nothing of beta is skipped: {line}\n{out}"
-        );
-    }
+    assert!(
+        !skipped
+            .iter()
+            .any(|s| s.contains("[b]") || s.contains("[b/") || s.contains("[beta/")),
+        "nothing of beta is skipped: {skipped:?}"
+    );
+    // Counted per org and account: the trouble is in alpha alone.
+    let scope = |name: &str| {
+        doc["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scope"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no scope {name}: {doc:#}"))
+    };
+    assert_eq!(scope("alpha")["failed"], 1, "{doc:#}");
+    assert!(scope("alpha")["not_done"].as_u64().unwrap() > 0, "{doc:#}");
+    assert_eq!(
+        (&scope("beta")["failed"], &scope("beta")["not_done"]),
+        (&json!(0), &json!(0)),
+        "{doc:#}"
+    );
+    assert!(scope("beta")["done"].as_u64().unwrap() >= 3, "{doc:#}");
     // beta is gone entirely (a plan would make it again); alpha keeps its relay and credential.
     d.with_sim(async |sim| sim.with_world(|w, _| w.faults.clear()));
     let (code, plan) = d.plan();

@@ -52,6 +52,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind's name in reports and JSON: `not_found`, `conflict`, `rejected`, `throttled`,
+    /// `transient`, `unauthorized`, `protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorKind::Transient | ErrorKind::Throttled)
     }

@@ -108,10 +108,41 @@ impl Step {
     }
 }
 
+/// A step's failure: what the provider said, and of what kind (`None`: relayform's own finding, such
+/// as an object the refresh did not see), so a report can count failures by kind and a retry rule
+/// or failure budget can look at them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub kind: Option<relayform_provider::ErrorKind>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            kind: None,
+            message,
+        }
+    }
+}
+
+/// Where a failure is carried as text (helpers that add context), its kind is let go.
+impl From<Failure> for String {
+    fn from(f: Failure) -> String {
+        f.message
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Done(String),
-    Failed(String),
+    Failed(Failure),
     /// Still waiting on Salesforce or AWS when the wait timeout ended: nothing went wrong, and the
     /// next apply carries on from here.
     Pending(String),
@@ -121,20 +152,26 @@ enum Outcome {
 /// Why a step did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StepError {
-    Failed(String),
+    Failed(Failure),
     /// The vendor has not caught up yet (see [`Outcome::Pending`]).
     Pending(String),
 }
 
 impl From<String> for StepError {
     fn from(e: String) -> StepError {
-        StepError::Failed(e)
+        StepError::Failed(e.into())
     }
 }
 
 impl From<&str> for StepError {
     fn from(e: &str) -> StepError {
-        StepError::Failed(e.to_owned())
+        StepError::Failed(e.to_owned().into())
+    }
+}
+
+impl From<Failure> for StepError {
+    fn from(e: Failure) -> StepError {
+        StepError::Failed(e)
     }
 }
 
@@ -143,13 +180,15 @@ impl From<&str> for StepError {
 pub(crate) struct Report {
     /// Steps, with what was done or why not.
     pub done: Vec<(String, String)>,
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(String, Failure)>,
     /// Steps still waiting on Salesforce or AWS when the wait timeout ended.
     pub pending: Vec<(String, String)>,
     pub skipped: Vec<(String, String)>,
     /// The plan's changes counted whole (a change is one step or more: a replace is two, a relay's
     /// fingerprint is recorded last).
     pub changes: Counts,
+    /// The same, per org and account: what a failure budget or a retry rule looks at.
+    pub scopes: BTreeMap<Scope, Counts>,
 }
 
 /// The plan's changes by how they ended.
@@ -429,7 +468,7 @@ pub(crate) async fn apply(
                 Outcome::Done(detail)
             }
             Some(Err(StepError::Failed(e))) => {
-                let _ = ctx.progress.send(Progress::Failed(name, e.clone()));
+                let _ = ctx.progress.send(Progress::Failed(name, e.message.clone()));
                 Outcome::Failed(e)
             }
             Some(Err(StepError::Pending(e))) => {
@@ -464,14 +503,20 @@ pub(crate) async fn apply(
     }
     for c in &plan.changes {
         let mine = by_address.get(&c.address).map_or(&[][..], Vec::as_slice);
+        let scope = report.scopes.entry(scope_of(spec, &c.address)).or_default();
+        let (all, here) = (&mut report.changes, scope);
         if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
-            report.changes.failed += 1;
+            all.failed += 1;
+            here.failed += 1;
         } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
-            report.changes.done += 1;
+            all.done += 1;
+            here.done += 1;
         } else if mine.iter().any(|o| matches!(o, Some(Outcome::Pending(_)))) {
-            report.changes.pending += 1;
+            all.pending += 1;
+            here.pending += 1;
         } else {
-            report.changes.not_done += 1;
+            all.not_done += 1;
+            here.not_done += 1;
         }
     }
     for (s, o) in steps.iter().zip(outcome) {
@@ -811,8 +856,12 @@ async fn record_fingerprint(ctx: &Ctx, step: &Step) -> StepResult {
     Ok(format!("label {label:?}"))
 }
 
-fn e(err: relayform_provider::Error) -> String {
-    err.to_string()
+/// A provider error as a step failure, its kind kept.
+fn e(err: relayform_provider::Error) -> Failure {
+    Failure {
+        kind: Some(err.kind),
+        message: err.to_string(),
+    }
 }
 
 /// Removes a replaced relay's forwarding rule and partner bus. They are where its named credential

@@ -826,26 +826,45 @@ fn outcome(
         Some(_) => "incomplete",
     };
     let mut steps = Vec::new();
-    let mut counts = json!({"done": 0, "failed": 0, "pending": 0, "not_done": 0, "total": 0});
-    if let Some(r) = report {
-        for (outcome, list) in [
-            ("done", &r.done),
-            ("failed", &r.failed),
-            ("pending", &r.pending),
-            ("skipped", &r.skipped),
-        ] {
-            for (step, detail) in list {
-                steps.push(json!({"step": step, "outcome": outcome, "detail": detail}));
-            }
-        }
-        let c = &r.changes;
-        counts = json!({
+    let counted = |c: &apply::Counts| {
+        json!({
             "done": c.done,
             "failed": c.failed,
             "pending": c.pending,
             "not_done": c.not_done,
             "total": c.total(),
-        });
+        })
+    };
+    let mut counts = counted(&apply::Counts::default());
+    let mut scopes = Vec::new();
+    if let Some(r) = report {
+        let plain = |outcome: &str, list: &[(String, String)]| -> Vec<Value> {
+            list.iter()
+                .map(|(step, detail)| json!({"step": step, "outcome": outcome, "detail": detail}))
+                .collect()
+        };
+        steps.extend(plain("done", &r.done));
+        for (step, failure) in &r.failed {
+            steps.push(json!({
+                "step": step,
+                "outcome": "failed",
+                "detail": failure.message,
+                "error_kind": failure.kind.map(relayform_provider::ErrorKind::as_str),
+            }));
+        }
+        steps.extend(plain("pending", &r.pending));
+        steps.extend(plain("skipped", &r.skipped));
+        counts = counted(&r.changes);
+        for (scope, c) in &r.scopes {
+            let (system, name) = match scope {
+                apply::Scope::Org(n) => ("salesforce", n),
+                apply::Scope::Account(n) => ("aws", n),
+            };
+            let mut entry = counted(c);
+            entry["system"] = json!(system);
+            entry["scope"] = json!(name);
+            scopes.push(entry);
+        }
     }
     json!({
         "format_version": OUTCOME_FORMAT_VERSION,
@@ -855,6 +874,7 @@ fn outcome(
         "status": status,
         "plan": plan.to_json(),
         "changes": counts,
+        "scopes": scopes,
         "steps": steps,
         "test_events": deliveries,
     })
@@ -912,6 +932,26 @@ fn summary(
         c.total(),
         parts.join(", ")
     )?;
+    // Per org and account, when there are several: which ones the trouble is in.
+    if report.scopes.len() > 1 {
+        for (scope, c) in &report.scopes {
+            let what = match scope {
+                apply::Scope::Org(n) => format!("org `{n}`"),
+                apply::Scope::Account(n) => format!("AWS account `{n}`"),
+            };
+            let mut parts = vec![format!("{} done", c.done)];
+            if c.failed > 0 {
+                parts.push(format!("{} failed", c.failed));
+            }
+            if c.pending > 0 {
+                parts.push(format!("{} pending", c.pending));
+            }
+            if c.not_done > 0 {
+                parts.push(format!("{} not done", c.not_done));
+            }
+            writeln!(out, "  {what}: {}", parts.join(", "))?;
+        }
+    }
     for (step, why) in &report.failed {
         writeln!(out, "  failed:  {step}: {why}")?;
     }

@@ -271,7 +271,16 @@ fn an_org_that_cannot_be_read_is_part_of_the_plan_document(d: &Path) {
         1,
     ) + "  haunted:\n    org: ghost\n    aws_account: far\n    events: [Order_Placed__e]\n    error_recovery: earliest\n";
     std::fs::write(d.join("two.relayform.yaml"), spec).unwrap();
-    let (code, doc) = run_json(d, &["plan", "--json", "two.relayform.yaml"]);
+    let (code, doc) = run_json(
+        d,
+        &[
+            "plan",
+            "--json",
+            "--call-timeout",
+            "2s",
+            "two.relayform.yaml",
+        ],
+    );
     assert_eq!(code, 1, "{doc:#}");
     check("plan", &doc);
     assert_eq!(doc["unread"][0]["scope"], "ghost", "{doc:#}");
