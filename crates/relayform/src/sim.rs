@@ -76,7 +76,7 @@ pub(crate) fn serve(
                 writeln!(out, "demo credentials (simulator only):")?;
                 writeln!(out, "  salesforce user {DEMO_USERNAME} / {DEMO_PASSWORD}, connected app {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")?;
                 writeln!(out, "  jwt bearer: connected app {DEMO_JWT_CLIENT_ID}, assertions signed with simulator/tests/fixtures/test-only-jwt-key.pem")?;
-                writeln!(out, "  aws access key {DEMO_ACCESS_KEY_ID} / {DEMO_SECRET_ACCESS_KEY} (or any known 12-digit account id as the key)")?;
+                writeln!(out, "  aws access key {DEMO_ACCESS_KEY_ID} / {DEMO_SECRET_ACCESS_KEY} (or `test` / `test` as LocalStack has it, or any known 12-digit account id as the key)")?;
                 // What to paste: the AWS CLI and SDKs take the endpoint from the environment, and
                 // a spec reaches the org at the base URL (a spec's instance_url has no path).
                 writeln!(out, "to use it (paste into a shell):")?;
