@@ -129,9 +129,15 @@ impl<S: Eq + Hash + Clone> Schedule<S> {
     /// The next step to start, if one is ready (in the order they became ready). It counts as
     /// started.
     pub fn next_ready(&mut self) -> Option<usize> {
-        let i = self.ready.pop_front()?;
-        self.state[i] = State::Started;
-        Some(i)
+        // A step skipped after it became ready is still queued: passed over here (rather than
+        // searched for when it is skipped), so a skip costs nothing in the queue's length.
+        while let Some(i) = self.ready.pop_front() {
+            if self.state[i] == State::Ready {
+                self.state[i] = State::Started;
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// Records how step `i` (started) ended. Returns the steps skipped because of it, each with the
@@ -165,8 +171,6 @@ impl<S: Eq + Hash + Clone> Schedule<S> {
                         }
                     }
                 }
-                // A step skipped while held or ready is no longer to be started.
-                self.ready.retain(|r| self.state[*r] == State::Ready);
             }
         }
         skipped
