@@ -1153,3 +1153,43 @@ relays:
         "{plan}"
     );
 }
+
+/// A failure behind the executor's helpers (here the relay PATCH that starts it) keeps the
+/// provider's error kind to the report; it used to be flattened to text on the way.
+#[test]
+fn a_refused_relay_update_is_reported_with_its_error_kind() {
+    let d = Dir::new(DEMO);
+    assert_eq!(d.run(&["plan"], true).0, 0);
+    d.with_sim(async |sim| {
+        sim.with_world(|w, _| {
+            w.faults.add(serde_json::from_value(json!({"api": "salesforce", "operation": "tooling.update:EventRelayConfig", "action": {"type": "error", "status": 403, "code": "INSUFFICIENT_ACCESS", "message": "injected refusal"}})).unwrap());
+        });
+    });
+    let (code, out, err) = d.run(&["apply", "--auto-approve", "--json"], true);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let failed: Vec<&serde_json::Value> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "failed")
+        .collect();
+    assert!(!failed.is_empty(), "{doc:#}");
+    for f in &failed {
+        assert!(
+            f["step"]
+                .as_str()
+                .unwrap()
+                .starts_with("salesforce.relay_state["),
+            "{f}"
+        );
+        assert!(
+            f["detail"].as_str().unwrap().contains("injected refusal"),
+            "{f}"
+        );
+        assert!(
+            matches!(f["error_kind"].as_str(), Some("rejected" | "unauthorized")),
+            "the provider's kind is kept: {f}"
+        );
+    }
+}

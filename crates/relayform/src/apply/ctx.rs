@@ -134,7 +134,7 @@ impl Ctx {
         address: &Address,
         relay: &str,
         edit: impl FnOnce(&mut sf::RelayDefinition),
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let mut def = self.relay_definition(relay)?;
         edit(&mut def);
         let r = &self.spec.relays[relay];

@@ -54,7 +54,7 @@ pub(super) async fn remove_partner_side(
     ctx: &Ctx,
     relay: &str,
     address: &Address,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Failure> {
     let Some(seen) = ctx.observed_relay(relay) else {
         return Ok(None);
     };
