@@ -141,9 +141,16 @@ pub(crate) fn run(
             .call_timeout
             .map(relayform_provider::Patience::per_attempt)
             .unwrap_or_default();
-        let conn = engine::connect(&spec, sim.as_ref(), patience).await?;
-        let sf = conn.orgs[&args.org].clone();
-        let aws = conn.accounts[&args.aws].clone();
+        let conn = engine::connect(&spec, sim.as_ref(), patience).await;
+        // One that could not be set up (a secret missing) says why, as plan does.
+        let sf = match conn.orgs.get(&args.org) {
+            Some(c) => c.clone(),
+            None => bail!("{}", conn.failed_orgs[&args.org]),
+        };
+        let aws = match conn.accounts.get(&args.aws) {
+            Some(a) => a.clone(),
+            None => bail!("{}", conn.failed_accounts[&args.aws]),
+        };
         aws.pin(&account.account_id.value)
             .await
             .map_err(|e| anyhow::anyhow!("cannot use AWS account `{}`: {e}", args.aws))?;

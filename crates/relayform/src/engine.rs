@@ -339,7 +339,7 @@ pub(crate) async fn connect(
     spec: &Spec,
     sim: Option<&relayform_simulator::Running>,
     patience: Patience,
-) -> anyhow::Result<Connections> {
+) -> Connections {
     let mut conn = Connections::default();
     for name in spec.orgs.keys() {
         match salesforce(spec, name, sim, patience) {
@@ -364,7 +364,7 @@ pub(crate) async fn connect(
         conn.targets
             .insert(spec.aws_accounts[name].account_id.value.clone(), t);
     }
-    Ok(conn)
+    conn
 }
 
 /// How many orgs, and then accounts, are read at once.

@@ -305,4 +305,26 @@ fn an_org_that_cannot_be_read_is_part_of_the_plan_document(d: &Path) {
             .any(|a| a.contains("haunted") || a.contains("ghost/")),
         "{planned:?}"
     );
+    // conformance on that org: its error, not a panic (it used to index the missing connection).
+    let (code, doc) = run_json(
+        d,
+        &[
+            "conformance",
+            "--json",
+            "--org",
+            "ghost",
+            "--aws",
+            "far",
+            "two.relayform.yaml",
+        ],
+    );
+    assert_eq!(code, 1, "{doc:#}");
+    check("error", &doc);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("RELAYFORM_TEST_NEVER_SET is not set"),
+        "{doc:#}"
+    );
 }

@@ -189,7 +189,7 @@ async fn prepare(
         scope.simulator_settings.as_deref(),
     )
     .await?;
-    let conn = engine::connect(spec, sim.as_ref(), scope.patience()).await?;
+    let conn = engine::connect(spec, sim.as_ref(), scope.patience()).await;
     let observed = engine::refresh(spec, &conn, reach.as_ref(), err).await?;
     let mut plan = relayform_plan::diff::plan(planned, &observed);
     if restrict && let Some(keep) = scope_addresses(planned, &plan, scope)? {
