@@ -357,8 +357,13 @@ impl Aws {
         // A profile the spec names is the credentials, as `aws --profile NAME` makes it: keys in
         // the environment (which come first in the SDK's default chain) do not override it.
         let profile = |name: &str| {
-            let mut p =
-                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(name);
+            // Its own calls (SSO, STS for a role profile) are bounded as every other call is.
+            let calls = aws_config::provider_config::ProviderConfig::default()
+                .with_region(Some(Region::new(target.region.clone())))
+                .with_timeout_config(timeouts(&target.patience));
+            let mut p = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(&calls)
+                .profile_name(name);
             if let Some(files) = files() {
                 p = p.profile_files(files);
             }
