@@ -2,7 +2,8 @@
 //!
 //! - The spec crate, the planner and the provider contract are pure: no async runtime, no HTTP client,
 //!   no cloud SDK, however indirectly.
-//! - The executor (`relayform-exec`) knows no vendor: no provider crate, SDK, HTTP client or JSON.
+//! - The executor (`relayform-exec`) knows no vendor: no provider crate, SDK, HTTP client or JSON; and
+//!   neither the spec nor the planner (its steps carry what they act with).
 //! - The simulator shares no code with the engine: it depends on none of the engine's crates, and
 //!   only the CLI (which embeds it) depends on it.
 
@@ -90,7 +91,8 @@ fn planner_does_no_io() {
 }
 
 /// The executor knows steps, needs and scopes, never a vendor: no provider crate, SDK or HTTP client
-/// (and so no vendor wire format) reaches it.
+/// (and so no vendor wire format) reaches it. Nor the spec or the planner: a step carries everything
+/// it acts with, so the executor needs neither the spec nor the observed state.
 #[test]
 fn the_executor_knows_no_vendor() {
     let meta = metadata();
@@ -100,6 +102,8 @@ fn the_executor_knows_no_vendor() {
             "relayform-aws",
             "relayform-salesforce",
             "relayform-simulator",
+            "relayform-spec",
+            "relayform-plan",
             "aws-",
             "reqwest",
             "hyper",

@@ -7,72 +7,30 @@
 use crate::{Aws, Error, ErrorKind};
 use aws_sdk_eventbridge::types::Target as EbTarget;
 
-/// The tags relayform puts on everything it creates in AWS, so that a console search, a cost
-/// report or another tool can tell what relayform made and what for: `managed-by = relayform`
-/// always, then what the resource serves (a relay and its org, or a role's destination bus).
-/// Creates carry them; what already existed and was adopted keeps its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tags(Vec<(String, String)>);
+pub use relayform_provider::act::{DESTINATION_TAG, MANAGED_BY, ORG_TAG, RELAY_TAG, Tags};
 
-/// The tag every resource relayform creates carries.
-pub const MANAGED_BY: (&str, &str) = ("managed-by", "relayform");
-/// The relay (its spec name) a partner bus or forwarding rule serves.
-pub const RELAY_TAG: &str = "relayform:relay";
-/// The org (its spec name) of that relay.
-pub const ORG_TAG: &str = "relayform:org";
-/// The destination bus (its ARN) a forwarding role sends to.
-pub const DESTINATION_TAG: &str = "relayform:destination";
+fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.pairs()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
 
-impl Tags {
-    /// For a relay's partner bus and forwarding rule.
-    pub fn for_relay(relay: &str, org: &str) -> Tags {
-        Tags(vec![
-            (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
-            (RELAY_TAG.into(), relay.into()),
-            (ORG_TAG.into(), org.into()),
-        ])
-    }
-
-    /// For a forwarding role (shared by the relays that send to one destination bus).
-    pub fn for_role(destination_arn: &str) -> Tags {
-        Tags(vec![
-            (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
-            (DESTINATION_TAG.into(), destination_arn.into()),
-        ])
-    }
-
-    /// Only `managed-by` (for temporary objects, such as `relayform conformance` makes).
-    pub fn managed() -> Tags {
-        Tags(vec![(MANAGED_BY.0.into(), MANAGED_BY.1.into())])
-    }
-
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    fn iam(&self) -> Vec<aws_sdk_iam::types::Tag> {
-        self.pairs()
-            .filter_map(|(k, v)| {
-                aws_sdk_iam::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .ok()
-            })
-            .collect()
-    }
-
-    pub(crate) fn events(&self) -> Vec<aws_sdk_eventbridge::types::Tag> {
-        self.pairs()
-            .filter_map(|(k, v)| {
-                aws_sdk_eventbridge::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .ok()
-            })
-            .collect()
-    }
+pub(crate) fn event_tags(tags: &Tags) -> Vec<aws_sdk_eventbridge::types::Tag> {
+    tags.pairs()
+        .filter_map(|(k, v)| {
+            aws_sdk_eventbridge::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
 }
 
 fn gone_is_done(r: Result<(), Error>) -> Result<(), Error> {
@@ -100,7 +58,7 @@ pub async fn put_role(
         .description(
             "Lets EventBridge forward Salesforce events to the destination bus (relayform)",
         )
-        .set_tags(Some(tags.iam()))
+        .set_tags(Some(iam_tags(tags)))
         .send()
         .await
         .map_err(|e| aws.classify("iam:CreateRole", &e));
@@ -171,7 +129,7 @@ pub async fn associate(aws: &Aws, source: &str, tags: &Tags) -> Result<(), Error
         .create_event_bus()
         .name(source)
         .event_source_name(source)
-        .set_tags(Some(tags.events()))
+        .set_tags(Some(event_tags(tags)))
         .send()
         .await
         .map(|_| ())
@@ -275,7 +233,7 @@ pub(crate) async fn put_rule_and_target(
         .event_bus_name(bus)
         .event_pattern(FORWARD_PATTERN)
         .set_description(description.map(str::to_owned))
-        .set_tags(Some(tags.events()))
+        .set_tags(Some(event_tags(tags)))
         .send()
         .await
         .map_err(|e| aws.classify("events:PutRule", &e))?;
@@ -394,4 +352,72 @@ pub async fn delete_forwarding(
             .map(|_| ())
             .map_err(|e| aws.classify("events:DeleteRule", &e)),
     )
+}
+
+/// The account and region's resources, for the executor.
+#[async_trait::async_trait]
+impl relayform_provider::act::AccountApi for Aws {
+    async fn put_role(&self, role: &relayform_provider::act::Role) -> Result<(), Error> {
+        put_role(
+            self,
+            &role.name,
+            &role.trust,
+            &role.policy_name,
+            &role.policy,
+            &role.tags,
+        )
+        .await
+    }
+
+    async fn set_trust(&self, role: &str, trust: &str) -> Result<(), Error> {
+        update_trust(self, role, trust).await
+    }
+
+    async fn set_role_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+        policy: &str,
+    ) -> Result<(), Error> {
+        put_role_policy(self, role, policy_name, policy).await
+    }
+
+    async fn delete_role(&self, role: &str, policy_name: &str) -> Result<(), Error> {
+        delete_role(self, role, policy_name).await
+    }
+
+    async fn associate(&self, source: &str, tags: &Tags) -> Result<(), Error> {
+        associate(self, source, tags).await
+    }
+
+    async fn delete_bus(&self, bus: &str) -> Result<(), Error> {
+        delete_bus(self, bus).await
+    }
+
+    async fn put_forwarding(&self, f: &relayform_provider::act::Forwarding) -> Result<(), Error> {
+        put_forwarding(
+            self,
+            &Forwarding {
+                bus: &f.bus,
+                rule: &f.rule,
+                target_id: &f.target_id,
+                destination_arn: &f.destination_arn,
+                role_arn: &f.role_arn,
+                tags: &f.tags,
+            },
+        )
+        .await
+    }
+
+    async fn delete_forwarding(&self, bus: &str, rule: &str, target_id: &str) -> Result<(), Error> {
+        delete_forwarding(self, bus, rule, target_id).await
+    }
+
+    async fn allow_sender(&self, bus: &str, sender: &str, sid: &str) -> Result<(), Error> {
+        put_bus_permission(self, bus, sender, sid).await
+    }
+
+    async fn remove_statement(&self, bus: &str, sid: &str) -> Result<(), Error> {
+        remove_bus_permission(self, bus, sid).await
+    }
 }

@@ -29,7 +29,7 @@ pub async fn create_bus(aws: &Aws, name: &str) -> Result<String, Error> {
     aws.events
         .create_event_bus()
         .name(name)
-        .set_tags(Some(crate::ops::Tags::managed().events()))
+        .set_tags(Some(crate::ops::event_tags(&crate::ops::Tags::managed())))
         .send()
         .await
         .map(|o| o.event_bus_arn().unwrap_or_default().to_owned())

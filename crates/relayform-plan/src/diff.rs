@@ -30,6 +30,8 @@ use crate::graph::Keyed;
 use crate::plan::{Action, Change, FieldChange, Plan, Unmanaged};
 use crate::policy;
 use crate::resource::{Address, Desired, Kind, Resource};
+use names::{FORWARD_RULE, FORWARD_TARGET, ROLE_POLICY};
+use relayform_provider::act::{AdminState, Recovery};
 use relayform_provider::{ObservedAccount, ObservedOrg, same_id, same_reference};
 use relayform_spec::{Ensure, ErrorRecovery, RelayState, Spec, names};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,26 +48,23 @@ pub struct Observed {
     pub unread_accounts: BTreeMap<String, String>,
 }
 
-/// The name of relayform's rule on a partner bus, of its target, and of the role's inline policy.
-pub const FORWARD_RULE: &str = "relayform-forward";
-pub const FORWARD_TARGET: &str = "destination";
-pub const ROLE_POLICY: &str = "relayform-forward";
-
 const PENDING_SOURCE: &str =
     "the partner event source, which Salesforce registers after it creates the relay";
 
-pub fn recovery_option(r: ErrorRecovery) -> &'static str {
+/// The spec's error recovery in the provider contract's terms.
+pub fn recovery(r: ErrorRecovery) -> Recovery {
     match r {
-        ErrorRecovery::Earliest => r#"{"ReplayRecovery":"EARLIEST"}"#,
-        ErrorRecovery::Latest => r#"{"ReplayRecovery":"LATEST"}"#,
+        ErrorRecovery::Earliest => Recovery::Earliest,
+        ErrorRecovery::Latest => Recovery::Latest,
     }
 }
 
-pub fn admin_state(s: RelayState) -> &'static str {
+/// The spec's relay state as the relay's admin state.
+pub fn admin(s: RelayState) -> AdminState {
     match s {
-        RelayState::Running => "RUN",
-        RelayState::Paused => "PAUSE",
-        RelayState::Stopped => "STOP",
+        RelayState::Running => AdminState::Run,
+        RelayState::Paused => AdminState::Pause,
+        RelayState::Stopped => AdminState::Stop,
     }
 }
 
@@ -112,11 +111,7 @@ pub fn same_channel(observed: Option<&str>, full: &str, channel_id: Option<&str>
 
 /// Whether the recovery option JSON says the same as `want`.
 fn same_recovery(observed: Option<&str>, want: ErrorRecovery) -> bool {
-    let word = match want {
-        ErrorRecovery::Earliest => "EARLIEST",
-        ErrorRecovery::Latest => "LATEST",
-    };
-    observed.is_some_and(|o| o.contains(word))
+    observed.and_then(Recovery::of) == Some(recovery(want))
 }
 
 /// Plans the changes that make the observed orgs and accounts match the spec.
@@ -261,7 +256,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
             } => {
                 let full = names::channel_full_name(channel);
                 let callout = format!("callout:{named_credential}");
-                let option = recovery_option(*error_recovery);
+                let option = recovery(*error_recovery).relay_option();
                 let fields_new = || {
                     vec![
                         field("channel", None, Some(&full)),
@@ -502,7 +497,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                 state,
             } => {
                 let relay_addr = Address::new(Kind::Relay, relay.clone());
-                let want = admin_state(*state);
+                let want = admin(*state).as_str();
                 let now = if created_or_replaced(&changes, &relay_addr) {
                     Some("STOP".to_owned())
                 } else {

@@ -17,14 +17,19 @@
 //!   [`mod@desired`] are the domain.
 //! - **Addresses are the user's handle.** Every node has a stable, printable [`Address`] such as
 //!   `salesforce.relay[orders]`; `--target` and plan output use the same strings.
+//! - **The plan is the executor's whole contract.** [`lower()`] turns a plan into steps that carry
+//!   every id, name and value they act with, so the executor (`relayform-exec`) needs neither the spec
+//!   nor the observed state.
 
 pub mod desired;
 pub mod diff;
 pub mod graph;
+pub mod lower;
 pub mod plan;
 pub mod policy;
 pub mod resource;
 
 pub use desired::desired;
 pub use graph::{Cycle, Graph};
+pub use lower::lower;
 pub use resource::{Address, Kind, Resource};

@@ -2,11 +2,12 @@
 //! and variations of it.
 
 use relayform_plan::diff::{
-    FORWARD_RULE, FORWARD_TARGET, Observed, ROLE_POLICY, admin_state, channel_label, fingerprint,
-    label_fingerprint, plan, recovery_option, unfinished_label,
+    Observed, admin, channel_label, fingerprint, label_fingerprint, plan, recovery,
+    unfinished_label,
 };
 use relayform_plan::plan::Action;
 use relayform_provider::*;
+use relayform_spec::names::{FORWARD_RULE, FORWARD_TARGET, ROLE_POLICY};
 use relayform_spec::{Ensure, SourceFile, Spec, check, names};
 
 const ORG_ID: &str = "00DSM0000000001AAA";
@@ -104,8 +105,8 @@ fn converged(spec: &Spec) -> Observed {
             label: Some(unfinished_label(spec_name)),
             channel: Some(names::channel_full_name(&r.names.channel)),
             destination: Some(format!("callout:{}", r.names.named_credential)),
-            relay_option: Some(recovery_option(r.error_recovery).into()),
-            state: Some(admin_state(r.state).into()),
+            relay_option: Some(recovery(r.error_recovery).relay_option().into()),
+            state: Some(admin(r.state).as_str().into()),
             status: Some("RUNNING".into()),
             remote_resource: Some(source.clone()),
             ..Default::default()

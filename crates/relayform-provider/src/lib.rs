@@ -4,7 +4,11 @@
 //! without depending on one another or on any HTTP client or SDK: [`Secret`], the one error type
 //! ([`Error`]) with the classes of failure ([`ErrorKind`]) that decide what the engine may do after an
 //! error, and the observed state of an org ([`ObservedOrg`]) and of an account and region
-//! ([`ObservedAccount`]) that refresh returns and the planner compares with the spec.
+//! ([`ObservedAccount`]) that refresh returns and the planner compares with the spec; and in [`act`],
+//! what the executor asks of providers: the steps of an apply, their semantic operations, and the
+//! traits the providers implement (`OrgApi`, `AccountApi`, `Connect`).
+
+pub mod act;
 
 use std::fmt;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! conflict is reported with what differs. Nothing is ever created twice.
 
 use crate::client::Client;
-use relayform_provider::{Error, ErrorKind};
+use relayform_provider::{Error, ErrorKind, act};
 use serde_json::{Value, json};
 
 /// A Tooling object relayform creates, with the Metadata it is created from and what must match for an
@@ -296,4 +296,140 @@ pub async fn feedback_all(client: &Client) -> Result<Vec<(String, Feedback)>, Er
             ))
         })
         .collect())
+}
+
+/// The wire form of the contract's relay definition (names as given: a create's are the spec's, an
+/// update's as the org stores them).
+impl From<&act::RelayDefinition> for RelayDefinition {
+    fn from(d: &act::RelayDefinition) -> RelayDefinition {
+        RelayDefinition {
+            label: d.label.clone(),
+            channel: d.channel.clone(),
+            destination: format!("callout:{}", d.named_credential),
+            relay_option: d.recovery.relay_option().to_owned(),
+            state: d.state.as_str().to_owned(),
+        }
+    }
+}
+
+fn sobject(kind: act::ObjectKind) -> &'static str {
+    match kind {
+        act::ObjectKind::NamedCredential => "NamedCredential",
+        act::ObjectKind::Channel => "PlatformEventChannel",
+        act::ObjectKind::Member => "PlatformEventChannelMember",
+        act::ObjectKind::Relay => "EventRelayConfig",
+    }
+}
+
+/// What a create sends, and what an existing object must match to be adopted.
+fn new_object(object: &act::OrgObject) -> NewObject {
+    match object {
+        act::OrgObject::NamedCredential {
+            name,
+            label,
+            endpoint,
+        } => NewObject {
+            metadata: named_credential_definition(label, endpoint),
+            ..named_credential(name, endpoint)
+        },
+        act::OrgObject::Channel {
+            name,
+            channel_type,
+            label,
+        } => channel(name, channel_type, label),
+        act::OrgObject::Member {
+            name,
+            channel,
+            event,
+        } => channel_member(name, channel, event),
+        act::OrgObject::Relay(d) => {
+            let def = RelayDefinition::from(d);
+            NewObject {
+                sobject: "EventRelayConfig",
+                full_name: d.name.clone(),
+                developer_name: d.name.clone(),
+                metadata: def.metadata(),
+                must_match: vec![
+                    ("EventChannel", def.channel.clone()),
+                    ("DestinationResourceName", def.destination.clone()),
+                ],
+            }
+        }
+    }
+}
+
+/// The org's relay objects, for the executor.
+#[async_trait::async_trait]
+impl act::OrgApi for Client {
+    async fn create(&self, object: &act::OrgObject) -> Result<act::Created, Error> {
+        let (id, adopted) = create_or_adopt(self, &new_object(object)).await?;
+        Ok(act::Created { id, adopted })
+    }
+
+    async fn update(&self, id: &str, object: &act::OrgObject) -> Result<(), Error> {
+        let (full_name, definition) = match object {
+            act::OrgObject::NamedCredential {
+                name,
+                label,
+                endpoint,
+            } => (name.clone(), named_credential_definition(label, endpoint)),
+            act::OrgObject::Channel {
+                name,
+                channel_type,
+                label,
+            } => (
+                format!("{name}__chn"),
+                channel_definition(channel_type, label),
+            ),
+            act::OrgObject::Member { .. } => {
+                let new = new_object(object);
+                (new.full_name, new.metadata)
+            }
+            act::OrgObject::Relay(d) => (d.name.clone(), RelayDefinition::from(d).metadata()),
+        };
+        update(self, sobject(object.kind()), id, &full_name, definition).await
+    }
+
+    async fn delete(&self, kind: act::ObjectKind, id: &str) -> Result<(), Error> {
+        delete(self, sobject(kind), id).await
+    }
+
+    async fn relay(&self, id: &str) -> Result<act::RelayDefinition, Error> {
+        let def = RelayDefinition::read(self, id).await?;
+        let unknown = |what: &str, value: &str| {
+            Error::new(
+                "Salesforce",
+                ErrorKind::Protocol,
+                "tooling.get EventRelayConfig",
+                format!("relay {id} has a {what} relayform does not know: {value:?}"),
+            )
+        };
+        Ok(act::RelayDefinition {
+            name: String::new(),
+            label: def.label,
+            named_credential: def
+                .destination
+                .strip_prefix("callout:")
+                .unwrap_or(&def.destination)
+                .to_owned(),
+            channel: def.channel,
+            recovery: act::Recovery::of(&def.relay_option)
+                .ok_or_else(|| unknown("relayOption", &def.relay_option))?,
+            state: act::AdminState::of(&def.state).ok_or_else(|| unknown("state", &def.state))?,
+        })
+    }
+
+    async fn feedback(&self) -> Result<Vec<act::Feedback>, Error> {
+        Ok(feedback_all(self)
+            .await?
+            .into_iter()
+            .map(|(relay_id, f)| act::Feedback {
+                relay_id,
+                status: f.status,
+                remote_resource: f.remote_resource,
+                error_code: f.error_code,
+                error_message: f.error_message,
+            })
+            .collect())
+    }
 }

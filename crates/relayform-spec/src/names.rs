@@ -33,6 +33,13 @@ fn fold_underscores(s: &str) -> String {
     out.trim_end_matches('_').to_owned()
 }
 
+/// The name of relayform's rule on a partner bus.
+pub const FORWARD_RULE: &str = "relayform-forward";
+/// The id of the rule's one target (the destination bus).
+pub const FORWARD_TARGET: &str = "destination";
+/// The name of the forwarding role's inline policy.
+pub const ROLE_POLICY: &str = "relayform-forward";
+
 /// The channel's full name, as the relay's `eventChannel` refers to it.
 pub fn channel_full_name(channel: &str) -> String {
     format!("{channel}__chn")

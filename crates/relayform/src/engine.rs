@@ -6,12 +6,13 @@ use crate::apply::Connections;
 use anyhow::{Context, bail};
 use relayform_aws::observe::{Interest, observe_account};
 use relayform_aws::{Aws, Credentials, Target};
-use relayform_plan::diff::{FORWARD_RULE, Observed, ROLE_POLICY};
+use relayform_plan::diff::Observed;
 use relayform_provider::{Patience, Secret};
 use relayform_salesforce::{Client, Grant, OAuth, Session, SfCli, StaticToken};
 use relayform_simulator::config::{
     AccountConfig, BusConfig, Config, DEMO_CLIENT_SECRET, OrgConfig,
 };
+use relayform_spec::names::{FORWARD_RULE, ROLE_POLICY};
 use relayform_spec::{
     AwsConnection, AwsCredentials, OrgConnection, SalesforceAuth, SecretRef, Spec,
 };

@@ -18,7 +18,8 @@ pub(crate) fn output(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<u8> {
-    use relayform_plan::diff::{FORWARD_RULE, same_name};
+    use relayform_plan::diff::same_name;
+    use relayform_spec::names::FORWARD_RULE;
     let loaded = load(&args.paths, err)?;
     let spec = &loaded.spec;
     let (observed, plan) = runtime()?.block_on(async {

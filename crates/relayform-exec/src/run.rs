@@ -1,0 +1,387 @@
+//! The run: steps handed out by the [`Schedule`], started while a slot is free, their outcomes
+//! gathered into a [`Report`] with counts per change and per scope.
+
+use crate::ops::run_step;
+use crate::{Finish, Node, Phase, Schedule};
+use relayform_provider::ErrorKind;
+use relayform_provider::act::{Connect, Feedback, Made, Program, RelayDefinition, Scope, Step};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many steps call Salesforce or AWS at once (`--parallelism`); waiting takes no slot.
+    pub parallelism: usize,
+    /// How long a step waits for the vendors (a partner source, a state change) before it is left
+    /// pending.
+    pub wait_timeout: Duration,
+    /// The first pause between polls; half as long again each time, up to `max_poll`.
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+/// What happens, as it happens (for progress output).
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// How many steps the run has (sent first).
+    Planned(usize),
+    Started(String),
+    /// The step, what it waits for, and how long it has waited so far.
+    Waiting(String, String, Duration),
+    /// The step, what was done, and how long it took.
+    Done(String, String, Duration),
+    Failed(String, String),
+    /// Still waiting when the wait timeout ended.
+    Pending(String, String),
+    Skipped(String, String),
+    /// The user interrupted (Ctrl-C).
+    Interrupted,
+}
+
+/// A step's failure: what the provider said, and of what kind (`None`: relayform's own finding, such
+/// as an object the refresh did not see), so a report can count failures by kind and a retry rule
+/// or failure budget can look at them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: Option<ErrorKind>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            kind: None,
+            message,
+        }
+    }
+}
+
+impl From<relayform_provider::Error> for Failure {
+    fn from(err: relayform_provider::Error) -> Failure {
+        Failure {
+            kind: Some(err.kind),
+            message: err.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Done(String),
+    Failed(Failure),
+    /// Still waiting on Salesforce or AWS when the wait timeout ended: nothing went wrong, and the
+    /// next apply carries on from here.
+    Pending(String),
+    Skipped(String),
+}
+
+/// Why a step did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StepError {
+    Failed(Failure),
+    /// The vendor has not caught up yet (see [`Outcome::Pending`]).
+    Pending(String),
+}
+
+impl From<String> for StepError {
+    fn from(e: String) -> StepError {
+        StepError::Failed(e.into())
+    }
+}
+
+impl From<Failure> for StepError {
+    fn from(e: Failure) -> StepError {
+        StepError::Failed(e)
+    }
+}
+
+impl From<relayform_provider::Error> for StepError {
+    fn from(e: relayform_provider::Error) -> StepError {
+        StepError::Failed(e.into())
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Steps, with what was done or why not.
+    pub done: Vec<(String, String)>,
+    pub failed: Vec<(String, Failure)>,
+    /// Steps still waiting on Salesforce or AWS when the wait timeout ended.
+    pub pending: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+    /// The plan's changes counted whole (a change is one step or more: a replace is two, a relay's
+    /// fingerprint is recorded last).
+    pub changes: Counts,
+    /// The same, per org and account: what a failure budget or a retry rule looks at.
+    pub scopes: BTreeMap<Scope, Counts>,
+}
+
+/// The plan's changes by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub done: usize,
+    pub failed: usize,
+    /// Waiting on the vendor when the wait timeout ended.
+    pub pending: usize,
+    /// Not started because something they need failed or is pending.
+    pub not_done: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.done + self.failed + self.pending + self.not_done
+    }
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.pending.is_empty()
+    }
+
+    /// Nothing failed: what is left waits on Salesforce or AWS.
+    pub fn only_pending(&self) -> bool {
+        self.failed.is_empty() && !self.pending.is_empty()
+    }
+}
+
+/// What a step finds in the run.
+pub(crate) struct Run {
+    pub connect: Arc<dyn Connect>,
+    pub options: Options,
+    pub progress: mpsc::UnboundedSender<Progress>,
+    /// Set on an interrupt: no new step starts, waits give up, running calls finish.
+    pub stop: Arc<AtomicBool>,
+    slots: Arc<Semaphore>,
+    /// Ids and names made in this run, by what and relay.
+    pub made: Mutex<HashMap<(Made, String), String>>,
+    /// Relays' whole definitions as they stand after this run's changes, by relay (a Tooling PATCH
+    /// must carry the whole definition).
+    pub defs: Mutex<HashMap<String, RelayDefinition>>,
+    /// When this run last created or PATCHed each relay (by id): a feedback read made before that
+    /// cannot show what the relay does now.
+    pub touched: Mutex<HashMap<String, Instant>>,
+    /// The last feedback read per org, shared by every relay waiting in it: one query serves them all.
+    pub feedback: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<FeedbackRead>>>>>,
+}
+
+pub(crate) type FeedbackRead = (Instant, Vec<Feedback>);
+
+/// Runs the program; sends progress as it goes. Nothing in it panics on a provider's answer; a
+/// step that panics stops the run, which reports it.
+pub async fn run(
+    program: Program,
+    connect: Arc<dyn Connect>,
+    options: Options,
+    progress: mpsc::UnboundedSender<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Report {
+    let Program { steps, changes } = program;
+    let run = Arc::new(Run {
+        connect,
+        slots: Arc::new(Semaphore::new(options.parallelism.max(1))),
+        options,
+        progress,
+        stop,
+        made: Mutex::default(),
+        defs: Mutex::default(),
+        touched: Mutex::default(),
+        feedback: Mutex::default(),
+    });
+    let _ = run.progress.send(Progress::Planned(steps.len()));
+    let nodes = steps
+        .iter()
+        .map(|s| Node {
+            needs: s.needs.clone(),
+            scope: s.scope.clone(),
+            phase: if s.teardown {
+                Phase::Teardown
+            } else {
+                Phase::Build
+            },
+        })
+        .collect();
+    let steps: Arc<[Step]> = steps.into();
+    let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
+    let mut schedule = match Schedule::new(nodes) {
+        Ok(s) => s,
+        Err(e) => {
+            // The lowering builds steps in dependency order; a program that is not is refused whole.
+            let why = format!("the steps are out of order ({e:?}): nothing was run");
+            let mut report = Report::default();
+            for s in steps.iter() {
+                report.skipped.push((s.name.clone(), why.clone()));
+            }
+            count(&mut report, &steps, &changes, &outcome);
+            return report;
+        }
+    };
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        // Start what is ready; parallelism is bounded by the slots (held while calling an API, not
+        // while waiting). Once interrupted, nothing new starts.
+        while !run.stop.load(Ordering::SeqCst)
+            && let Some(i) = schedule.next_ready()
+        {
+            let (run, steps) = (run.clone(), steps.clone());
+            running.spawn(async move {
+                let step = &steps[i];
+                let mut slot = Slot::take(run.slots.clone()).await;
+                if run.stop.load(Ordering::SeqCst) {
+                    return (i, None);
+                }
+                let _ = run.progress.send(Progress::Started(step.name.clone()));
+                let started = Instant::now();
+                let result = run_step(&run, step, &mut slot).await;
+                (i, Some(result.map(|d| (d, started.elapsed()))))
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (i, result) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                // A step panicked: nothing else is known about it; stop starting new work.
+                let _ = run
+                    .progress
+                    .send(Progress::Failed("a step".into(), e.to_string()));
+                break;
+            }
+        };
+        let name = steps[i].name.clone();
+        let ended = match result {
+            None => {
+                let why = "interrupted before it started".to_owned();
+                let _ = run.progress.send(Progress::Skipped(name, why.clone()));
+                Outcome::Skipped(why)
+            }
+            Some(Ok((detail, took))) => {
+                let _ = run
+                    .progress
+                    .send(Progress::Done(name, detail.clone(), took));
+                Outcome::Done(detail)
+            }
+            Some(Err(StepError::Failed(e))) => {
+                let _ = run.progress.send(Progress::Failed(name, e.message.clone()));
+                Outcome::Failed(e)
+            }
+            Some(Err(StepError::Pending(e))) => {
+                let _ = run.progress.send(Progress::Pending(name, e.clone()));
+                Outcome::Pending(e)
+            }
+        };
+        let how = if matches!(ended, Outcome::Done(_)) {
+            Finish::Succeeded
+        } else {
+            Finish::NotSucceeded
+        };
+        outcome[i] = Some(ended);
+        for (skipped, cause) in schedule.finish(i, how) {
+            let why = match outcome[cause] {
+                Some(Outcome::Pending(_)) => format!("{} is still pending", steps[cause].address),
+                _ => format!("{} did not succeed", steps[cause].address),
+            };
+            let _ = run
+                .progress
+                .send(Progress::Skipped(steps[skipped].name.clone(), why.clone()));
+            outcome[skipped] = Some(Outcome::Skipped(why));
+        }
+    }
+    let mut report = Report::default();
+    count(&mut report, &steps, &changes, &outcome);
+    for (s, o) in steps.iter().zip(outcome) {
+        let name = s.name.clone();
+        match o {
+            Some(Outcome::Done(d)) => report.done.push((name, d)),
+            Some(Outcome::Failed(e)) => report.failed.push((name, e)),
+            Some(Outcome::Pending(e)) => report.pending.push((name, e)),
+            Some(Outcome::Skipped(e)) => report.skipped.push((name, e)),
+            None => report
+                .skipped
+                .push((name, "interrupted before it started".into())),
+        }
+    }
+    report
+}
+
+/// Counts the changes whole, overall and per scope: failed if a step of it failed, done if all its
+/// steps were, pending if one is, not done otherwise.
+fn count(
+    report: &mut Report,
+    steps: &[Step],
+    changes: &[(String, Scope)],
+    outcome: &[Option<Outcome>],
+) {
+    let mut mine: Vec<Vec<&Option<Outcome>>> = vec![Vec::new(); changes.len()];
+    for (s, o) in steps.iter().zip(outcome) {
+        if let Some(m) = mine.get_mut(s.change) {
+            m.push(o);
+        }
+    }
+    for ((_, scope), mine) in changes.iter().zip(mine) {
+        let here = report.scopes.entry(scope.clone()).or_default();
+        let all = &mut report.changes;
+        if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
+            all.failed += 1;
+            here.failed += 1;
+        } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
+            all.done += 1;
+            here.done += 1;
+        } else if mine.iter().any(|o| matches!(o, Some(Outcome::Pending(_)))) {
+            all.pending += 1;
+            here.pending += 1;
+        } else {
+            all.not_done += 1;
+            here.not_done += 1;
+        }
+    }
+}
+
+/// A share of `--parallelism`: held while a step calls an API, given back while it waits.
+pub(crate) struct Slot {
+    slots: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    async fn take(slots: Arc<Semaphore>) -> Slot {
+        let mut s = Slot {
+            slots,
+            permit: None,
+        };
+        s.retake().await;
+        s
+    }
+
+    pub(crate) fn release(&mut self) {
+        self.permit = None;
+    }
+
+    pub(crate) async fn retake(&mut self) {
+        // The semaphore is never closed.
+        self.permit = self.slots.clone().acquire_owned().await.ok();
+    }
+}
+
+/// `500ms`, `90s`, `5m`: as `--wait-timeout` takes them.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(60_000) && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
