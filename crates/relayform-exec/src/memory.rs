@@ -18,7 +18,8 @@
 use async_trait::async_trait;
 use relayform_provider::act::{
     AccountApi, AccountAt, AdminState, Connect, Created, Feedback, Forwarding, ObjectKind, OrgApi,
-    OrgObject, Recovery, RelayDefinition, Role, STATUS_ERROR, Tags,
+    OrgObject, Recovery, RelayDefinition, Role, SOURCE_ACTIVE, SOURCE_PENDING, STATUS_ERROR, Tags,
+    callout, callout_target,
 };
 use relayform_provider::{
     Error, ErrorKind, ObservedAccount, ObservedBus, ObservedBusPolicy, ObservedChannel,
@@ -540,7 +541,7 @@ impl OrgApi for OrgHandle {
                 };
                 match target.and_then(|t| world.regions.get_mut(&t).map(|r| (t, r))) {
                     Some((_, region)) => {
-                        region.sources.insert(source, "PENDING".into());
+                        region.sources.insert(source, SOURCE_PENDING.into());
                     }
                     None => {
                         relay.remote_resource = None;
@@ -692,7 +693,7 @@ impl OrgApi for OrgHandle {
             named_credential: r
                 .destination
                 .as_deref()
-                .and_then(|d| d.strip_prefix("callout:"))
+                .and_then(callout_target)
                 .unwrap_or_default()
                 .to_owned(),
             recovery: r
@@ -752,11 +753,6 @@ impl OrgApi for OrgHandle {
         }
         Ok(out)
     }
-}
-
-/// A relay's destination as Salesforce stores it.
-fn callout(named_credential: &str) -> String {
-    format!("callout:{named_credential}")
 }
 
 impl AccountHandle {
@@ -834,7 +830,7 @@ impl AccountApi for AccountHandle {
                 format!("no partner event source {source}"),
             ));
         };
-        "ACTIVE".clone_into(state);
+        SOURCE_ACTIVE.clone_into(state);
         region
             .buses
             .entry(source.to_owned())
@@ -859,7 +855,7 @@ impl AccountApi for AccountHandle {
         }
         region.buses.remove(bus);
         if let Some(state) = region.sources.get_mut(bus) {
-            "PENDING".clone_into(state);
+            SOURCE_PENDING.clone_into(state);
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ use crate::plan::{Action, Change, FieldChange, Plan, Unmanaged};
 use crate::policy;
 use crate::resource::{Address, Desired, Kind, Resource};
 use names::{FORWARD_RULE, FORWARD_TARGET, ROLE_POLICY};
-use relayform_provider::act::{AdminState, Recovery};
+use relayform_provider::act::{self, AdminState, Recovery, is_channel_id};
 use relayform_provider::{ObservedAccount, ObservedOrg, same_id, same_reference};
 use relayform_spec::{Ensure, ErrorRecovery, RelayState, Spec, names};
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,10 +103,8 @@ pub fn same_channel(observed: Option<&str>, full: &str, channel_id: Option<&str>
     let Some(seen) = observed else {
         return false;
     };
-    let looks_like_id = (seen.len() == 15 || seen.len() == 18)
-        && seen.starts_with("0YL")
-        && seen.bytes().all(|b| b.is_ascii_alphanumeric());
-    same_reference(seen, full) || (looks_like_id && channel_id.is_some_and(|id| same_id(seen, id)))
+    same_reference(seen, full)
+        || (is_channel_id(seen) && channel_id.is_some_and(|id| same_id(seen, id)))
 }
 
 /// Whether the recovery option JSON says the same as `want`.
@@ -152,7 +150,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                         );
                     }
                     Some(n) if n.endpoint.as_deref() != Some(endpoint.as_str()) => {
-                        let callout = format!("callout:{name}");
+                        let callout = act::callout(name);
                         let in_use = org(o).relays.iter().any(|r| {
                             r.destination
                                 .as_deref()
@@ -209,9 +207,9 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                             vec![field("channel_type", c.channel_type.as_deref(), Some(want))],
                         );
                         ch.reason = Some("a channel's type cannot change".into());
-                        replaced
-                            .entry(addr.key.clone())
-                            .or_insert_with(|| format!("its channel {name}__chn is replaced"));
+                        replaced.entry(addr.key.clone()).or_insert_with(|| {
+                            format!("its channel {} is replaced", names::channel_full_name(name))
+                        });
                         changes.insert(addr.clone(), ch);
                     }
                     Some(_) => {}
@@ -255,7 +253,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                 error_recovery,
             } => {
                 let full = names::channel_full_name(channel);
-                let callout = format!("callout:{named_credential}");
+                let callout = act::callout(named_credential);
                 let option = recovery(*error_recovery).relay_option();
                 let fields_new = || {
                     vec![
@@ -293,9 +291,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                                     field("channel", seen.channel.as_deref(), Some(&full)),
                                     field(
                                         "named_credential",
-                                        seen.destination
-                                            .as_deref()
-                                            .and_then(|d| d.strip_prefix("callout:")),
+                                        seen.destination.as_deref().and_then(act::callout_target),
                                         Some(named_credential),
                                     ),
                                 ],
@@ -499,7 +495,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Plan {
                 let relay_addr = Address::new(Kind::Relay, relay.clone());
                 let want = admin(*state).as_str();
                 let now = if created_or_replaced(&changes, &relay_addr) {
-                    Some("STOP".to_owned())
+                    Some(AdminState::Stop.as_str().to_owned())
                 } else {
                     let rname = &spec.relays[relay].names.relay;
                     org(o)
@@ -930,7 +926,7 @@ fn removals(spec: &Spec, observed: &Observed) -> Vec<Change> {
             ));
         }
         let nc = &r.names.named_credential;
-        let callout = format!("callout:{nc}");
+        let callout = act::callout(nc);
         // Used by a relay that stays: one the spec keeps, or one it does not name at all. Relays
         // removed in the same run do not keep it (they go first).
         let leaving = |name: &str| {
@@ -1038,7 +1034,7 @@ fn unmanaged(spec: &Spec, observed: &Observed) -> Vec<Unmanaged> {
         }
         for s in a.sources.iter().filter(|s| {
             !ours.contains(s.name.as_str())
-                && s.state.as_deref() != Some("DELETED")
+                && s.state.as_deref() != Some(act::SOURCE_DELETED)
                 && !a.buses.iter().any(|b| b.name == s.name)
         }) {
             strangers.insert(("partner event source", &s.name));

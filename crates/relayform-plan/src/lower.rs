@@ -448,7 +448,7 @@ impl Lowering<'_> {
         let old = seen
             .destination
             .as_deref()
-            .and_then(|d| d.strip_prefix("callout:"))
+            .and_then(relayform_provider::act::callout_target)
             .and_then(|nc| {
                 self.observed
                     .orgs
@@ -459,11 +459,7 @@ impl Lowering<'_> {
                     .endpoint
                     .clone()
             })
-            .and_then(|ep| {
-                let rest = ep.strip_prefix("arn:aws:")?;
-                let (region, account) = rest.split_once(':')?;
-                Some((region.to_lowercase(), account.to_owned()))
-            });
+            .and_then(|ep| names::parse_named_credential_endpoint(&ep));
         let side = |at, moved, has_rule, has_bus| PartnerSide {
             at,
             source: source.clone(),

@@ -205,7 +205,11 @@ impl Resource {
             Desired::NamedCredential { name, endpoint, .. } => format!("{name} → {endpoint}"),
             Desired::Channel {
                 name, channel_type, ..
-            } => format!("{name}__chn ({})", channel_type.as_str()),
+            } => format!(
+                "{} ({})",
+                relayform_spec::names::channel_full_name(name),
+                channel_type.as_str()
+            ),
             Desired::ChannelMember { event, .. } => event.clone(),
             Desired::Relay { name, .. } => name.clone(),
             Desired::Association { .. } => "partner event source bus".into(),

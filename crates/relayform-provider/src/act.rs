@@ -155,6 +155,31 @@ impl AdminState {
 /// The feedback status of a relay Salesforce could not run.
 pub const STATUS_ERROR: &str = "ERROR";
 
+/// The state of a partner event source whose relay is gone.
+pub const SOURCE_DELETED: &str = "DELETED";
+/// The state of a partner event source with a bus (associated).
+pub const SOURCE_ACTIVE: &str = "ACTIVE";
+/// The state of a partner event source without one: its events are dropped.
+pub const SOURCE_PENDING: &str = "PENDING";
+
+/// A relay's destination as Salesforce stores it: `callout:<named credential>`.
+pub fn callout(named_credential: &str) -> String {
+    format!("callout:{named_credential}")
+}
+
+/// The named credential a relay's destination names (`callout:X` → `X`).
+pub fn callout_target(destination: &str) -> Option<&str> {
+    destination.strip_prefix("callout:")
+}
+
+/// Whether a value is a platform event channel's id (15 or 18 characters, key prefix `0YL`), as a
+/// query may give a relay's channel.
+pub fn is_channel_id(value: &str) -> bool {
+    (value.len() == 15 || value.len() == 18)
+        && value.starts_with("0YL")
+        && value.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// An event relay's whole definition, as a Tooling PATCH must carry it: only `state` and
 /// `recovery` may differ from what the relay was created with.
 #[derive(Debug, Clone, PartialEq, Eq)]

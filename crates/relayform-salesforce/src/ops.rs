@@ -305,7 +305,7 @@ impl From<&act::RelayDefinition> for RelayDefinition {
         RelayDefinition {
             label: d.label.clone(),
             channel: d.channel.clone(),
-            destination: format!("callout:{}", d.named_credential),
+            destination: act::callout(&d.named_credential),
             relay_option: d.recovery.relay_option().to_owned(),
             state: d.state.as_str().to_owned(),
         }
@@ -407,9 +407,7 @@ impl act::OrgApi for Client {
         Ok(act::RelayDefinition {
             name: String::new(),
             label: def.label,
-            named_credential: def
-                .destination
-                .strip_prefix("callout:")
+            named_credential: act::callout_target(&def.destination)
                 .unwrap_or(&def.destination)
                 .to_owned(),
             channel: def.channel,

@@ -59,6 +59,14 @@ pub fn named_credential_endpoint(account_id: &str, region: &str) -> String {
     format!("arn:aws:{}:{account_id}", region.to_ascii_uppercase())
 }
 
+/// The account and region a relay named credential's endpoint names (`arn:aws:<REGION>:<account>`),
+/// the region in lower case as AWS writes it.
+pub fn parse_named_credential_endpoint(endpoint: &str) -> Option<(String, String)> {
+    let rest = endpoint.strip_prefix("arn:aws:")?;
+    let (region, account) = rest.split_once(':')?;
+    Some((region.to_lowercase(), account.to_owned()))
+}
+
 /// The forwarding role for relays of account `from_account` that forward to `destination`.
 pub fn role(from_account: &str, destination: &Destination) -> String {
     let name = if destination.account_id == from_account {
