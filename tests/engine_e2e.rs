@@ -1157,7 +1157,7 @@ relays:
 /// A failure behind the executor's helpers (here the relay PATCH that starts it) keeps the
 /// provider's error kind to the report; it used to be flattened to text on the way.
 #[test]
-fn a_refused_relay_update_is_reported_with_its_error_kind() {
+fn a_refused_relay_update_is_reported_with_its_error_kind_code_and_operation() {
     let d = Dir::new(DEMO);
     assert_eq!(d.run(&["plan"], true).0, 0);
     d.with_sim(async |sim| {
@@ -1191,5 +1191,8 @@ fn a_refused_relay_update_is_reported_with_its_error_kind() {
             matches!(f["error_kind"].as_str(), Some("rejected" | "unauthorized")),
             "the provider's kind is kept: {f}"
         );
+        // And the vendor's code and the call that failed, typed.
+        assert_eq!(f["error_code"], "INSUFFICIENT_ACCESS", "{f}");
+        assert_eq!(f["operation"], "tooling.update EventRelayConfig", "{f}");
     }
 }

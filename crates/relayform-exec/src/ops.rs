@@ -294,14 +294,19 @@ pub(crate) async fn run_step(run: &Run, step: &Step, slot: &mut Slot) -> StepRes
     }
 }
 
-/// A relay Salesforce reports in error, in its words.
+/// A relay Salesforce reports in error, in its words (its error code kept).
 fn in_error(f: &Feedback) -> Failure {
-    format!(
-        "Salesforce reports the relay in error: {}: {}\nhint: the relay's feedback in Setup (Event Relays) says more; an unknown AWS account or region in its named credential is the usual cause. Fix it and run apply again",
-        f.error_code.as_deref().unwrap_or("(no code)"),
-        f.error_message.as_deref().unwrap_or("(no message)")
-    )
-    .into()
+    Failure {
+        code: f.error_code.clone(),
+        ..Failure::new(
+            None,
+            &format!(
+                "Salesforce reports the relay in error: {}: {}\nhint: the relay's feedback in Setup (Event Relays) says more; an unknown AWS account or region in its named credential is the usual cause. Fix it and run apply again",
+                f.error_code.as_deref().unwrap_or("(no code)"),
+                f.error_message.as_deref().unwrap_or("(no message)")
+            ),
+        )
+    }
 }
 
 fn adopted(what: String, adopted: bool) -> String {

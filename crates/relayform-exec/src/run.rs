@@ -42,35 +42,63 @@ pub enum Progress {
     Interrupted,
 }
 
-/// A step's failure: what the provider said, and of what kind (`None`: relayform's own finding, such
-/// as an object the refresh did not see), so a report can count failures by kind and a retry rule
-/// or failure budget can look at them.
+/// A step's failure, typed to the end: of what kind (`None`: relayform's own finding, such as an
+/// object the refresh did not see), the vendor's code and the operation where the provider gave them,
+/// what went wrong, and what to do about it; so a report can count failures by kind and a retry rule
+/// or failure budget can look at them. The step it belongs to is the report's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub kind: Option<ErrorKind>,
+    /// The vendor's error code (`FIELD_INTEGRITY_EXCEPTION`, `ResourceNotFoundException`, ...).
+    pub code: Option<String>,
+    /// The provider call that failed (`tooling.create EventRelayConfig`, `events:PutRule`, ...).
+    pub operation: Option<String>,
+    /// What went wrong (without the hint).
     pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
 }
 
+impl Failure {
+    /// A failure from text that may end in `\nhint: ...`.
+    pub fn new(kind: Option<ErrorKind>, text: &str) -> Failure {
+        let (message, hint) = match text.split_once("\nhint: ") {
+            Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
+            None => (text.to_owned(), None),
+        };
+        Failure {
+            kind,
+            code: None,
+            operation: None,
+            message,
+            hint,
+        }
+    }
+}
+
+/// The message, then the hint on a line of its own.
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\nhint: {h}")?;
+        }
+        Ok(())
     }
 }
 
 impl From<String> for Failure {
     fn from(message: String) -> Failure {
-        Failure {
-            kind: None,
-            message,
-        }
+        Failure::new(None, &message)
     }
 }
 
 impl From<relayform_provider::Error> for Failure {
     fn from(err: relayform_provider::Error) -> Failure {
         Failure {
-            kind: Some(err.kind),
-            message: err.to_string(),
+            code: err.code.clone(),
+            operation: Some(err.operation.clone()),
+            ..Failure::new(Some(err.kind), &err.to_string())
         }
     }
 }
@@ -273,7 +301,7 @@ pub async fn run(
                 Outcome::Done(detail)
             }
             Some(Err(StepError::Failed(e))) => {
-                let _ = run.progress.send(Progress::Failed(name, e.message.clone()));
+                let _ = run.progress.send(Progress::Failed(name, e.to_string()));
                 Outcome::Failed(e)
             }
             Some(Err(StepError::Pending(e))) => {

@@ -149,6 +149,10 @@ async fn a_failure_in_one_org_skips_only_what_needs_it() {
     let (step, failure) = &report.failed[0];
     assert_eq!(step, "salesforce.relay[orders] create");
     assert_eq!(failure.kind, Some(ErrorKind::Rejected));
+    assert_eq!(
+        failure.operation.as_deref(),
+        Some("acme create Relay orders")
+    );
     // What needs the relay is skipped, naming it; nothing else.
     let skipped: Vec<&str> = report.skipped.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(

@@ -324,8 +324,11 @@ fn outcome(
             steps.push(json!({
                 "step": step,
                 "outcome": "failed",
-                "detail": failure.message,
+                "detail": failure.to_string(),
                 "error_kind": failure.kind.map(relayform_provider::ErrorKind::as_str),
+                "error_code": failure.code,
+                "operation": failure.operation,
+                "hint": failure.hint,
             }));
         }
         steps.extend(plain("pending", &r.pending));
