@@ -18,6 +18,9 @@ pub trait Keyed {
 pub struct Graph<N: Keyed> {
     graph: DiGraph<N, ()>,
     index: BTreeMap<N::Key, NodeIndex>,
+    /// The edges, to add each once in constant time (petgraph's `update_edge` looks through the
+    /// source's edges: quadratic for a node every relay depends on, such as a shared role).
+    edges: std::collections::HashSet<(NodeIndex, NodeIndex)>,
 }
 
 /// The graph has a cycle through these nodes.
@@ -37,6 +40,7 @@ impl<N: Keyed> Default for Graph<N> {
         Graph {
             graph: DiGraph::new(),
             index: BTreeMap::new(),
+            edges: std::collections::HashSet::new(),
         }
     }
 }
@@ -55,7 +59,9 @@ impl<N: Keyed> Graph<N> {
 
     /// `to` depends on `from`.
     pub fn depend(&mut self, from: NodeIndex, to: NodeIndex) {
-        self.graph.update_edge(from, to, ());
+        if self.edges.insert((from, to)) {
+            self.graph.add_edge(from, to, ());
+        }
     }
 
     pub fn get(&self, key: &N::Key) -> Option<&N> {
