@@ -15,7 +15,7 @@
 
 use crate::diff::{Observed, admin, recovery, same_name, unfinished_label};
 use crate::plan::{Action, Change, Plan};
-use crate::resource::{Address, Desired, Kind, Resource};
+use crate::resource::{Address, Desired, Key, Kind, Resource};
 use crate::{Graph, desired};
 use relayform_provider::act::{
     AccountAt, Made, ObjectKind, Op, OrgObject, PartnerSide, Program, Ref, RelayDefinition, Role,
@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 /// The relay (or org, or account) a key starts with: `orders/Order_Placed__e` → `orders`.
 fn first(address: &Address) -> &str {
-    address.key.split('/').next().unwrap_or_default()
+    address.owner()
 }
 
 /// The scope of a change to `a`.
@@ -372,7 +372,9 @@ impl Lowering<'_> {
             }
             Kind::ChannelMember => {
                 let r = &self.spec.relays[relay];
-                let event = a.key.split_once('/').map(|(_, e)| e).unwrap_or_default();
+                let Key::Member { event, .. } = a.parts() else {
+                    return Err(format!("{a} is not a channel member's address"));
+                };
                 let o = self.observed.orgs.get(&r.org.value);
                 let member = o.and_then(|o| {
                     let ch = o.channels.iter().find(|c| c.name == r.names.channel)?;
@@ -392,7 +394,9 @@ impl Lowering<'_> {
                 }
             }
             Kind::NamedCredential => {
-                let (org, name) = a.key.split_once('/').unwrap_or_default();
+                let Key::Shared { scope: org, name } = a.parts() else {
+                    return Err(format!("{a} is not a named credential's address"));
+                };
                 let Some(nc) = self
                     .observed
                     .orgs
@@ -409,9 +413,13 @@ impl Lowering<'_> {
                 }
             }
             Kind::BusPolicy => {
-                // `<account>/<region>/<bus>/<sender>`
-                let parts: Vec<&str> = a.key.split('/').collect();
-                let [account, region, bus, sender] = parts[..] else {
+                let Key::BusPolicy {
+                    account,
+                    region,
+                    bus,
+                    sender,
+                } = a.parts()
+                else {
                     return Err(format!("{a} is not a bus policy address"));
                 };
                 Op::RemoveStatement {
@@ -422,12 +430,10 @@ impl Lowering<'_> {
             }
             Kind::Role => Op::DeleteRole {
                 at: self.account_of(a)?,
-                name: a
-                    .key
-                    .split_once('/')
-                    .map(|(_, n)| n)
-                    .unwrap_or_default()
-                    .to_owned(),
+                name: match a.parts() {
+                    Key::Shared { name, .. } => name.to_owned(),
+                    _ => return Err(format!("{a} is not a role's address")),
+                },
                 policy_name: names::ROLE_POLICY.into(),
             },
         })

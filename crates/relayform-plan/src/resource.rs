@@ -64,6 +64,83 @@ impl Address {
             key: key.into(),
         }
     }
+
+    /// A channel member's address: `salesforce.channel_member[<relay>/<event>]`.
+    pub fn member(relay: &str, event: &str) -> Self {
+        Address::new(Kind::ChannelMember, format!("{relay}/{event}"))
+    }
+
+    /// A shared resource's address: `<kind>[<org or account>/<name>]`.
+    pub fn shared(kind: Kind, scope: &str, name: &str) -> Self {
+        Address::new(kind, format!("{scope}/{name}"))
+    }
+
+    /// What the key names, typed (the one place a key is taken apart). A key that does not have its
+    /// kind's shape (a `--target` typed by hand) gives empty parts where they are missing.
+    pub fn parts(&self) -> Key<'_> {
+        let k = self.key.as_str();
+        let (first, rest) = k.split_once('/').unwrap_or((k, ""));
+        match self.kind {
+            Kind::ChannelMember => Key::Member {
+                relay: first,
+                event: rest,
+            },
+            Kind::NamedCredential | Kind::Role => Key::Shared {
+                scope: first,
+                name: rest,
+            },
+            Kind::BusPolicy => {
+                let mut p = k.splitn(4, '/');
+                let mut next = || p.next().unwrap_or_default();
+                Key::BusPolicy {
+                    account: next(),
+                    region: next(),
+                    bus: next(),
+                    sender: next(),
+                }
+            }
+            _ => Key::Relay(first),
+        }
+    }
+
+    /// The relay a relay's resource belongs to, or the org or account (spec name) a shared one lives
+    /// in: what the key starts with.
+    pub fn owner(&self) -> &str {
+        match self.parts() {
+            Key::Relay(relay) | Key::Member { relay, .. } => relay,
+            Key::Shared { scope, .. } => scope,
+            Key::BusPolicy { account, .. } => account,
+        }
+    }
+
+    /// Whether the resource is shared by the relays of an org or account (a named credential, a
+    /// role, a bus policy statement) rather than one relay's own.
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::NamedCredential | Kind::Role | Kind::BusPolicy
+        )
+    }
+}
+
+/// An address's key, typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// One relay's own resource: the relay's spec name (`orders`).
+    Relay(&'a str),
+    /// A channel member: the relay and the event (`orders/Order_Placed__e`).
+    Member { relay: &'a str, event: &'a str },
+    /// A named credential or role: the org or account (spec name) and its name
+    /// (`acme/Relayform_123456789012_eu_west_1`).
+    Shared { scope: &'a str, name: &'a str },
+    /// A statement on a destination bus's policy: the account (spec name) with credentials for the
+    /// bus, the bus's region and name, and the sending account's id.
+    BusPolicy {
+        account: &'a str,
+        region: &'a str,
+        bus: &'a str,
+        sender: &'a str,
+    },
 }
 
 impl fmt::Display for Address {
@@ -219,5 +296,66 @@ impl Resource {
             Desired::RelayState { state, .. } => format!("{state:?}").to_lowercase(),
         };
         format!("{}\n{detail}", self.address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_taken_apart_by_its_kind() {
+        let a = |s: &str| s.parse::<Address>().unwrap();
+        assert_eq!(a("salesforce.relay[orders]").parts(), Key::Relay("orders"));
+        assert_eq!(
+            a("salesforce.channel_member[orders/Order_Placed__e]").parts(),
+            Key::Member {
+                relay: "orders",
+                event: "Order_Placed__e"
+            }
+        );
+        assert_eq!(
+            a("aws.role[events/relayform-eu-west-1-orders]").parts(),
+            Key::Shared {
+                scope: "events",
+                name: "relayform-eu-west-1-orders"
+            }
+        );
+        assert_eq!(
+            a("aws.bus_policy[sink/eu-west-1/orders/123456789012]").parts(),
+            Key::BusPolicy {
+                account: "sink",
+                region: "eu-west-1",
+                bus: "orders",
+                sender: "123456789012"
+            }
+        );
+        // Owners: the relay, or the org or account a shared resource lives in.
+        assert_eq!(a("aws.forwarding[orders]").owner(), "orders");
+        assert_eq!(a("salesforce.named_credential[acme/X]").owner(), "acme");
+        assert!(a("aws.bus_policy[sink/eu-west-1/orders/1]").is_shared());
+        assert!(!a("salesforce.channel[orders]").is_shared());
+        // A hand-typed key without its kind's shape gives empty parts, not a panic.
+        assert_eq!(
+            a("aws.bus_policy[sink]").parts(),
+            Key::BusPolicy {
+                account: "sink",
+                region: "",
+                bus: "",
+                sender: ""
+            }
+        );
+        // Constructors and parts agree.
+        assert_eq!(
+            Address::member("orders", "E__e").parts(),
+            Key::Member {
+                relay: "orders",
+                event: "E__e"
+            }
+        );
+        assert_eq!(
+            Address::shared(Kind::Role, "events", "r").to_string(),
+            "aws.role[events/r]"
+        );
     }
 }

@@ -397,7 +397,7 @@ pub(crate) fn reach(
         for t in targets {
             let a: relayform_plan::Address = t.parse().map_err(|_| t.clone())?;
             if graph.get(&a).is_none() {
-                let first = a.key.split('/').next().unwrap_or_default();
+                let first = a.owner();
                 match a.kind {
                     Kind::NamedCredential if spec.orgs.contains_key(first) => {
                         r.orgs.insert(first.to_owned());

@@ -69,7 +69,7 @@ pub(super) fn mark(
                     let event = m.event.clone().unwrap_or_default();
                     if !r.events.iter().any(|e| same_name(&e.value, &event)) {
                         let mut c = change(
-                            &Address::new(Kind::ChannelMember, format!("{name}/{event}")),
+                            &Address::member(name, &event),
                             Action::Delete,
                             vec![field("name", Some(&m.name), None)],
                         );

@@ -2,7 +2,7 @@
 
 use super::Observed;
 use crate::plan::Plan;
-use crate::resource::Kind;
+use crate::resource::{Key, Kind};
 use relayform_spec::Spec;
 use std::collections::BTreeMap;
 
@@ -44,11 +44,10 @@ pub(super) fn isolate(spec: &Spec, observed: &Observed, plan: &mut Plan) {
     let only_for_left_out =
         |users: Vec<&str>| !users.is_empty() && users.iter().all(|u| relays.contains(u));
     plan.changes.retain(|c| {
-        let (first, name) = c
-            .address
-            .key
-            .split_once('/')
-            .unwrap_or((&c.address.key, ""));
+        let (first, name) = match c.address.parts() {
+            Key::Shared { scope, name } => (scope, name),
+            _ => (c.address.owner(), ""),
+        };
         match c.address.kind {
             Kind::NamedCredential => {
                 !observed.unread_orgs.contains_key(first)

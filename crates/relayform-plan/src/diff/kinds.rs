@@ -187,7 +187,7 @@ impl<'a> Planner<'a> {
         else {
             return;
         };
-        let relay = addr.key.split('/').next().unwrap_or_default().to_owned();
+        let relay = addr.owner().to_owned();
         let channel_addr = Address::new(Kind::Channel, relay);
         let exists = !self.created_or_replaced(&channel_addr)
             && self

@@ -25,7 +25,7 @@ fn destroying(spec: &Spec, scope: &Scope) -> anyhow::Result<Spec> {
     let mut chosen = BTreeSet::new();
     for t in &scope.targets {
         let a: Address = t.parse().map_err(anyhow::Error::msg)?;
-        let relay = a.key.split('/').next().unwrap_or_default();
+        let relay = a.owner();
         if matches!(a.kind, Kind::NamedCredential | Kind::Role | Kind::BusPolicy)
             || !spec.relays.contains_key(relay)
         {

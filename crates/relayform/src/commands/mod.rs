@@ -118,7 +118,7 @@ fn scope_addresses(
         return Ok(None);
     }
     let graph = relayform_plan::desired(spec);
-    let relay_of = |a: &Address| a.key.split('/').next().unwrap_or_default().to_owned();
+    let relay_of = |a: &Address| a.owner().to_owned();
     let mut by_target: Option<BTreeSet<Address>> = None;
     if !scope.targets.is_empty() {
         let mut set = BTreeSet::new();
