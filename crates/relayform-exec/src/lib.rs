@@ -5,10 +5,12 @@
 //! - [`schedule`]: the order steps run in, a dependency walk with a ready queue, linear in steps and
 //!   needs; teardown ordering and the build barrier per scope (an org, an account).
 //! - [`run()`]: the run over the schedule with bounded parallelism (`--parallelism` slots, held while
-//!   a step calls an API and given back while it waits), Ctrl-C (nothing new starts, running calls
-//!   finish), and the [`Report`] with counts per change and per scope.
-//! - `ops`: what each operation does, its waits (polling with backoff up to the wait timeout; one
-//!   feedback read per org serves every relay waiting there) and the values it hands on.
+//!   a step calls an API and given back while it waits) and Ctrl-C (nothing new starts, running
+//!   calls finish, waits end).
+//! - `ops`: what each operation does, and the values it hands on to later steps.
+//! - `wait`: slots, polling with backoff up to the wait timeout, and one feedback read per org that
+//!   serves every relay waiting there.
+//! - [`report`]: each step's outcome, and the changes counted whole, overall and per scope.
 //! - [`memory`]: an in-memory provider over the observed-state types, so the executor is tested in
 //!   milliseconds without the simulator.
 //!
@@ -17,8 +19,12 @@
 
 pub mod memory;
 mod ops;
+pub mod report;
 pub mod run;
 pub mod schedule;
+mod wait;
 
-pub use run::{Counts, Failure, Options, Progress, Report, human, run};
+pub use report::{Counts, Report};
+pub use run::{Failure, Options, Progress, run};
 pub use schedule::{Finish, Node, Phase, Schedule};
+pub use wait::human;

@@ -2,22 +2,18 @@
 //! (a partner source Salesforce registers after a relay exists, a state change settling) and the
 //! values steps hand on to later ones.
 
-use crate::run::{FeedbackRead, Run, Slot, StepError, human};
-use crate::{Failure, Progress};
+use crate::Failure;
+use crate::run::{Run, StepError};
+use crate::wait::Slot;
 use relayform_provider::ErrorKind;
 use relayform_provider::act::{
     AccountApi, AccountAt, Feedback, Forwarding, Made, Op, OrgApi, OrgObject, Ref, STATUS_ERROR,
     Step,
 };
-use relayform_provider::same_id;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 type StepResult = Result<String, StepError>;
-
-/// How old a feedback read may be and still answer a waiter.
-const FEEDBACK_FRESH: Duration = Duration::from_millis(250);
 
 pub(crate) async fn run_step(run: &Run, step: &Step, slot: &mut Slot) -> StepResult {
     match &step.op {
@@ -318,7 +314,7 @@ fn adopted(what: String, adopted: bool) -> String {
 }
 
 impl Run {
-    fn org(&self, org: &str) -> Result<Arc<dyn OrgApi>, StepError> {
+    pub(crate) fn org(&self, org: &str) -> Result<Arc<dyn OrgApi>, StepError> {
         self.connect.org(org).map_err(StepError::from)
     }
 
@@ -351,75 +347,5 @@ impl Run {
             return Ok(v.clone());
         }
         r.seen.clone().ok_or_else(|| r.missing.clone().into())
-    }
-
-    /// A relay's feedback, from a read of the whole org's no older than [`FEEDBACK_FRESH`] and made
-    /// after this run last changed the relay (made now if there is none): relays waiting together
-    /// cost one query per poll, not one each.
-    async fn relay_feedback(&self, org: &str, relay_id: &str) -> Result<Feedback, StepError> {
-        let touched = self.touched.lock().expect("touched").get(relay_id).copied();
-        let cell = self
-            .feedback
-            .lock()
-            .expect("feedback")
-            .entry(org.to_owned())
-            .or_default()
-            .clone();
-        let mut read = cell.lock().await;
-        if read.as_ref().is_none_or(|(at, _): &FeedbackRead| {
-            at.elapsed() > FEEDBACK_FRESH || touched.is_some_and(|t| *at < t)
-        }) {
-            let rows = self.org(org)?.feedback().await?;
-            *read = Some((Instant::now(), rows));
-        }
-        let rows = read.as_ref().map(|(_, r)| r.as_slice()).unwrap_or_default();
-        Ok(rows
-            .iter()
-            .find(|f| same_id(&f.relay_id, relay_id))
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    /// Polls `check` with backoff until it gives a value or the wait timeout passes.
-    async fn wait_for<T, F, Fut>(
-        &self,
-        slot: &mut Slot,
-        step: &str,
-        what: &str,
-        mut check: F,
-    ) -> Result<T, StepError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>, StepError>>,
-    {
-        let started = Instant::now();
-        let mut pause = self.options.first_poll;
-        let mut told = None::<Instant>;
-        loop {
-            if let Some(v) = check().await? {
-                return Ok(v);
-            }
-            if self.stop.load(Ordering::SeqCst) {
-                return Err(format!("interrupted while waiting for {what}").into());
-            }
-            let waited = started.elapsed();
-            if waited >= self.options.wait_timeout {
-                return Err(StepError::Pending(format!(
-                    "still waiting for {what} after {} (--wait-timeout)",
-                    human(self.options.wait_timeout)
-                )));
-            }
-            if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                told = Some(Instant::now());
-                let _ =
-                    self.progress
-                        .send(Progress::Waiting(step.to_owned(), what.to_owned(), waited));
-            }
-            // Waiting takes no slot: other changes go on meanwhile.
-            slot.release();
-            tokio::time::sleep(pause.min(self.options.wait_timeout.saturating_sub(waited))).await;
-            slot.retake().await;
-            pause = (pause * 3 / 2).min(self.options.max_poll);
-        }
     }
 }

@@ -2,14 +2,16 @@
 //! gathered into a [`Report`] with counts per change and per scope.
 
 use crate::ops::run_step;
+use crate::report::{Report, count};
+use crate::wait::Slot;
 use crate::{Finish, Node, Phase, Schedule};
 use relayform_provider::ErrorKind;
-use relayform_provider::act::{Connect, Feedback, Made, Program, RelayDefinition, Scope, Step};
-use std::collections::{BTreeMap, HashMap};
+use relayform_provider::act::{Connect, Feedback, Made, Program, RelayDefinition, Step};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 /// How a run goes.
 #[derive(Debug, Clone)]
@@ -104,7 +106,7 @@ impl From<relayform_provider::Error> for Failure {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Done(String),
     Failed(Failure),
     /// Still waiting on Salesforce or AWS when the wait timeout ended: nothing went wrong, and the
@@ -139,50 +141,6 @@ impl From<relayform_provider::Error> for StepError {
     }
 }
 
-/// The result of a run.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// Steps, with what was done or why not.
-    pub done: Vec<(String, String)>,
-    pub failed: Vec<(String, Failure)>,
-    /// Steps still waiting on Salesforce or AWS when the wait timeout ended.
-    pub pending: Vec<(String, String)>,
-    pub skipped: Vec<(String, String)>,
-    /// The plan's changes counted whole (a change is one step or more: a replace is two, a relay's
-    /// fingerprint is recorded last).
-    pub changes: Counts,
-    /// The same, per org and account: what a failure budget or a retry rule looks at.
-    pub scopes: BTreeMap<Scope, Counts>,
-}
-
-/// The plan's changes by how they ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub done: usize,
-    pub failed: usize,
-    /// Waiting on the vendor when the wait timeout ended.
-    pub pending: usize,
-    /// Not started because something they need failed or is pending.
-    pub not_done: usize,
-}
-
-impl Counts {
-    pub fn total(&self) -> usize {
-        self.done + self.failed + self.pending + self.not_done
-    }
-}
-
-impl Report {
-    pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty() && self.pending.is_empty()
-    }
-
-    /// Nothing failed: what is left waits on Salesforce or AWS.
-    pub fn only_pending(&self) -> bool {
-        self.failed.is_empty() && !self.pending.is_empty()
-    }
-}
-
 /// What a step finds in the run.
 pub(crate) struct Run {
     pub connect: Arc<dyn Connect>,
@@ -190,7 +148,7 @@ pub(crate) struct Run {
     pub progress: mpsc::UnboundedSender<Progress>,
     /// Set on an interrupt: no new step starts, waits give up, running calls finish.
     pub stop: Arc<AtomicBool>,
-    slots: Arc<Semaphore>,
+    pub(crate) slots: Arc<Semaphore>,
     /// Ids and names made in this run, by what and relay.
     pub made: Mutex<HashMap<(Made, String), String>>,
     /// Relays' whole definitions as they stand after this run's changes, by relay (a Tooling PATCH
@@ -341,75 +299,4 @@ pub async fn run(
         }
     }
     report
-}
-
-/// Counts the changes whole, overall and per scope: failed if a step of it failed, done if all its
-/// steps were, pending if one is, not done otherwise.
-fn count(
-    report: &mut Report,
-    steps: &[Step],
-    changes: &[(String, Scope)],
-    outcome: &[Option<Outcome>],
-) {
-    let mut mine: Vec<Vec<&Option<Outcome>>> = vec![Vec::new(); changes.len()];
-    for (s, o) in steps.iter().zip(outcome) {
-        if let Some(m) = mine.get_mut(s.change) {
-            m.push(o);
-        }
-    }
-    for ((_, scope), mine) in changes.iter().zip(mine) {
-        let here = report.scopes.entry(scope.clone()).or_default();
-        let all = &mut report.changes;
-        if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
-            all.failed += 1;
-            here.failed += 1;
-        } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
-            all.done += 1;
-            here.done += 1;
-        } else if mine.iter().any(|o| matches!(o, Some(Outcome::Pending(_)))) {
-            all.pending += 1;
-            here.pending += 1;
-        } else {
-            all.not_done += 1;
-            here.not_done += 1;
-        }
-    }
-}
-
-/// A share of `--parallelism`: held while a step calls an API, given back while it waits.
-pub(crate) struct Slot {
-    slots: Arc<Semaphore>,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Slot {
-    async fn take(slots: Arc<Semaphore>) -> Slot {
-        let mut s = Slot {
-            slots,
-            permit: None,
-        };
-        s.retake().await;
-        s
-    }
-
-    pub(crate) fn release(&mut self) {
-        self.permit = None;
-    }
-
-    pub(crate) async fn retake(&mut self) {
-        // The semaphore is never closed.
-        self.permit = self.slots.clone().acquire_owned().await.ok();
-    }
-}
-
-/// `500ms`, `90s`, `5m`: as `--wait-timeout` takes them.
-pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(60_000) && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
 }

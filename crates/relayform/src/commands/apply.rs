@@ -6,8 +6,8 @@ use crate::apply::{self, Progress, Report};
 use crate::cli::{ApplyArgs, DestroyArgs, Execution, Scope};
 use crate::demo;
 use anyhow::{Context, bail};
+use relayform_plan::Address;
 use relayform_plan::plan::Plan;
-use relayform_plan::{Address, Kind};
 use relayform_spec::{Ensure, Spec};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -26,9 +26,7 @@ fn destroying(spec: &Spec, scope: &Scope) -> anyhow::Result<Spec> {
     for t in &scope.targets {
         let a: Address = t.parse().map_err(anyhow::Error::msg)?;
         let relay = a.owner();
-        if matches!(a.kind, Kind::NamedCredential | Kind::Role | Kind::BusPolicy)
-            || !spec.relays.contains_key(relay)
-        {
+        if a.is_shared() || !spec.relays.contains_key(relay) {
             bail!(
                 "destroy --target {a}: destroy takes the address of a relay's resource (such as `salesforce.relay[orders]`); shared credentials and roles go when no relay needs them\nhint: `relayform graph` lists the addresses"
             );
