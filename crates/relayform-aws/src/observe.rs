@@ -1,5 +1,5 @@
 //! Reading what an account and region hold: a fixed number of list calls, plus two per forwarded relay
-//! and two per role.
+//! and two per role, made [`READS_IN_FLIGHT`] at a time.
 
 use crate::{Aws, Error, ErrorKind};
 use relayform_provider::{
@@ -27,17 +27,76 @@ fn absent<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
-/// Reads the account and region. Things that do not exist are simply not in the result.
+/// How many reads of one account and region run at once. EventBridge documents 50 requests per
+/// second per account and region by default for its control-plane reads (`ListRules`,
+/// `ListTargetsByRule`, `DescribeEventBus`), and IAM's are of the same order; at about 50 ms a call
+/// this keeps within them, and a throttled call is retried by the SDK with backoff.
+pub const READS_IN_FLIGHT: usize = 20;
+
+/// Reads the account and region. Things that do not exist are simply not in the result. The two
+/// lists run together, then the per-relay and per-role reads, [`READS_IN_FLIGHT`] at a time.
 pub async fn observe_account(
     aws: &Aws,
     account_id: &str,
     interest: &Interest,
 ) -> Result<ObservedAccount, Error> {
-    let mut out = ObservedAccount {
+    let mut out = observe_lists(aws, account_id).await?;
+    observe_interest(aws, &mut out, interest).await?;
+    Ok(out)
+}
+
+/// The partner sources and buses of the account and region (the two list calls, together).
+pub async fn observe_lists(aws: &Aws, account_id: &str) -> Result<ObservedAccount, Error> {
+    let (sources, buses) =
+        futures_util::future::try_join(list_sources(aws), list_buses(aws)).await?;
+    Ok(ObservedAccount {
         account_id: account_id.to_owned(),
         region: aws.region.clone(),
+        sources,
+        buses,
         ..ObservedAccount::default()
-    };
+    })
+}
+
+/// Adds the forwarding rules and roles of `interest` to what [`observe_lists`] read: two calls per
+/// forwarded relay whose partner bus exists, two per role, [`READS_IN_FLIGHT`] at a time, in the
+/// order asked.
+pub async fn observe_interest(
+    aws: &Aws,
+    out: &mut ObservedAccount,
+    interest: &Interest,
+) -> Result<(), Error> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let buses: std::collections::HashSet<&str> =
+        out.buses.iter().map(|b| b.name.as_str()).collect();
+    // The futures first, then the stream over them (a stream's own closure returning borrowing
+    // futures is not `Send` enough for a spawned task).
+    let rules: Vec<_> = interest
+        .forwarding
+        .iter()
+        .filter(|(bus, _)| buses.contains(bus.as_str()))
+        .map(|(bus, rule)| read_rule(aws, bus, rule))
+        .collect();
+    let rules: Vec<Option<ObservedRule>> = stream::iter(rules)
+        .buffered(READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let roles: Vec<_> = interest
+        .roles
+        .iter()
+        .map(|(role, policy)| read_role(aws, role, policy))
+        .collect();
+    let roles: Vec<Option<ObservedRole>> = stream::iter(roles)
+        .buffered(READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    out.rules.extend(rules.into_iter().flatten());
+    out.roles.extend(roles.into_iter().flatten());
+    Ok(())
+}
+
+async fn list_sources(aws: &Aws) -> Result<Vec<ObservedSource>, Error> {
+    let mut out = Vec::new();
     let mut token = None;
     loop {
         let page = aws
@@ -48,16 +107,19 @@ pub async fn observe_account(
             .send()
             .await
             .map_err(|e| aws.classify("events:ListEventSources", &e))?;
-        out.sources
-            .extend(page.event_sources().iter().map(|s| ObservedSource {
-                name: s.name().unwrap_or_default().to_owned(),
-                state: s.state().map(|st| st.as_str().to_owned()),
-            }));
+        out.extend(page.event_sources().iter().map(|s| ObservedSource {
+            name: s.name().unwrap_or_default().to_owned(),
+            state: s.state().map(|st| st.as_str().to_owned()),
+        }));
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
-            break;
+            return Ok(out);
         }
     }
+}
+
+async fn list_buses(aws: &Aws) -> Result<Vec<ObservedBus>, Error> {
+    let mut out = Vec::new();
     let mut token = None;
     loop {
         let page = aws
@@ -68,91 +130,89 @@ pub async fn observe_account(
             .send()
             .await
             .map_err(|e| aws.classify("events:ListEventBuses", &e))?;
-        out.buses
-            .extend(page.event_buses().iter().map(|b| ObservedBus {
-                name: b.name().unwrap_or_default().to_owned(),
-                arn: b.arn().map(str::to_owned),
-            }));
+        out.extend(page.event_buses().iter().map(|b| ObservedBus {
+            name: b.name().unwrap_or_default().to_owned(),
+            arn: b.arn().map(str::to_owned),
+        }));
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
-            break;
+            return Ok(out);
         }
     }
-    for (bus, rule) in &interest.forwarding {
-        if !out.buses.iter().any(|b| &b.name == bus) {
-            continue;
-        }
-        let rules = aws
-            .events
-            .list_rules()
-            .event_bus_name(bus)
-            .name_prefix(rule)
-            .send()
-            .await
-            .map_err(|e| aws.classify("events:ListRules", &e));
-        let Some(rules) = absent(rules)? else {
-            continue;
-        };
-        let Some(found) = rules
-            .rules()
+}
+
+/// A forwarded relay's rule on its partner bus, with its targets.
+async fn read_rule(aws: &Aws, bus: &str, rule: &str) -> Result<Option<ObservedRule>, Error> {
+    let rules = aws
+        .events
+        .list_rules()
+        .event_bus_name(bus)
+        .name_prefix(rule)
+        .send()
+        .await
+        .map_err(|e| aws.classify("events:ListRules", &e));
+    let Some(rules) = absent(rules)? else {
+        return Ok(None);
+    };
+    let Some(found) = rules.rules().iter().find(|r| r.name() == Some(rule)) else {
+        return Ok(None);
+    };
+    let targets = aws
+        .events
+        .list_targets_by_rule()
+        .rule(rule)
+        .event_bus_name(bus)
+        .send()
+        .await
+        .map_err(|e| aws.classify("events:ListTargetsByRule", &e));
+    let targets = absent(targets)?
+        .map(|t| t.targets().to_vec())
+        .unwrap_or_default();
+    Ok(Some(ObservedRule {
+        bus: bus.to_owned(),
+        name: rule.to_owned(),
+        event_pattern: found.event_pattern().map(str::to_owned),
+        state: found.state().map(|s| s.as_str().to_owned()),
+        targets: targets
             .iter()
-            .find(|r| r.name() == Some(rule.as_str()))
-        else {
-            continue;
-        };
-        let targets = aws
-            .events
-            .list_targets_by_rule()
-            .rule(rule)
-            .event_bus_name(bus)
-            .send()
-            .await
-            .map_err(|e| aws.classify("events:ListTargetsByRule", &e));
-        let targets = absent(targets)?
-            .map(|t| t.targets().to_vec())
-            .unwrap_or_default();
-        out.rules.push(ObservedRule {
-            bus: bus.clone(),
-            name: rule.clone(),
-            event_pattern: found.event_pattern().map(str::to_owned),
-            state: found.state().map(|s| s.as_str().to_owned()),
-            targets: targets
-                .iter()
-                .map(|t| ObservedTarget {
-                    id: t.id().to_owned(),
-                    arn: t.arn().to_owned(),
-                    role_arn: t.role_arn().map(str::to_owned),
-                })
-                .collect(),
-        });
-    }
-    for (role, policy) in &interest.roles {
-        let got = aws
-            .iam
-            .get_role()
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| aws.classify("iam:GetRole", &e));
-        let Some(got) = absent(got)? else { continue };
-        let Some(r) = got.role() else { continue };
-        let doc = aws
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(policy)
-            .send()
-            .await
-            .map_err(|e| aws.classify("iam:GetRolePolicy", &e));
-        out.roles.push(ObservedRole {
-            name: r.role_name().to_owned(),
-            arn: r.arn().to_owned(),
-            trust_policy: r.assume_role_policy_document().map(str::to_owned),
-            policy: absent(doc)?
-                .map(|d| (d.policy_name().to_owned(), d.policy_document().to_owned())),
-        });
-    }
-    Ok(out)
+            .map(|t| ObservedTarget {
+                id: t.id().to_owned(),
+                arn: t.arn().to_owned(),
+                role_arn: t.role_arn().map(str::to_owned),
+            })
+            .collect(),
+    }))
+}
+
+/// A role with its trust policy and the inline policy asked about.
+async fn read_role(aws: &Aws, role: &str, policy: &str) -> Result<Option<ObservedRole>, Error> {
+    let got = aws
+        .iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| aws.classify("iam:GetRole", &e));
+    let Some(got) = absent(got)? else {
+        return Ok(None);
+    };
+    let Some(r) = got.role() else {
+        return Ok(None);
+    };
+    let doc = aws
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(policy)
+        .send()
+        .await
+        .map_err(|e| aws.classify("iam:GetRolePolicy", &e));
+    Ok(Some(ObservedRole {
+        name: r.role_name().to_owned(),
+        arn: r.arn().to_owned(),
+        trust_policy: r.assume_role_policy_document().map(str::to_owned),
+        policy: absent(doc)?.map(|d| (d.policy_name().to_owned(), d.policy_document().to_owned())),
+    }))
 }
 
 /// Reads a destination bus's resource policy (`DescribeEventBus`) in the client's region.

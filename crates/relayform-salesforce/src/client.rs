@@ -518,13 +518,27 @@ pub(crate) fn retry_after_ms(resp: &reqwest::Response) -> Option<u64> {
         .map(|s| s.saturating_mul(1000))
 }
 
-/// The HTTP client for a patience: connect and per-attempt timeouts on every request.
+/// The HTTP client for a patience: connect and per-attempt timeouts on every request. One client
+/// per patience for the whole process, so every org shares its connection pool and its TLS roots
+/// (loading the system's CA bundle once, not once per org).
 pub(crate) fn http_client(patience: &Patience) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(patience.connect)
-        .timeout(patience.attempt)
-        .build()
-        .unwrap_or_default()
+    static CLIENTS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<(Duration, Duration), reqwest::Client>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = (patience.connect, patience.attempt);
+    let mut clients = CLIENTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    clients
+        .entry(key)
+        .or_insert_with(|| {
+            reqwest::Client::builder()
+                .connect_timeout(patience.connect)
+                .timeout(patience.attempt)
+                .build()
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 /// What went wrong in transit, naming the endpoint (scheme, host and port only: the path or query

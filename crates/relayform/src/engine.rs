@@ -4,7 +4,7 @@
 
 use crate::apply::Connections;
 use anyhow::{Context, bail};
-use relayform_aws::observe::{Interest, observe_account};
+use relayform_aws::observe::Interest;
 use relayform_aws::{Aws, Credentials, Target};
 use relayform_plan::diff::Observed;
 use relayform_provider::{Patience, Secret};
@@ -452,17 +452,23 @@ pub(crate) fn reach(
 }
 
 /// Reads every org and account the spec names (or those within `reach`), at most
-/// [`REFRESH_CONCURRENCY`] at a time; checks pinned org and account ids. An org or account that
-/// cannot be read (unreachable, credentials refused, another org than pinned) is returned in
-/// `Observed::unread_orgs`/`unread_accounts` with why, and the planner leaves out what needs it:
-/// the others are planned and applied.
+/// [`REFRESH_CONCURRENCY`] orgs and as many accounts at a time; checks pinned org and account ids.
+/// Org and account reads overlap: an account lists its partner sources and buses at once, and waits
+/// only for the orgs whose relays it serves before it reads their forwarding rules (each relay's
+/// partner bus is named by its org). An org or account that cannot be read (unreachable,
+/// credentials refused, another org than pinned) is returned in `Observed::unread_orgs`/
+/// `unread_accounts` with why, and the planner leaves out what needs it: the others are planned and
+/// applied.
 pub(crate) async fn refresh(
     spec: &Spec,
     conn: &Connections,
     reach: Option<&Reach>,
     err: &mut dyn Write,
 ) -> anyhow::Result<Observed> {
-    let bound = Arc::new(tokio::sync::Semaphore::new(REFRESH_CONCURRENCY));
+    use futures_util::future::{BoxFuture, FutureExt, Shared};
+    type OrgRead = Shared<BoxFuture<'static, Result<relayform_provider::ObservedOrg, String>>>;
+    let org_bound = Arc::new(tokio::sync::Semaphore::new(REFRESH_CONCURRENCY));
+    let account_bound = Arc::new(tokio::sync::Semaphore::new(REFRESH_CONCURRENCY));
     let in_reach_org = |n: &String| reach.is_none_or(|r| r.orgs.contains(n));
     let in_reach_account = |n: &String| reach.is_none_or(|r| r.accounts.contains(n));
     let mut unread_orgs: BTreeMap<String, String> = conn
@@ -477,53 +483,42 @@ pub(crate) async fn refresh(
         .filter(|(n, _)| in_reach_account(n))
         .map(|(n, e)| (n.clone(), e.clone()))
         .collect();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut org_reads: BTreeMap<String, OrgRead> = BTreeMap::new();
     for name in spec
         .orgs
         .keys()
         .filter(|n| in_reach_org(n) && conn.orgs.contains_key(*n))
     {
         let client = conn.orgs[name].clone();
-        let (name, pinned) = (name.clone(), spec.orgs[name].org_id.clone());
-        let bound = bound.clone();
-        tasks.spawn(async move {
+        let (key, name, pinned) = (name.clone(), name.clone(), spec.orgs[name].org_id.clone());
+        let bound = org_bound.clone();
+        let task = tokio::spawn(async move {
             let _permit = bound.acquire_owned().await;
-            let read = async {
-                let seen = relayform_salesforce::observe_org(&client)
-                    .await
-                    .map_err(|e| {
-                        let hint = match e.kind {
-                            relayform_provider::ErrorKind::Unauthorized => format!("\nhint: the org refused relayform's credentials: check `auth` of org `{name}` in the spec and the secret it refers to"),
-                            relayform_provider::ErrorKind::Transient => format!("\nhint: org `{name}` could not be reached: check its instance_url and the network, then run again"),
-                            _ => String::new(),
-                        };
-                        anyhow::anyhow!("cannot read org `{name}`: {e}{hint}")
-                    })?;
-                if let Some(pin) = pinned
-                    && seen.org_id.get(..15) != pin.value.get(..15) {
-                        bail!(
-                            "org `{name}` is {}, but the spec pins it to {} ({})\nhint: the credentials reach another org; nothing was read further or changed there",
-                            seen.org_id,
-                            pin.value,
-                            pin.at
-                        );
-                    }
-                Ok(seen)
-            };
-            let result = read.await;
-            (name, result)
+            let seen = relayform_salesforce::observe_org(&client)
+                .await
+                .map_err(|e| {
+                    let hint = match e.kind {
+                        relayform_provider::ErrorKind::Unauthorized => format!("\nhint: the org refused relayform's credentials: check `auth` of org `{name}` in the spec and the secret it refers to"),
+                        relayform_provider::ErrorKind::Transient => format!("\nhint: org `{name}` could not be reached: check its instance_url and the network, then run again"),
+                        _ => String::new(),
+                    };
+                    format!("cannot read org `{name}`: {e}{hint}")
+                })?;
+            if let Some(pin) = pinned
+                && seen.org_id.get(..15) != pin.value.get(..15)
+            {
+                return Err(format!(
+                    "org `{name}` is {}, but the spec pins it to {} ({})\nhint: the credentials reach another org; nothing was read further or changed there",
+                    seen.org_id, pin.value, pin.at
+                ));
+            }
+            Ok(seen)
         });
-    }
-    let mut orgs = BTreeMap::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined.context("reading an org stopped unexpectedly")? {
-            (name, Ok(seen)) => {
-                orgs.insert(name, seen);
-            }
-            (name, Err(e)) => {
-                unread_orgs.insert(name, format!("{e:#}"));
-            }
-        }
+        let read = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("reading the org stopped unexpectedly: {e}")))
+        };
+        org_reads.insert(key, read.boxed().shared());
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (name, a) in spec
@@ -531,30 +526,32 @@ pub(crate) async fn refresh(
         .iter()
         .filter(|(n, _)| in_reach_account(n) && conn.accounts.contains_key(*n))
     {
-        let mut interest = Interest::default();
+        // What to read of each relay of this account, once its org is read: (org, relay name,
+        // forwarded?); and the roles.
+        let mut relays: Vec<(String, String, bool)> = Vec::new();
+        let mut roles: Vec<(String, String)> = Vec::new();
         for r in spec
             .relays
             .values()
             .filter(|r| r.aws_account.value == *name)
         {
-            let source = orgs
-                .get(&r.org.value)
-                .and_then(|o: &relayform_provider::ObservedOrg| {
-                    o.relays
-                        .iter()
-                        .find(|x| x.name == r.names.relay)
-                        .and_then(|x| x.remote_resource.clone())
-                });
-            if let (Some(src), Some(_)) = (source, &r.destination) {
-                interest.forwarding.push((src, FORWARD_RULE.to_owned()));
-            }
+            relays.push((
+                r.org.value.clone(),
+                r.names.relay.clone(),
+                r.destination.is_some(),
+            ));
             // Present relays need their role read, absent ones to know whether it is there to remove.
             if let Some(role) = &r.names.role
-                && !interest.roles.iter().any(|(x, _)| x == role)
+                && !roles.iter().any(|(x, _)| x == role)
             {
-                interest.roles.push((role.clone(), ROLE_POLICY.to_owned()));
+                roles.push((role.clone(), ROLE_POLICY.to_owned()));
             }
         }
+        let needed: Vec<(String, OrgRead)> = org_reads
+            .iter()
+            .filter(|(o, _)| relays.iter().any(|(ro, _, _)| ro == *o))
+            .map(|(o, f)| (o.clone(), f.clone()))
+            .collect();
         // Destination buses in this account that relays of other accounts or regions send to: their
         // resource policies, read where each bus is.
         let mut policies: Vec<(String, String)> = Vec::new();
@@ -569,7 +566,7 @@ pub(crate) async fn refresh(
         let target = conn.targets.get(&a.account_id.value).cloned();
         let conn = conn.accounts[name].clone();
         let (name, account_id) = (name.clone(), a.account_id.value.clone());
-        let bound = bound.clone();
+        let bound = account_bound.clone();
         tasks.spawn(async move {
             let _permit = bound.acquire_owned().await;
             let read = async {
@@ -582,7 +579,32 @@ pub(crate) async fn refresh(
                     };
                     anyhow::anyhow!("cannot use AWS account `{name}`: {e}{hint}")
                 })?;
-                let mut seen = observe_account(&conn, &account_id, &interest)
+                let mut seen = relayform_aws::observe::observe_lists(&conn, &account_id)
+                    .await
+                    .with_context(|| format!("cannot read AWS account `{name}`"))?;
+                // The orgs this account's relays live in: their partner buses' names.
+                let mut orgs = BTreeMap::new();
+                for (o, read) in needed {
+                    if let Ok(seen) = read.await {
+                        orgs.insert(o, seen);
+                    }
+                }
+                let mut interest = Interest {
+                    roles,
+                    ..Interest::default()
+                };
+                for (org, relay, forwarded) in &relays {
+                    let source = orgs.get(org).and_then(|o: &relayform_provider::ObservedOrg| {
+                        o.relays
+                            .iter()
+                            .find(|x| &x.name == relay)
+                            .and_then(|x| x.remote_resource.clone())
+                    });
+                    if let (Some(src), true) = (source, forwarded) {
+                        interest.forwarding.push((src, FORWARD_RULE.to_owned()));
+                    }
+                }
+                relayform_aws::observe::observe_interest(&conn, &mut seen, &interest)
                     .await
                     .with_context(|| format!("cannot read AWS account `{name}`"))?;
                 for (region, bus) in &policies {
@@ -602,6 +624,17 @@ pub(crate) async fn refresh(
             let result = read.await;
             (name, result)
         });
+    }
+    let mut orgs = BTreeMap::new();
+    for (name, read) in org_reads {
+        match read.await {
+            Ok(seen) => {
+                orgs.insert(name, seen);
+            }
+            Err(e) => {
+                unread_orgs.insert(name, e);
+            }
+        }
     }
     let mut accounts = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {

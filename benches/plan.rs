@@ -1,0 +1,157 @@
+//! Plan at fleet scale on the embedded simulator with latency injected on every call (the issue's
+//! setup: 20 ms): a fleet is applied first (no latency), then `relayform plan` of the converged fleet
+//! is timed. Prints, per fleet, the wall time, the API calls (per org, and AWS calls per relay), and
+//! beside them two reference points: the "refresh model" (one read per resource of the desired graph
+//! at parallelism 10, as a Terraform-style refresh makes them) and the floor (token → query → ListRules →
+//! ListTargetsByRule, one after another).
+//!
+//! `cargo bench -p relayform-benches --bench plan` (env `BENCH_LATENCY_MS`, default 20;
+//! `BENCH_FLEETS`, default `100x10x1,100x10x4`: orgs × relays per org × AWS accounts, comma
+//! separated; `100x100x1` is the large case and takes minutes to apply first).
+#![allow(clippy::print_stdout, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+fn spec(orgs: usize, relays: usize, accounts: usize) -> String {
+    let mut s = String::from("version: 1\norgs:\n");
+    for o in 1..=orgs {
+        s.push_str(&format!("  org{o}: {{simulator: true}}\n"));
+    }
+    s.push_str("aws_accounts:\n");
+    for a in 1..=accounts {
+        s.push_str(&format!(
+            "  events{a}: {{simulator: true, account_id: \"1000000000{a:02}\", region: us-east-1}}\n"
+        ));
+    }
+    s.push_str("relays:\n");
+    for o in 1..=orgs {
+        for r in 1..=relays {
+            let a = (o - 1) % accounts + 1;
+            s.push_str(&format!(
+                "  o{o}-r{r:03}: {{org: org{o}, aws_account: events{a}, events: [Order_Placed__e], error_recovery: latest, state: running, destination_bus: orders}}\n"
+            ));
+        }
+    }
+    s
+}
+
+fn run(args: &[String]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut argv = vec!["relayform".to_owned()];
+    argv.extend_from_slice(args);
+    let code = relayform::run_args(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// Runs `f` on the simulator that owns `state` (started, then shut down).
+fn with_sim<T>(state: &Path, f: impl FnOnce(&relayform_simulator::Running) -> T) -> T {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sim = relayform_simulator::start(relayform_simulator::Options {
+            state_file: Some(state.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let out = f(&sim);
+        sim.shutdown().await.unwrap();
+        out
+    })
+}
+
+fn main() {
+    let latency: u64 = std::env::var("BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let fleets = std::env::var("BENCH_FLEETS").unwrap_or_else(|_| "100x10x1,100x10x4".into());
+    println!("plan of a converged fleet, {latency} ms injected on every call");
+    println!(
+        "{:>16} {:>9} {:>10} {:>13} {:>14} {:>10} {:>9}",
+        "orgs×relays,accts",
+        "calls",
+        "plan s",
+        "calls/org",
+        "AWS calls/relay",
+        "model s",
+        "floor s"
+    );
+    for fleet in fleets.split(',') {
+        let dims: Vec<usize> = fleet.split('x').filter_map(|d| d.parse().ok()).collect();
+        let [orgs, relays, accounts] = dims[..] else {
+            panic!("BENCH_FLEETS: `{fleet}` is not ORGSxRELAYSxACCOUNTS");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let spec_path = dir.path().join("fleet.relayform.yaml");
+        std::fs::write(&spec_path, spec(orgs, relays, accounts)).unwrap();
+        let state = dir.path().join("simulator.json");
+        let common = vec![
+            "--simulator-state".to_owned(),
+            state.display().to_string(),
+            spec_path.display().to_string(),
+        ];
+        let mut apply = vec![
+            "apply".to_owned(),
+            "--auto-approve".to_owned(),
+            "--parallelism".to_owned(),
+            "32".to_owned(),
+        ];
+        apply.extend(common.clone());
+        let (code, out, err) = run(&apply);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let before = with_sim(&state, |sim| {
+            sim.with_world(|w, _| {
+                w.faults.add(
+                    serde_json::from_value(serde_json::json!({
+                        "action": {"type": "latency", "ms": latency}
+                    }))
+                    .unwrap(),
+                );
+                w.journal.entries.len()
+            })
+        });
+        let mut plan = vec!["plan".to_owned()];
+        plan.extend(common);
+        let started = Instant::now();
+        let (code, out, err) = run(&plan);
+        let took = started.elapsed().as_secs_f64();
+        assert_eq!(code, 0, "a converged fleet plans no change:\n{out}\n{err}");
+        let by: BTreeMap<String, usize> = with_sim(&state, |sim| {
+            sim.with_world(|w, _| {
+                let mut by = BTreeMap::new();
+                for e in w.journal.entries.iter().skip(before) {
+                    *by.entry(format!("{}:{}", e.api, e.operation)).or_insert(0) += 1;
+                }
+                by
+            })
+        });
+        let calls: usize = by.values().sum();
+        let aws: usize = by
+            .iter()
+            .filter(|(k, _)| k.starts_with("aws:"))
+            .map(|(_, v)| v)
+            .sum();
+        let sf = calls - aws;
+        let total = orgs * relays;
+        // The model: every resource of the desired graph read once, ten at a time.
+        let checked = relayform_spec::check(&[relayform_spec::SourceFile::new(
+            "fleet.relayform.yaml",
+            &spec(orgs, relays, accounts),
+        )]);
+        let resources = relayform_plan::desired(&checked.spec).len();
+        let model = resources as f64 * latency as f64 / 1000.0 / 10.0;
+        let floor = 4.0 * latency as f64 / 1000.0;
+        println!(
+            "{:>16} {calls:>9} {took:>10.2} {:>13.1} {:>14.2} {model:>10.1} {floor:>9.2}",
+            format!("{orgs}×{relays},{accounts}"),
+            sf as f64 / orgs as f64,
+            aws as f64 / total as f64,
+        );
+    }
+}
