@@ -142,7 +142,7 @@ fn main() {
         // The model: every resource of the desired graph read once, ten at a time.
         let checked = relayform_spec::check(&[relayform_spec::SourceFile::new(
             "fleet.relayform.yaml",
-            &spec(orgs, relays, accounts),
+            spec(orgs, relays, accounts),
         )]);
         let resources = relayform_plan::desired(&checked.spec).len();
         let model = resources as f64 * latency as f64 / 1000.0 / 10.0;
