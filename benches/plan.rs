@@ -83,6 +83,23 @@ fn main() {
         "floor s"
     );
     for fleet in fleets.split(',') {
+        fleet_plan(fleet, latency, None);
+    }
+    // Under a request-rate quota (the simulator's `aws_requests_per_second`): how close a plan comes
+    // to AWS calls ÷ quota, with every call answered in the end.
+    let quota: u32 = std::env::var("BENCH_QUOTA")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let fleet = std::env::var("BENCH_QUOTA_FLEET").unwrap_or_else(|_| "20x10x1".into());
+    println!(
+        "\nthe same with a quota of {quota} AWS requests a second per service, account and region"
+    );
+    fleet_plan(&fleet, latency, Some(quota));
+}
+
+fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
+    {
         let dims: Vec<usize> = fleet.split('x').filter_map(|d| d.parse().ok()).collect();
         let [orgs, relays, accounts] = dims[..] else {
             panic!("BENCH_FLEETS: `{fleet}` is not ORGSxRELAYSxACCOUNTS");
@@ -113,6 +130,7 @@ fn main() {
                     }))
                     .unwrap(),
                 );
+                w.settings.aws_requests_per_second = quota;
                 w.journal.entries.len()
             })
         });
@@ -122,13 +140,18 @@ fn main() {
         let (code, out, err) = run(&plan);
         let took = started.elapsed().as_secs_f64();
         assert_eq!(code, 0, "a converged fleet plans no change:\n{out}\n{err}");
-        let by: BTreeMap<String, usize> = with_sim(&state, |sim| {
+        let (by, throttled): (BTreeMap<String, usize>, usize) = with_sim(&state, |sim| {
             sim.with_world(|w, _| {
                 let mut by = BTreeMap::new();
+                let mut throttled = 0;
                 for e in w.journal.entries.iter().skip(before) {
+                    if e.fault.as_deref() == Some("quota") {
+                        throttled += 1;
+                        continue;
+                    }
                     *by.entry(format!("{}:{}", e.api, e.operation)).or_insert(0) += 1;
                 }
-                by
+                (by, throttled)
             })
         });
         let calls: usize = by.values().sum();
@@ -153,5 +176,21 @@ fn main() {
             sf as f64 / orgs as f64,
             aws as f64 / total as f64,
         );
+        if let Some(q) = quota {
+            // Per service: the busiest service of the account bounds the time.
+            let events: usize = by
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with("aws:") && !k.contains("Role") && !k.contains("CallerIdentity")
+                })
+                .map(|(_, v)| v)
+                .sum();
+            let bound = events as f64 / f64::from(q) / accounts as f64;
+            println!(
+                "{:>16} {throttled} calls throttled and retried; EventBridge calls ÷ quota = {bound:.2} s; plan took {:.2}× that",
+                "",
+                took / bound
+            );
+        }
     }
 }

@@ -199,6 +199,13 @@ pub struct Settings {
     /// LocalStack and moto conventions) are the default account's either way: they cannot be a real
     /// key, so taking them hides no mistake.
     pub strict_access_keys: bool,
+    /// Requests per second each AWS service answers per account and region before it throttles
+    /// (`ThrottlingException`; `Throttling` from IAM and STS), as a token bucket holding a second's
+    /// worth. Off (`null`) by default: AWS's request-rate quotas differ by API, Region and account
+    /// (many are adjustable), so no one number is the documented one; set it to see how a client
+    /// paces itself under a quota (EventBridge documents tens per second for most control-plane
+    /// APIs).
+    pub aws_requests_per_second: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -319,6 +326,7 @@ struct RawSettings {
     relay_event_channel: ChannelForm,
     receiver_bus_policy: ReceiverPolicy,
     strict_access_keys: Option<bool>,
+    aws_requests_per_second: Option<u32>,
 }
 
 impl From<RawSettings> for Settings {
@@ -352,6 +360,7 @@ impl From<RawSettings> for Settings {
             relay_event_channel: r.relay_event_channel,
             receiver_bus_policy: r.receiver_bus_policy,
             strict_access_keys: r.strict_access_keys.unwrap_or(d.strict_access_keys),
+            aws_requests_per_second: r.aws_requests_per_second.filter(|n| *n > 0),
         }
     }
 }
@@ -382,6 +391,7 @@ impl Settings {
             relay_event_channel: ChannelForm::default(),
             receiver_bus_policy: ReceiverPolicy::default(),
             strict_access_keys: true,
+            aws_requests_per_second: None,
         }
     }
 

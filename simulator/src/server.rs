@@ -39,11 +39,33 @@ pub struct Shared {
     pub admin_token: String,
     /// Held while a save runs: one save at a time, and the last one waits for one in flight.
     saving: Mutex<()>,
+    /// The request-rate buckets of `aws_requests_per_second`, per account, region and service: (tokens,
+    /// when last filled), in real time (a quota is about the wall clock, not simulated time).
+    quota: Mutex<std::collections::HashMap<(String, String), (f64, std::time::Instant)>>,
     /// This process's claim on the state file, held while the simulator runs.
     _lock: Option<persist::StateLock>,
 }
 
 impl Shared {
+    /// Takes a request from the bucket of an account's service in a region (`us-east-1/events`): `None` when it may go, else how long
+    /// until a token is there, in milliseconds.
+    fn over_quota(&self, rate: u32, account: &str, place: &str) -> Option<u64> {
+        let rate = f64::from(rate);
+        let now = std::time::Instant::now();
+        let mut buckets = self.quota.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, at) = buckets
+            .entry((account.to_owned(), place.to_owned()))
+            .or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(rate);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some((((1.0 - *tokens) / rate) * 1000.0).ceil() as u64)
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Sim> {
         // A panic while holding the lock must not take the server down with it.
         self.sim.lock().unwrap_or_else(|e| e.into_inner())
@@ -133,7 +155,7 @@ pub async fn dispatch(State(shared): State<Arc<Shared>>, req: axum::extract::Req
 
 async fn api(shared: &Shared, req: Request) -> Reply {
     // Classify and decide faults under the lock, then let go of it while sleeping.
-    let (kind, actions) = {
+    let (kind, actions, over_quota) = {
         let mut sim = shared.lock();
         let now = sim.clock.now();
         sim.world.settle(now);
@@ -142,12 +164,21 @@ async fn api(shared: &Shared, req: Request) -> Reply {
         } else {
             Kind::Salesforce(salesforce::route(&sim.world, &req))
         };
+        let mut over_quota = None;
         let actions = match &kind {
             Kind::Aws(p) => {
                 let account = p
                     .access_key
                     .as_deref()
                     .and_then(|k| sim.world.account_for_key(k));
+                if let (Some(rate), Some(account), Some(region)) = (
+                    sim.world.settings.aws_requests_per_second,
+                    account.as_deref(),
+                    p.region.as_deref(),
+                ) {
+                    let place = format!("{region}/{}", p.service.name());
+                    over_quota = shared.over_quota(rate, account, &place);
+                }
                 let call = Call {
                     api: "aws",
                     operation: &p.operation,
@@ -173,27 +204,35 @@ async fn api(shared: &Shared, req: Request) -> Reply {
                 })
             }
         };
-        (kind, actions)
+        (kind, actions, over_quota)
     };
     for a in &actions {
         if let Action::Latency { ms } = a {
             tokio::time::sleep(Duration::from_millis(*ms)).await;
         }
     }
-    let refusal = actions.iter().find_map(|a| match a {
-        Action::Error {
-            status,
-            code,
-            message,
-        } => Some((
-            format!("error {code}"),
-            fault_error(&kind, *status, code, message),
-        )),
-        Action::Throttle { retry_after_ms } => Some((
-            "throttle".to_owned(),
-            fault_throttle(&kind, *retry_after_ms),
-        )),
+    let quota = match (&kind, over_quota) {
+        (Kind::Aws(p), Some(wait)) => {
+            Some(("quota".to_owned(), aws::throttled(p.service, wait, "quota")))
+        }
         _ => None,
+    };
+    let refusal = quota.or_else(|| {
+        actions.iter().find_map(|a| match a {
+            Action::Error {
+                status,
+                code,
+                message,
+            } => Some((
+                format!("error {code}"),
+                fault_error(&kind, *status, code, message),
+            )),
+            Action::Throttle { retry_after_ms } => Some((
+                "throttle".to_owned(),
+                fault_throttle(&kind, *retry_after_ms),
+            )),
+            _ => None,
+        })
     });
     let lose = actions.iter().any(|a| matches!(a, Action::LoseResponse));
     let mut sim = shared.lock();
@@ -331,6 +370,7 @@ pub fn shared(
         },
     };
     Ok(Shared {
+        quota: Mutex::default(),
         sim: Mutex::new(sim),
         base_url,
         config,

@@ -463,3 +463,59 @@ async fn admin_reset_state_and_clock() {
         sim.instance_url("demo").unwrap()
     );
 }
+
+/// `aws_requests_per_second`: each service of an account and region takes that many requests a
+/// second (a bucket holding a second's worth), then answers in the service's throttling shape; other
+/// regions and services have buckets of their own, and a bucket fills again with time.
+#[tokio::test]
+async fn an_aws_request_quota_throttles_per_account_and_region() {
+    use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+    let mut config = relayform_simulator::config::Config::default();
+    config.settings.aws_requests_per_second = Some(5);
+    let sim = start_with(config).await;
+    let key = relayform_simulator::config::DEMO_ACCESS_KEY_ID;
+    let east = aws_sdk_eventbridge::Client::new(&sdk_config(&sim, key, "us-east-1", 1).await);
+    let west = aws_sdk_eventbridge::Client::new(&sdk_config(&sim, key, "us-west-2", 1).await);
+    let iam = aws_sdk_iam::Client::new(&sdk_config(&sim, key, "us-east-1", 1).await);
+    let (mut ok, mut throttled) = (0, 0);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        match east.list_event_buses().send().await {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
+                throttled += 1;
+            }
+        }
+    }
+    // Five in the bucket, and what trickled in meanwhile (5 a second); the rest throttled.
+    let trickled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    assert!(
+        ok >= 5 && ok <= 5 + trickled && throttled > 0,
+        "{ok} of 20 answered, {throttled} throttled, in {:?}",
+        started.elapsed()
+    );
+    // Each service has its own quota: IAM's bucket is full; emptied, it answers in its own shape.
+    let mut iam_throttled = None;
+    for _ in 0..50 {
+        if let Err(e) = iam.list_roles().send().await {
+            iam_throttled = Some(e.code().map(str::to_owned));
+            break;
+        }
+    }
+    assert_eq!(iam_throttled, Some(Some("Throttling".to_owned())));
+    // Another region has a bucket of its own.
+    west.list_event_buses().send().await.unwrap();
+    // The bucket fills again.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    east.list_event_buses().send().await.unwrap();
+    // The journal says why.
+    let quota = sim.with_world(|w, _| {
+        w.journal
+            .entries
+            .iter()
+            .filter(|e| e.fault.as_deref() == Some("quota"))
+            .count()
+    });
+    assert_eq!(quota, throttled + 1);
+}

@@ -27,11 +27,13 @@ fn absent<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
-/// How many reads of one account and region run at once. EventBridge documents 50 requests per
-/// second per account and region by default for its control-plane reads (`ListRules`,
-/// `ListTargetsByRule`, `DescribeEventBus`), and IAM's are of the same order; at about 50 ms a call
-/// this keeps within them, and a throttled call is retried by the SDK with backoff.
-pub const READS_IN_FLIGHT: usize = 20;
+/// How many reads of one account and region are in flight at once. EventBridge's quota page gives a
+/// default throttle of tens of requests per second per account and Region for its control-plane
+/// APIs, IAM's are of the same order, and both are adjustable: this bounds the concurrency at the
+/// order of those quotas, and a call the service throttles is retried by the SDK with backoff
+/// (`x-amz-retry-after` honoured) within the call's budget, so a quota slows a refresh down but does
+/// not fail it.
+pub const READS_IN_FLIGHT: usize = 50;
 
 /// Reads the account and region. Things that do not exist are simply not in the result. The two
 /// lists run together, then the per-relay and per-role reads, [`READS_IN_FLIGHT`] at a time.
