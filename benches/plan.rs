@@ -82,7 +82,7 @@ fn main() {
         "model s",
         "floor s"
     );
-    for fleet in fleets.split(',') {
+    for fleet in fleets.split(',').filter(|f| !f.is_empty()) {
         fleet_plan(fleet, latency, None);
     }
     // Under a request-rate quota (the simulator's `aws_requests_per_second`): how close a plan comes

@@ -47,9 +47,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Takes a request from the bucket of an account's service in a region (`us-east-1/events`): `None` when it may go, else how long
-    /// until a token is there, in milliseconds.
-    fn over_quota(&self, rate: u32, account: &str, place: &str) -> Option<u64> {
+    /// Takes a request from the bucket of an account's service in a region (`us-east-1/events`):
+    /// whether it is over the quota (the reply then carries no retry hint: see `aws::over_rate`).
+    fn over_quota(&self, rate: u32, account: &str, place: &str) -> bool {
         let rate = f64::from(rate);
         let now = std::time::Instant::now();
         let mut buckets = self.quota.lock().unwrap_or_else(|e| e.into_inner());
@@ -60,9 +60,9 @@ impl Shared {
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            None
+            false
         } else {
-            Some((((1.0 - *tokens) / rate) * 1000.0).ceil() as u64)
+            true
         }
     }
 
@@ -164,7 +164,7 @@ async fn api(shared: &Shared, req: Request) -> Reply {
         } else {
             Kind::Salesforce(salesforce::route(&sim.world, &req))
         };
-        let mut over_quota = None;
+        let mut over_quota = false;
         let actions = match &kind {
             Kind::Aws(p) => {
                 let account = p
@@ -211,9 +211,9 @@ async fn api(shared: &Shared, req: Request) -> Reply {
             tokio::time::sleep(Duration::from_millis(*ms)).await;
         }
     }
-    let quota = match (&kind, over_quota) {
-        (Kind::Aws(p), Some(wait)) => {
-            Some(("quota".to_owned(), aws::throttled(p.service, wait, "quota")))
+    let quota = match &kind {
+        Kind::Aws(p) if over_quota => {
+            Some(("quota".to_owned(), aws::over_rate(p.service, "quota")))
         }
         _ => None,
     };

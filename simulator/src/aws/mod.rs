@@ -245,13 +245,19 @@ pub fn error_reply(service: Service, e: &AwsError, request_id: &str) -> Reply {
 
 /// Throttling as the service sends it, with a retry hint in milliseconds.
 pub fn throttled(service: Service, retry_after_ms: u64, request_id: &str) -> Reply {
+    over_rate(service, request_id).header("x-amz-retry-after", retry_after_ms.to_string())
+}
+
+/// Throttling as the service sends it when a request-rate quota is exceeded: no retry hint (the
+/// services document none for their quotas), so a client backs off as its retry strategy says.
+pub fn over_rate(service: Service, request_id: &str) -> Reply {
     let e = match service {
         Service::Events | Service::Logs => {
             AwsError::new(400, "ThrottlingException", "Rate exceeded")
         }
         _ => AwsError::new(400, "Throttling", "Rate exceeded"),
     };
-    error_reply(service, &e, request_id).header("x-amz-retry-after", retry_after_ms.to_string())
+    error_reply(service, &e, request_id)
 }
 
 /// A request body over the simulator's limit, in the shape of the service the headers name (the
