@@ -1,5 +1,5 @@
 //! After an apply on the embedded simulator: publish a test event through each running relay that
-//! forwards platform events, and show that it reached the destination bus.
+//! forwards platform events, and show that it reached the destination bus (all relays at once).
 
 use crate::apply::Connections;
 use crate::engine::SIM_EVENT_FIELD;
@@ -40,14 +40,19 @@ impl Delivery {
     }
 }
 
-/// Publishes a test event through each running forwarded relay of the embedded simulator, one
-/// after another, and says what became of each.
+/// How long a test event has to arrive.
+const ARRIVAL: Duration = Duration::from_secs(10);
+
+/// Publishes a test event through each running forwarded relay of the embedded simulator, all of
+/// them first, then watches for every one at once (so a fleet's check takes about as long as its
+/// slowest relay, not the sum), and says what became of each.
 pub(crate) async fn check_delivery(
     spec: &Spec,
     sim: &relayform_simulator::Running,
     conn: &Connections,
 ) -> anyhow::Result<Vec<Delivery>> {
-    let mut all = Vec::new();
+    // Each event in flight: what it is, its marker, and when it was published.
+    let mut sent: Vec<(Delivery, String, Instant)> = Vec::new();
     for (name, r) in &spec.relays {
         let simulated = matches!(spec.orgs[&r.org.value].connection, OrgConnection::Simulator)
             && matches!(
@@ -78,32 +83,54 @@ pub(crate) async fn check_delivery(
                     "the relays are applied, but the test event could not be published: {e}\nhint: the embedded simulator's world may come from an older relayform; delete .relayform/ (or the --simulator-state file) to start afresh"
                 )
             })?;
-        let started = Instant::now();
-        let arrived = loop {
-            let seen = sim.with_world(|w, _| {
-                w.deliveries.recent.iter().any(|d| {
-                    d.account == dest.account_id
-                        && d.region == dest.region
-                        && d.bus == dest.bus_name
-                        && d.rule.is_empty()
-                        && d.event.to_string().contains(&marker)
-                })
-            });
-            if seen || started.elapsed() > Duration::from_secs(10) {
-                break seen;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        all.push(Delivery {
+        let delivery = Delivery {
             relay: name.clone(),
             org: r.org.value.clone(),
             event: event.value.clone(),
             bus: dest.bus_name.clone(),
             account_id: dest.account_id.clone(),
             region: dest.region.clone(),
-            arrived,
-            ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
+            arrived: false,
+            ms: 0,
+        };
+        sent.push((delivery, marker, Instant::now()));
     }
-    Ok(all)
+    let mut waiting: Vec<usize> = (0..sent.len()).collect();
+    while !waiting.is_empty() {
+        let arrived: Vec<usize> = sim.with_world(|w, _| {
+            waiting
+                .iter()
+                .copied()
+                .filter(|i| {
+                    let (d, marker, _) = &sent[*i];
+                    w.deliveries.recent.iter().any(|x| {
+                        x.account == d.account_id
+                            && x.region == d.region
+                            && x.bus == d.bus
+                            && x.rule.is_empty()
+                            && x.event.to_string().contains(marker.as_str())
+                    })
+                })
+                .collect()
+        });
+        for i in &arrived {
+            let (d, _, started) = &mut sent[*i];
+            d.arrived = true;
+            d.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        }
+        waiting.retain(|i| !arrived.contains(i));
+        if waiting.iter().all(|i| sent[*i].2.elapsed() > ARRIVAL) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(sent
+        .into_iter()
+        .map(|(mut d, _, started)| {
+            if !d.arrived {
+                d.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            }
+            d
+        })
+        .collect())
 }
