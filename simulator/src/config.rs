@@ -206,6 +206,10 @@ pub struct Settings {
     /// paces itself under a quota (EventBridge documents tens per second for most control-plane
     /// APIs).
     pub aws_requests_per_second: Option<u32>,
+    /// The most published events an org keeps (oldest dropped first), besides `retention_seconds`:
+    /// a bound on the simulator's memory (each event is about a kilobyte), not a vendor rule. A
+    /// relay behind the oldest kept event has lost what went, as past retention.
+    pub max_events_per_org: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -327,6 +331,7 @@ struct RawSettings {
     receiver_bus_policy: ReceiverPolicy,
     strict_access_keys: Option<bool>,
     aws_requests_per_second: Option<u32>,
+    max_events_per_org: Option<usize>,
 }
 
 impl From<RawSettings> for Settings {
@@ -361,6 +366,7 @@ impl From<RawSettings> for Settings {
             receiver_bus_policy: r.receiver_bus_policy,
             strict_access_keys: r.strict_access_keys.unwrap_or(d.strict_access_keys),
             aws_requests_per_second: r.aws_requests_per_second.filter(|n| *n > 0),
+            max_events_per_org: r.max_events_per_org.unwrap_or(d.max_events_per_org).max(1),
         }
     }
 }
@@ -392,6 +398,7 @@ impl Settings {
             receiver_bus_policy: ReceiverPolicy::default(),
             strict_access_keys: true,
             aws_requests_per_second: None,
+            max_events_per_org: 100_000,
         }
     }
 

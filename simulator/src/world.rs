@@ -126,7 +126,7 @@ pub struct Org {
     pub records: BTreeMap<String, Record>,
     /// Relay runtime (feedback, position), by relay id.
     pub relays: BTreeMap<String, RelayRuntime>,
-    /// Published events, oldest first, pruned past retention.
+    /// Published events, oldest first, pruned past retention and past `max_events_per_org`.
     pub events: VecDeque<StoredEvent>,
     pub next_replay: u64,
     /// Which relays select which events, derived from channels, members and relays; dropped whenever
@@ -1084,6 +1084,7 @@ impl World {
     /// Stores an event published in an org and hands it to every running relay whose channel selects it.
     pub fn publish(&mut self, org: &str, name: &str, payload: Value, now: Millis) -> StoredEvent {
         let uuid = ids::uuid(&mut self.rng);
+        let cap = self.settings.max_events_per_org.max(1);
         let o = self.orgs.get_mut(org).expect("org");
         let e = StoredEvent {
             replay: o.next_replay,
@@ -1094,6 +1095,9 @@ impl World {
         };
         o.next_replay += 1;
         o.events.push_back(e.clone());
+        while o.events.len() > cap {
+            o.events.pop_front();
+        }
         // Only the relays whose channel selects this event have anything to do.
         let relays: Vec<String> = o
             .relays_selecting(name)

@@ -657,3 +657,27 @@ async fn a_member_s_filter_expression_keeps_what_does_not_match_from_the_relay()
         );
     }
 }
+
+/// `max_events_per_org` bounds what an org keeps of its published events: the oldest go first, as
+/// past retention.
+#[tokio::test]
+async fn an_org_keeps_at_most_max_events_per_org() {
+    let w = relay_world_with("EARLIEST", |s| s.max_events_per_org = 3).await;
+    for id in ["o-1", "o-2", "o-3", "o-4", "o-5"] {
+        w.publish(id).await;
+    }
+    let kept: Vec<String> = w.sim.with_world(|world, _| {
+        world
+            .orgs
+            .values()
+            .flat_map(|o| o.events.iter())
+            .map(|e| {
+                e.payload["Order_Id__c"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    });
+    assert_eq!(kept, ["o-3", "o-4", "o-5"]);
+}
