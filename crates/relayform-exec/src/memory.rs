@@ -155,15 +155,6 @@ impl Memory {
         self.world.lock().expect("world").calls.clone()
     }
 
-    /// The calls that changed something (not feedback reads).
-    pub fn changes(&self) -> Vec<String> {
-        self.calls()
-            .into_iter()
-            .map(|c| c.what)
-            .filter(|w| !w.ends_with(" feedback"))
-            .collect()
-    }
-
     /// An org as a refresh would read it.
     pub fn org(&self, org: &str) -> Option<ObservedOrg> {
         let w = self.world.lock().expect("world");
@@ -376,14 +367,22 @@ impl OrgApi for OrgHandle {
             .orgs
             .get_mut(&self.org)
             .ok_or_else(|| not_found(&what, format!("no org {}", self.org)))?;
-        let differs = |field: &str, have: Option<&str>, want: &str| {
-            conflict(
-                &what,
-                format!(
-                    "{} exists already and differs: {field} is {have:?}, the spec wants {want:?}",
-                    name_of(object)
-                ),
-            )
+        // An object of the same name exists: adopted if `field` says what is asked, refused if not.
+        let adopt = |id: &str, field: &str, have: Option<&str>, want: &str, same: bool| {
+            if same {
+                Ok(Created {
+                    id: id.to_owned(),
+                    adopted: true,
+                })
+            } else {
+                Err(conflict(
+                    &what,
+                    format!(
+                        "{} exists already and differs: {field} is {have:?}, the spec wants {want:?}",
+                        name_of(object)
+                    ),
+                ))
+            }
         };
         match object {
             OrgObject::NamedCredential {
@@ -397,14 +396,8 @@ impl OrgApi for OrgHandle {
                     .iter()
                     .find(|x| x.name.eq_ignore_ascii_case(name))
                 {
-                    return if nc.endpoint.as_deref() == Some(endpoint) {
-                        Ok(Created {
-                            id: nc.id.clone(),
-                            adopted: true,
-                        })
-                    } else {
-                        Err(differs("Endpoint", nc.endpoint.as_deref(), endpoint))
-                    };
+                    let have = nc.endpoint.as_deref();
+                    return adopt(&nc.id, "Endpoint", have, endpoint, have == Some(endpoint));
                 }
                 let id = id18("0XA", n);
                 o.observed.named_credentials.push(ObservedNamedCredential {
@@ -426,18 +419,14 @@ impl OrgApi for OrgHandle {
                     .iter()
                     .find(|x| x.name.eq_ignore_ascii_case(name))
                 {
-                    return if c.channel_type.as_deref() == Some(channel_type) {
-                        Ok(Created {
-                            id: c.id.clone(),
-                            adopted: true,
-                        })
-                    } else {
-                        Err(differs(
-                            "ChannelType",
-                            c.channel_type.as_deref(),
-                            channel_type,
-                        ))
-                    };
+                    let have = c.channel_type.as_deref();
+                    return adopt(
+                        &c.id,
+                        "ChannelType",
+                        have,
+                        channel_type,
+                        have == Some(channel_type),
+                    );
                 }
                 let id = id18("0YL", n);
                 o.observed.channels.push(ObservedChannel {
@@ -459,14 +448,8 @@ impl OrgApi for OrgHandle {
                     .iter()
                     .find(|x| x.name.eq_ignore_ascii_case(name))
                 {
-                    return if m.event.as_deref() == Some(event) {
-                        Ok(Created {
-                            id: m.id.clone(),
-                            adopted: true,
-                        })
-                    } else {
-                        Err(differs("SelectedEntity", m.event.as_deref(), event))
-                    };
+                    let have = m.event.as_deref();
+                    return adopt(&m.id, "SelectedEntity", have, event, have == Some(event));
                 }
                 let channel_id = o
                     .observed
@@ -494,22 +477,9 @@ impl OrgApi for OrgHandle {
                     .iter()
                     .find(|x| x.name.eq_ignore_ascii_case(&def.name))
                 {
-                    return if r
-                        .destination
-                        .as_deref()
-                        .is_some_and(|d| same_reference(d, &destination))
-                    {
-                        Ok(Created {
-                            id: r.id.clone(),
-                            adopted: true,
-                        })
-                    } else {
-                        Err(differs(
-                            "DestinationResourceName",
-                            r.destination.as_deref(),
-                            &destination,
-                        ))
-                    };
+                    let have = r.destination.as_deref();
+                    let same = have.is_some_and(|d| same_reference(d, &destination));
+                    return adopt(&r.id, "DestinationResourceName", have, &destination, same);
                 }
                 if def.state != AdminState::Stop {
                     return Err(rejected(&what, "a relay is created stopped".into()));

@@ -55,7 +55,7 @@ impl Report {
 pub(crate) fn count(
     report: &mut Report,
     steps: &[Step],
-    changes: &[(String, Scope)],
+    changes: &[Scope],
     outcome: &[Option<Outcome>],
 ) {
     let mut mine: Vec<Vec<&Option<Outcome>>> = vec![Vec::new(); changes.len()];
@@ -64,7 +64,7 @@ pub(crate) fn count(
             m.push(o);
         }
     }
-    for ((_, scope), mine) in changes.iter().zip(mine) {
+    for (scope, mine) in changes.iter().zip(mine) {
         let here = report.scopes.entry(scope.clone()).or_default();
         let all = &mut report.changes;
         if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {

@@ -124,9 +124,9 @@ async fn a_spec_is_applied_and_the_next_plan_is_empty() {
         source_after: 3,
         status_after: 2,
     });
-    let (report, events) = apply(&mem, &s, options()).await;
-    assert!(report.succeeded(), "{report:#?}");
-    assert_eq!(report.changes.failed + report.changes.not_done, 0);
+    let (first, events) = apply(&mem, &s, options()).await;
+    assert!(first.succeeded(), "{first:#?}");
+    assert_eq!(first.changes.failed + first.changes.not_done, 0);
     // Waits were waited (the sources and states took several reads to show).
     assert!(
         events.iter().any(|e| matches!(e, Progress::Waiting(..))),
@@ -134,9 +134,14 @@ async fn a_spec_is_applied_and_the_next_plan_is_empty() {
     );
     let again = plan(&s, &observe(&mem, &s));
     assert!(again.is_empty(), "{again:#?}");
+    // And applying the converged spec calls nothing at all.
+    let before = mem.calls().len();
+    let (report, _) = apply(&mem, &s, options()).await;
+    assert!(report.succeeded() && report.done.is_empty(), "{report:#?}");
+    assert_eq!(mem.calls().len(), before, "{:#?}", &mem.calls()[before..]);
     // Counted per scope: both orgs and both accounts changed.
-    let scopes: Vec<&str> = report.scopes.keys().map(Scope::name).collect();
-    assert_eq!(scopes, ["acme", "globex", "events", "sink"], "{report:#?}");
+    let scopes: Vec<&str> = first.scopes.keys().map(Scope::name).collect();
+    assert_eq!(scopes, ["acme", "globex", "events", "sink"], "{first:#?}");
 }
 
 #[tokio::test]

@@ -176,7 +176,7 @@ pub fn lower(plan: &Plan, spec: &Spec, observed: &Observed) -> Program {
         changes: plan
             .changes
             .iter()
-            .map(|c| (c.address.to_string(), scope_of(spec, &c.address)))
+            .map(|c| scope_of(spec, &c.address))
             .collect(),
     }
 }

@@ -70,11 +70,6 @@ impl Address {
         Address::new(Kind::ChannelMember, format!("{relay}/{event}"))
     }
 
-    /// A shared resource's address: `<kind>[<org or account>/<name>]`.
-    pub fn shared(kind: Kind, scope: &str, name: &str) -> Self {
-        Address::new(kind, format!("{scope}/{name}"))
-    }
-
     /// What the key names, typed (the one place a key is taken apart). A key that does not have its
     /// kind's shape (a `--target` typed by hand) gives empty parts where they are missing.
     pub fn parts(&self) -> Key<'_> {
@@ -352,10 +347,6 @@ mod tests {
                 relay: "orders",
                 event: "E__e"
             }
-        );
-        assert_eq!(
-            Address::shared(Kind::Role, "events", "r").to_string(),
-            "aws.role[events/r]"
         );
     }
 }

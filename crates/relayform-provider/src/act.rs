@@ -30,12 +30,13 @@ impl Scope {
     }
 }
 
-/// A plan as the executor runs it: its steps, and each change's address and scope (a change is one
-/// step or more; the report counts changes whole).
+/// A plan as the executor runs it: its steps, and the scope of each of the plan's changes, in the
+/// plan's order (a change is one step or more, `Step::change` its index; the report counts changes
+/// whole).
 #[derive(Debug, Clone, Default)]
 pub struct Program {
     pub steps: Vec<Step>,
-    pub changes: Vec<(String, Scope)>,
+    pub changes: Vec<Scope>,
 }
 
 /// One step of an apply.
@@ -347,7 +348,8 @@ pub trait OrgApi: Send + Sync {
     /// Sets the object's whole definition (names as the org stores them).
     async fn update(&self, id: &str, object: &OrgObject) -> Result<(), Error>;
     async fn delete(&self, kind: ObjectKind, id: &str) -> Result<(), Error>;
-    /// A relay's definition as the org holds it (for a relay adopted rather than created).
+    /// A relay's definition as the org holds it (for a relay adopted rather than created). Its
+    /// `name` may be left empty: the caller, which asked for the relay by name, supplies it.
     async fn relay(&self, id: &str) -> Result<RelayDefinition, Error>;
     /// Every relay's feedback in the org.
     async fn feedback(&self) -> Result<Vec<Feedback>, Error>;

@@ -2,7 +2,7 @@
 //! module docs of [`super`]): the fingerprints and labels, and the pass that marks drift and records a
 //! new fingerprint where a relay's subgraph changes.
 
-use super::{change, field, org_in, same_name};
+use super::{change, created_or_replaced, field, org_in, same_name};
 use crate::plan::{Action, Change};
 use crate::resource::{Address, Kind, Resource};
 use relayform_provider::ObservedOrg;
@@ -19,11 +19,6 @@ pub(super) fn mark(
     changes: &mut BTreeMap<Address, Change>,
 ) -> Vec<Change> {
     let org = |name: &str| org_in(observed, name);
-    let created_or_replaced = |changes: &BTreeMap<Address, Change>, a: &Address| {
-        changes
-            .get(a)
-            .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
-    };
     let subgraphs: BTreeMap<&String, (BTreeSet<Address>, String)> = spec
         .relays
         .iter()

@@ -44,9 +44,7 @@ impl<'a> Planner<'a> {
     }
 
     fn created_or_replaced(&self, a: &Address) -> bool {
-        self.changes
-            .get(a)
-            .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
+        super::created_or_replaced(&self.changes, a)
     }
 
     /// Plans one desired resource (they come in graph order: what it depends on is planned).

@@ -126,6 +126,14 @@ fn same_recovery(observed: Option<&str>, want: ErrorRecovery) -> bool {
     observed.and_then(Recovery::of) == Some(recovery(want))
 }
 
+/// Whether the plan so far creates (or replaces) the resource at `a`: then nothing of it observed
+/// stands.
+fn created_or_replaced(changes: &BTreeMap<Address, Change>, a: &Address) -> bool {
+    changes
+        .get(a)
+        .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
+}
+
 /// An org the refresh did not return, as empty.
 fn org_in<'a>(observed: &'a Observed, name: &str) -> &'a ObservedOrg {
     static EMPTY: LazyLock<ObservedOrg> = LazyLock::new(ObservedOrg::default);
