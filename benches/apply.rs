@@ -1,44 +1,45 @@
-//! The engine at scale on the embedded simulator: apply, then apply again (nothing to change), for
-//! several orgs of many relays. Prints wall time and API calls (total, mutating, per relay); asserts
-//! only that the work was done.
+//! Fleet-scale apply and converged plan on the embedded simulator, with its delays set to 0 (a
+//! partner source appears and a state change lands at once), so the figures are relayform's and the
+//! simulator's own work: for each size, an apply from empty, then a plan of the converged fleet.
+//! Prints wall time, peak resident memory (of this process: relayform and the simulator together),
+//! API calls, and the state file's size; then how each figure grew from the first size to the last.
 //!
-//! `cargo bench -p relayform-benches --bench apply` (env `BENCH_ORGS`, default 4; `BENCH_RELAYS` per
-//! org, default 25; `BENCH_PARALLELISM`, default 10). The simulator's default delays apply: a partner
-//! source appears 2 s after its relay is created and a state change takes 1 s, as a real org's would
-//! take a while, so the figure shows how well waits overlap.
+//! `cargo bench -p relayform-benches --bench apply` (env `BENCH_SIZES`, relays in all, default
+//! `1000,10000`; `BENCH_ORGS`, default 100; `BENCH_PARALLELISM`, default 64).
 #![allow(clippy::print_stdout, unreachable_pub)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-fn spec(orgs: usize, relays: usize) -> String {
+/// The fleet as a directory of spec files: the orgs and the account in one, each org's relays in
+/// its own (a spec file is at most 1 MiB).
+fn write_spec(dir: &Path, orgs: usize, relays: usize) {
+    std::fs::create_dir_all(dir).unwrap();
     let mut s = String::from("version: 1\norgs:\n");
     for o in 1..=orgs {
         s.push_str(&format!("  org{o}: {{simulator: true}}\n"));
     }
-    s.push_str("aws_accounts:\n  events: {simulator: true, account_id: \"100000000001\", region: us-east-1}\nrelays:\n");
+    s.push_str("aws_accounts:\n  events: {simulator: true, account_id: \"100000000001\", region: us-east-1}\n");
+    std::fs::write(dir.join("fleet.relayform.yaml"), s).unwrap();
     for o in 1..=orgs {
+        let mut s = String::from("version: 1\nrelays:\n");
         for r in 1..=relays {
             s.push_str(&format!(
                 "  o{o}-r{r:03}: {{org: org{o}, aws_account: events, events: [Order_Placed__e], error_recovery: latest, state: running, destination_bus: orders}}\n"
             ));
         }
+        std::fs::write(dir.join(format!("org{o}.relayform.yaml")), s).unwrap();
     }
-    s
 }
 
-fn run(args: &[&str]) -> (u8, String, String) {
+fn run(args: &[String]) -> (u8, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut argv = vec!["relayform"];
-    argv.extend_from_slice(args);
+    argv.extend(args.iter().map(String::as_str));
     let code = relayform::run_args(argv, &mut out, &mut err);
     (
         code,
@@ -47,8 +48,23 @@ fn run(args: &[&str]) -> (u8, String, String) {
     )
 }
 
-/// (total calls, mutating calls, calls by operation) in the journal from entry `from` on.
-fn calls(state: &Path, from: usize) -> (usize, usize, usize, BTreeMap<String, usize>) {
+/// Peak resident memory since the last reset, in MB.
+fn peak_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Starts the peak over from what is resident now (Linux: `5` to `clear_refs`).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// API calls the simulator answered in all (the journal keeps the last 100,000 and counts the rest).
+fn calls(state: &Path) -> u64 {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let sim = relayform_simulator::start(relayform_simulator::Options {
@@ -57,77 +73,138 @@ fn calls(state: &Path, from: usize) -> (usize, usize, usize, BTreeMap<String, us
         })
         .await
         .unwrap();
-        let out = sim.with_world(|w, _| {
-            let mut by = BTreeMap::new();
-            let mut mutating = 0;
-            for e in w.journal.entries.iter().skip(from) {
-                if e.is_mutating() {
-                    mutating += 1;
-                }
-                *by.entry(e.operation.clone()).or_insert(0) += 1;
-            }
-            let len = w.journal.entries.len();
-            (len - from.min(len), mutating, len, by)
-        });
+        let n = sim.with_world(|w, _| w.journal.dropped + w.journal.entries.len() as u64);
         sim.shutdown().await.unwrap();
-        out
+        n
     })
 }
 
-fn main() {
-    let orgs = env("BENCH_ORGS", 4);
-    let relays = env("BENCH_RELAYS", 25);
-    let parallelism = env("BENCH_PARALLELISM", 10).to_string();
-    let total = orgs * relays;
+fn state_mb(dir: &Path) -> f64 {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("simulator.json")
+        })
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+struct Figures {
+    relays: usize,
+    apply: Duration,
+    apply_mb: f64,
+    apply_calls: u64,
+    plan: Duration,
+    plan_mb: f64,
+    plan_calls: u64,
+}
+
+fn measure(orgs: usize, total: usize, parallelism: &str) -> Figures {
+    let per_org = total.div_ceil(orgs);
+    let relays = per_org * orgs;
     let dir = tempfile::tempdir().unwrap();
-    let spec_path = dir.path().join("fleet.yaml");
-    std::fs::write(&spec_path, spec(orgs, relays)).unwrap();
+    let spec_path = dir.path().join("fleet");
+    write_spec(&spec_path, orgs, per_org);
+    let settings = dir.path().join("settings.yaml");
+    std::fs::write(
+        &settings,
+        "partner_source_delay_seconds: 0\nsource_visibility_lag_seconds: 0\nstate_change_delay_seconds: 0\n",
+    )
+    .unwrap();
     let state = dir.path().join("simulator.json");
-    let (spec_arg, state_arg) = (spec_path.display().to_string(), state.display().to_string());
-    let args = |extra: &[&'static str]| -> Vec<String> {
-        let mut v: Vec<String> = vec!["apply".into(), "--auto-approve".into()];
-        v.extend(["--parallelism".into(), parallelism.clone()]);
-        v.extend(["--simulator-state".into(), state_arg.clone()]);
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v.push(spec_arg.clone());
+    let common = |command: &str| -> Vec<String> {
+        let mut v = vec![command.to_owned()];
+        v.extend(["--simulator-state".into(), state.display().to_string()]);
+        v.extend([
+            "--simulator-settings".into(),
+            settings.display().to_string(),
+        ]);
         v
     };
-    println!("apply: {orgs} orgs × {relays} relays = {total} relays, parallelism {parallelism}");
 
-    let a = args(&[]);
+    let mut apply = common("apply");
+    apply.extend([
+        "--auto-approve".into(),
+        "--parallelism".into(),
+        parallelism.to_owned(),
+    ]);
+    apply.push(spec_path.display().to_string());
+    reset_peak();
     let started = Instant::now();
-    let (code, out, err) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let first = started.elapsed();
+    let (code, out, err) = run(&apply);
+    let apply_time = started.elapsed();
+    let apply_mb = peak_mb();
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Apply complete"), "{out}");
-    let (n1, m1, len1, by) = calls(&state, 0);
-    println!(
-        "  first apply:  {:>6.1} s wall, {n1} API calls ({m1} mutating: {:.1} per relay; {:.1} calls per relay in all)",
-        first.as_secs_f64(),
-        m1 as f64 / total as f64,
-        n1 as f64 / total as f64
-    );
-    let polls = by.get("query").copied().unwrap_or(0);
-    println!("                feedback polls and other data queries: {polls}");
+    let apply_calls = calls(&state);
 
+    let mut plan = common("plan");
+    plan.push(spec_path.display().to_string());
+    reset_peak();
     let started = Instant::now();
-    let (code, out, err) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let second = started.elapsed();
+    let (code, out, err) = run(&plan);
+    let plan_time = started.elapsed();
+    let plan_mb = peak_mb();
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(out, "No changes: the orgs and accounts match the spec.\n");
-    let (n2, m2, _, by) = calls(&state, len1);
-    assert_eq!(m2, 0, "a converged apply made changes: {by:?}");
-    println!(
-        "  second apply: {:>6.2} s wall, {n2} API calls, none mutating ({} per org + {} for the account)",
-        second.as_secs_f64(),
-        by.iter()
-            .filter(|(k, _)| k.contains("query") || k.starts_with("oauth"))
-            .map(|(_, v)| v)
-            .sum::<usize>()
-            / orgs,
-        by.iter()
-            .filter(|(k, _)| !(k.contains("query") || k.starts_with("oauth")))
-            .map(|(_, v)| v)
-            .sum::<usize>()
+    assert!(
+        out.contains("No changes"),
+        "the fleet did not converge:\n{out}"
     );
+    let plan_calls = calls(&state) - apply_calls;
+
+    println!(
+        "  {relays:>6} relays ({orgs} orgs × {per_org}): apply {:>6.2} s, peak {:>5.0} MB, {apply_calls} calls ({:.1} per relay) | converged plan {:>5.2} s, peak {:>5.0} MB, {plan_calls} calls | state file {:.1} MB",
+        apply_time.as_secs_f64(),
+        apply_mb,
+        apply_calls as f64 / relays as f64,
+        plan_time.as_secs_f64(),
+        plan_mb,
+        state_mb(dir.path()),
+    );
+    Figures {
+        relays,
+        apply: apply_time,
+        apply_mb,
+        apply_calls,
+        plan: plan_time,
+        plan_mb,
+        plan_calls,
+    }
+}
+
+fn main() {
+    let sizes: Vec<usize> = env("BENCH_SIZES", "1000,10000")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let orgs: usize = env("BENCH_ORGS", "100").parse().unwrap_or(100);
+    let parallelism = env("BENCH_PARALLELISM", "64");
+    println!(
+        "apply from empty, then plan, on the embedded simulator with delays 0; parallelism {parallelism}; targets: 1,000 relays ≤ 3 s; 10,000 relays ≤ 30 s and ≤ 250 MB; converged plan of 10,000 ≤ 3 s and ≤ 250 MB"
+    );
+    let figures: Vec<Figures> = sizes
+        .iter()
+        .map(|&n| measure(orgs.min(n), n, &parallelism))
+        .collect();
+    if let (Some(a), Some(b)) = (figures.first(), figures.last())
+        && b.relays > a.relays
+    {
+        let k = b.relays as f64 / a.relays as f64;
+        println!(
+            "  growth from {} to {} relays (×{k:.0}): apply time ×{:.1}, apply calls ×{:.1}, plan time ×{:.1}, plan calls ×{:.1}; peak memory ×{:.1} (apply), ×{:.1} (plan)",
+            a.relays,
+            b.relays,
+            b.apply.as_secs_f64() / a.apply.as_secs_f64(),
+            b.apply_calls as f64 / a.apply_calls as f64,
+            b.plan.as_secs_f64() / a.plan.as_secs_f64(),
+            b.plan_calls as f64 / a.plan_calls as f64,
+            b.apply_mb / a.apply_mb,
+            b.plan_mb / a.plan_mb,
+        );
+    }
 }

@@ -33,10 +33,12 @@ pub mod config;
 pub mod faults;
 pub mod glob;
 pub mod ids;
+pub mod part;
 pub mod persist;
 pub mod reply;
 pub mod salesforce;
 pub mod server;
+pub mod store;
 pub mod world;
 
 pub use config::Config;

@@ -1,27 +1,21 @@
-//! Saving and loading the whole simulated world, atomically.
+//! Files, atomically: writing one whole (temporary file, sync, rename), and the lock that gives a
+//! state file one simulator at a time. What a state file holds is `store`'s.
 
 use crate::clock::ClockState;
 use crate::world::World;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub const FORMAT: u32 = 1;
+/// Format 1: the whole world in one JSON text (still read; `store` writes format 2).
+pub const FORMAT_1: u32 = 1;
 
 #[derive(Debug, Deserialize)]
 pub struct Snapshot {
     pub format: u32,
     pub clock: ClockState,
     pub world: World,
-}
-
-/// What is written: the same shape, borrowing the world.
-#[derive(Debug, Serialize)]
-pub struct SnapshotRef<'a> {
-    pub format: u32,
-    pub clock: ClockState,
-    pub world: &'a World,
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`, so a
@@ -130,48 +124,6 @@ impl StateLock {
 /// How far the id sequence skips ahead when a world is loaded: more ids than a simulator hands out
 /// between two saves (a quarter of a second).
 pub const SEQ_GAP_ON_LOAD: u64 = 1 << 20;
-
-/// Reads a snapshot; `Ok(None)` when there is no file yet. A file that cannot be read as a snapshot
-/// is an error: it is never silently replaced.
-pub fn load(path: &Path) -> Result<Option<Snapshot>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "cannot read simulator state file {}: {e}",
-                path.display()
-            ));
-        }
-    };
-    let snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "simulator state file {} is corrupt or not a state file ({e}); move it aside to start afresh, or pass another --state",
-            path.display()
-        )
-    })?;
-    if snap.format != FORMAT {
-        return Err(format!(
-            "simulator state file {} has format {}, this simulator reads format {FORMAT}",
-            path.display(),
-            snap.format
-        ));
-    }
-    let inconsistent = |why: String| {
-        format!(
-            "simulator state file {} is not consistent: {why}; move it aside to start afresh, or pass another --state",
-            path.display()
-        )
-    };
-    if !(0..=crate::clock::LATEST).contains(&snap.clock.now) {
-        return Err(inconsistent(format!(
-            "its clock ({} ms) is outside the years 1970 to 9999",
-            snap.clock.now
-        )));
-    }
-    snap.world.check().map_err(inconsistent)?;
-    Ok(Some(snap))
-}
 
 #[cfg(test)]
 mod tests {

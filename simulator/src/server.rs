@@ -7,9 +7,10 @@ use crate::aws;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::faults::{Action, Call};
-use crate::persist::{self, SnapshotRef};
+use crate::persist;
 use crate::reply::{Reply, Request};
 use crate::salesforce::{self, SfError};
+use crate::store::Store;
 use crate::world::{JournalEntry, World};
 use axum::body::Body;
 use axum::extract::State;
@@ -37,8 +38,9 @@ pub struct Shared {
     pub dirty: AtomicBool,
     /// What the admin API requires (see `admin`).
     pub admin_token: String,
-    /// Held while a save runs: one save at a time, and the last one waits for one in flight.
-    saving: Mutex<()>,
+    /// What the state file holds, held while a save runs: one save at a time, and the last one
+    /// waits for one in flight.
+    store: Mutex<Option<Store>>,
     /// The request-rate buckets of `aws_requests_per_second`, per account, region and service: (tokens,
     /// when last filled), in real time (a quota is about the wall clock, not simulated time).
     quota: Mutex<std::collections::HashMap<(String, String), (f64, std::time::Instant)>>,
@@ -73,20 +75,25 @@ impl Shared {
 
     /// Writes the state file now, if there is one.
     pub fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.state_file else {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(store) = store.as_mut() else {
             return Ok(());
         };
-        let _one_at_a_time = self.saving.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = {
-            let sim = self.lock();
+        // Under the world's lock only pointers and what the logs gained are taken; serializing and
+        // writing happen after it is let go.
+        let taken = {
+            let mut sim = self.lock();
             self.dirty.store(false, Ordering::SeqCst);
-            serde_json::to_vec(&SnapshotRef {
-                format: persist::FORMAT,
-                clock: sim.clock.state(),
-                world: &sim.world,
-            })?
+            let clock = sim.clock.state();
+            store.take(&mut sim.world, clock)
         };
-        persist::save(path, &bytes)
+        store.write(taken)
+    }
+
+    /// The bytes of the state file's pack, and how many of them it still names.
+    pub fn pack_sizes(&self) -> (u64, u64) {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.as_ref().map_or((0, 0), Store::sizes)
     }
 }
 
@@ -344,13 +351,15 @@ pub fn shared(
         .as_deref()
         .map(persist::StateLock::acquire)
         .transpose()?;
-    let sim = match state_file
+    let loaded = state_file
         .as_deref()
-        .map(persist::load)
+        .map(crate::store::load)
         .transpose()?
-        .flatten()
-    {
+        .flatten();
+    let mut store = state_file.as_deref().map(Store::new);
+    let sim = match loaded {
         Some(snap) => {
+            store = Some(snap.store);
             let mut world = snap.world;
             if override_settings {
                 world.settings = config.settings.clone();
@@ -383,7 +392,7 @@ pub fn shared(
                 .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
                 .collect()
         }),
-        saving: Mutex::new(()),
+        store: Mutex::new(store.inspect(Store::remove_strays)),
         _lock: lock,
     })
 }

@@ -8,13 +8,17 @@
 use crate::clock::Millis;
 use crate::config::{AppConfig, Config, PendingDelivery, RecoveryMode, Settings};
 use crate::ids;
+use crate::part::{Log, Part};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 pub type Record = Map<String, Value>;
+
+/// An org's Tooling objects by type (`NamedCredential`, ...) then id.
+pub type Tooling = BTreeMap<String, BTreeMap<String, Stored>>;
 
 /// A record at rest: compact JSON text, parsed when read. A JSON map costs several times its text in
 /// memory, and an org holds hundreds of these; reads are rare next to what they would cost at rest.
@@ -57,8 +61,8 @@ pub struct World {
     pub settings: Settings,
     /// Sequence for ids; also reseeds the random generator on load.
     pub seq: u64,
-    pub orgs: BTreeMap<String, Org>,
-    pub accounts: BTreeMap<String, Account>,
+    pub orgs: BTreeMap<String, Part<Org>>,
+    pub accounts: BTreeMap<String, Part<Account>>,
     /// Access key id → account id.
     pub access_keys: BTreeMap<String, String>,
     pub scheduled: Vec<Scheduled>,
@@ -121,13 +125,13 @@ pub struct Org {
     pub tokens: BTreeMap<String, Token>,
     pub refresh_tokens: BTreeMap<String, Token>,
     /// Tooling objects by type (`NamedCredential`, ...) then id.
-    pub tooling: BTreeMap<String, BTreeMap<String, Stored>>,
+    pub tooling: Part<Tooling>,
     /// Data records of CDC-enabled objects, by id.
-    pub records: BTreeMap<String, Record>,
+    pub records: Part<BTreeMap<String, Record>>,
     /// Relay runtime (feedback, position), by relay id.
-    pub relays: BTreeMap<String, RelayRuntime>,
+    pub relays: Part<BTreeMap<String, RelayRuntime>>,
     /// Published events, oldest first, pruned past retention and past `max_events_per_org`.
-    pub events: VecDeque<StoredEvent>,
+    pub events: Log<StoredEvent>,
     pub next_replay: u64,
     /// Which relays select which events, derived from channels, members and relays; dropped whenever
     /// a Tooling object changes and rebuilt when next needed.
@@ -144,6 +148,19 @@ pub struct Selection {
 }
 
 impl Org {
+    /// The org without its big pieces (Tooling objects, records, relays, events), which a state
+    /// file keeps apart.
+    pub fn head_only(&self) -> Org {
+        Org {
+            tooling: Part::default(),
+            records: Part::default(),
+            relays: Part::default(),
+            events: Log::default(),
+            selection: None,
+            ..self.clone()
+        }
+    }
+
     fn selection(&mut self) -> &Selection {
         if self.selection.is_none() {
             let mut sel = Selection::default();
@@ -398,7 +415,7 @@ impl Scheduled {
 /// Every API call, in order: what tests count calls with.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Journal {
-    pub entries: VecDeque<JournalEntry>,
+    pub entries: Log<JournalEntry>,
     /// Entries dropped from the front to bound memory.
     pub dropped: u64,
 }
@@ -466,12 +483,12 @@ impl JournalEntry {
 }
 
 /// What reached which target.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Deliveries {
-    pub recent: VecDeque<Delivery>,
+    pub recent: Log<Delivery>,
     pub dropped: u64,
     /// Counters by `account/region/bus/rule/target`.
-    pub counters: BTreeMap<String, TargetCounters>,
+    pub counters: Part<BTreeMap<String, TargetCounters>>,
 }
 
 pub const DELIVERIES_CAP: usize = 10_000;
@@ -498,6 +515,31 @@ pub struct Delivery {
 pub const TRUST_PRINCIPAL: &str = "events.amazonaws.com";
 
 impl World {
+    /// The world without its orgs, accounts, journal entries and deliveries: what a state file's
+    /// manifest holds (see `store`).
+    pub fn core(&self) -> World {
+        World {
+            settings: self.settings.clone(),
+            seq: self.seq,
+            orgs: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            access_keys: self.access_keys.clone(),
+            scheduled: self.scheduled.clone(),
+            journal: Journal {
+                entries: Log::default(),
+                dropped: self.journal.dropped,
+            },
+            faults: self.faults.clone(),
+            deliveries: Deliveries {
+                recent: Log::default(),
+                dropped: self.deliveries.dropped,
+                counters: Part::default(),
+            },
+            rng: default_rng(),
+            cursors: BTreeMap::new(),
+        }
+    }
+
     pub fn new(config: &Config) -> Result<World, String> {
         let mut world = World {
             settings: config.settings.clone(),
@@ -541,7 +583,7 @@ impl World {
                 .collect();
             world.orgs.insert(
                 id.clone(),
-                Org {
+                Part::new(Org {
                     id,
                     my_domain: o.my_domain.clone(),
                     users,
@@ -555,13 +597,13 @@ impl World {
                     namespace: o.namespace_prefix.clone(),
                     tokens: BTreeMap::new(),
                     refresh_tokens: BTreeMap::new(),
-                    tooling: BTreeMap::new(),
-                    records: BTreeMap::new(),
-                    relays: BTreeMap::new(),
-                    events: VecDeque::new(),
+                    tooling: Part::default(),
+                    records: Part::default(),
+                    relays: Part::default(),
+                    events: Log::default(),
                     next_replay: 1,
                     selection: None,
-                },
+                }),
             );
         }
         for a in &config.aws_accounts {
@@ -573,10 +615,10 @@ impl World {
             }
             world.accounts.insert(
                 a.account_id.clone(),
-                Account {
+                Part::new(Account {
                     id: a.account_id.clone(),
                     ..Account::default()
-                },
+                }),
             );
             for k in &a.access_keys {
                 world
@@ -635,7 +677,7 @@ impl World {
                     org.id, u.username
                 ));
             }
-            for (object, records) in &org.tooling {
+            for (object, records) in org.tooling.iter() {
                 if let Some(id) = records.keys().find(|id| !sf_id(id)) {
                     return Err(format!(
                         "org {}: a {object} is kept under `{}`, not an 18-character id",
@@ -700,7 +742,10 @@ impl World {
     }
 
     pub fn org_by_domain(&self, domain: &str) -> Option<&Org> {
-        self.orgs.values().find(|o| o.my_domain == domain)
+        self.orgs
+            .values()
+            .find(|o| o.my_domain == domain)
+            .map(|o| &**o)
     }
 
     /// The account an access key belongs to: a configured key, a 12-digit key naming a known
@@ -894,9 +939,11 @@ impl World {
     pub fn region_mut(&mut self, account: &str, region: &str) -> &mut Region {
         self.accounts
             .entry(account.to_owned())
-            .or_insert_with(|| Account {
-                id: account.to_owned(),
-                ..Account::default()
+            .or_insert_with(|| {
+                Part::new(Account {
+                    id: account.to_owned(),
+                    ..Account::default()
+                })
             })
             .regions
             .entry(region.to_owned())
@@ -1029,7 +1076,7 @@ impl World {
         let start = o.events.partition_point(|e| e.replay <= position);
         let candidates: Vec<StoredEvent> = o
             .events
-            .range(start..)
+            .range_from(start)
             .filter(|e| selected.contains(&e.name))
             .cloned()
             .collect();

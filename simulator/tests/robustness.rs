@@ -294,7 +294,15 @@ async fn state_survives_a_restart_and_a_corrupt_file_is_refused() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| !n.ends_with(".lock"))
         .collect();
-    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "the state file and its pack, no temporary files: {leftovers:?}"
+    );
+    assert!(
+        leftovers.iter().any(|n| n.starts_with("state.json.pack-")),
+        "{leftovers:?}"
+    );
 
     let again = relayform_simulator::start(options()).await.unwrap();
     // Same world (a new port, so a new instance URL): the old token, the relay and the bus are there.

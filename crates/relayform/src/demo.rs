@@ -1,10 +1,13 @@
-//! After an apply on the embedded simulator: publish a test event through each running relay that
-//! forwards platform events, and show that it reached the destination bus (all relays at once).
+//! After an apply on the embedded simulator: publish a test event through the running relays that
+//! forward platform events (one per org and event type, which all of them carry), and show that
+//! each relay's copy reached its destination bus (all relays at once).
 
 use crate::apply::Connections;
 use crate::engine::SIM_EVENT_FIELD;
+use relayform_spec::names;
 use relayform_spec::{AwsConnection, Ensure, OrgConnection, RelayState, Spec};
 use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -43,16 +46,18 @@ impl Delivery {
 /// How long a test event has to arrive.
 const ARRIVAL: Duration = Duration::from_secs(10);
 
-/// Publishes a test event through each running forwarded relay of the embedded simulator, all of
-/// them first, then watches for every one at once (so a fleet's check takes about as long as its
-/// slowest relay, not the sum), and says what became of each.
+/// Publishes one test event per org and event type, which every running forwarded relay of the
+/// embedded simulator that selects it carries, then watches for all of them at once (so a fleet's
+/// check takes about as long as its slowest relay, not the sum), and says what became of each relay's
+/// copy: it arrived when its destination bus got the marked event from the relay's own partner
+/// source.
 pub(crate) async fn check_delivery(
     spec: &Spec,
     sim: &relayform_simulator::Running,
     conn: &Connections,
 ) -> anyhow::Result<Vec<Delivery>> {
-    // Each event in flight: what it is, its marker, and when it was published.
-    let mut sent: Vec<(Delivery, String, Instant)> = Vec::new();
+    // The relays to check, grouped by what one test event covers: (org, event) → relays.
+    let mut groups: BTreeMap<(String, String), Vec<Delivery>> = BTreeMap::new();
     for (name, r) in &spec.relays {
         let simulated = matches!(spec.orgs[&r.org.value].connection, OrgConnection::Simulator)
             && matches!(
@@ -69,68 +74,118 @@ pub(crate) async fn check_delivery(
             continue;
         }
         let dest = &dest.value;
+        groups
+            .entry((r.org.value.clone(), event.value.clone()))
+            .or_default()
+            .push(Delivery {
+                relay: name.clone(),
+                org: r.org.value.clone(),
+                event: event.value.clone(),
+                bus: dest.bus_name.clone(),
+                account_id: dest.account_id.clone(),
+                region: dest.region.clone(),
+                arrived: false,
+                ms: 0,
+            });
+    }
+    // What reached a bus from a partner source, with a marker: (account, region, bus, source, marker).
+    let mut seen: HashSet<(String, String, String, String, String)> = HashSet::new();
+    let mut cursor = 0u64;
+    let mut scan = |seen: &mut HashSet<_>| {
+        sim.with_world(|w, _| {
+            let log = &w.deliveries.recent;
+            for x in log.range_from(cursor.saturating_sub(log.start()) as usize) {
+                let marker = x.event["detail"]["payload"][SIM_EVENT_FIELD].as_str();
+                let source = x.event["source"].as_str();
+                if let (true, Some(marker), Some(source)) = (x.rule.is_empty(), marker, source) {
+                    seen.insert((
+                        x.account.clone(),
+                        x.region.clone(),
+                        x.bus.clone(),
+                        source.to_owned(),
+                        marker.to_owned(),
+                    ));
+                }
+            }
+            cursor = log.end();
+        })
+    };
+    // Each relay in flight: what it is, the marker it carries, its partner source, and when.
+    let mut sent: Vec<(Delivery, String, Option<String>, Instant)> = Vec::new();
+    for ((org, event), relays) in groups {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or_default();
-        let marker = format!("relayform test event for {name} ({now})");
-        let client = &conn.orgs[&r.org.value];
-        client
-            .publish(&event.value, &json!({ SIM_EVENT_FIELD: marker }))
+        let marker = format!("relayform test event for {org}: {event} ({now})");
+        conn.orgs[&org]
+            .publish(&event, &json!({ SIM_EVENT_FIELD: marker }))
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
                     "the relays are applied, but the test event could not be published: {e}\nhint: the embedded simulator's world may come from an older relayform; delete .relayform/ (or the --simulator-state file) to start afresh"
                 )
             })?;
-        let delivery = Delivery {
-            relay: name.clone(),
-            org: r.org.value.clone(),
-            event: event.value.clone(),
-            bus: dest.bus_name.clone(),
-            account_id: dest.account_id.clone(),
-            region: dest.region.clone(),
-            arrived: false,
-            ms: 0,
-        };
-        sent.push((delivery, marker, Instant::now()));
+        let published = Instant::now();
+        // Read what was delivered after every publish: the simulator keeps only its recent deliveries.
+        scan(&mut seen);
+        let sources = partner_sources(sim, &org);
+        for d in relays {
+            let source = sources.get(&names::api_name(&d.relay)).cloned();
+            sent.push((d, marker.clone(), source, published));
+        }
     }
     let mut waiting: Vec<usize> = (0..sent.len()).collect();
     while !waiting.is_empty() {
-        let arrived: Vec<usize> = sim.with_world(|w, _| {
-            waiting
-                .iter()
-                .copied()
-                .filter(|i| {
-                    let (d, marker, _) = &sent[*i];
-                    w.deliveries.recent.iter().any(|x| {
-                        x.account == d.account_id
-                            && x.region == d.region
-                            && x.bus == d.bus
-                            && x.rule.is_empty()
-                            && x.event.to_string().contains(marker.as_str())
-                    })
-                })
-                .collect()
+        scan(&mut seen);
+        waiting.retain(|&i| {
+            let (d, marker, source, started) = &mut sent[i];
+            let Some(source) = source else { return true };
+            let key = (
+                d.account_id.clone(),
+                d.region.clone(),
+                d.bus.clone(),
+                source.clone(),
+                marker.clone(),
+            );
+            if seen.contains(&key) {
+                d.arrived = true;
+                d.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                return false;
+            }
+            true
         });
-        for i in &arrived {
-            let (d, _, started) = &mut sent[*i];
-            d.arrived = true;
-            d.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        }
-        waiting.retain(|i| !arrived.contains(i));
-        if waiting.iter().all(|i| sent[*i].2.elapsed() > ARRIVAL) {
+        if waiting.iter().all(|&i| sent[i].3.elapsed() > ARRIVAL) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(sent
         .into_iter()
-        .map(|(mut d, _, started)| {
+        .map(|(mut d, _, _, started)| {
             if !d.arrived {
                 d.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             }
             d
         })
         .collect())
+}
+
+/// The partner source of each relay of a simulated org, by the relay's DeveloperName.
+fn partner_sources(sim: &relayform_simulator::Running, org: &str) -> HashMap<String, String> {
+    sim.with_world(|w, _| {
+        let Some(o) = w.org_by_domain(org) else {
+            return HashMap::new();
+        };
+        let Some(configs) = o.tooling.get("EventRelayConfig") else {
+            return HashMap::new();
+        };
+        configs
+            .iter()
+            .filter_map(|(id, config)| {
+                let source = o.relays.get(id)?.remote_resource.clone()?;
+                Some((config.str_field("DeveloperName")?, source))
+            })
+            .collect()
+    })
 }

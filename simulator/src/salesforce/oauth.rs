@@ -174,6 +174,8 @@ pub fn issue(
         client_id: client.to_owned(),
         expires,
     };
+    // Expired tokens are refused anyway: forget them, so an org's tokens do not grow with every run.
+    o.tokens.retain(|_, t| t.expires > now);
     o.tokens.insert(access.clone(), t.clone());
     let instance_url = format!("{base_url}/sf/{}", o.my_domain);
     let id = format!("{base_url}/id/{org}/{user}");
