@@ -15,9 +15,10 @@
 //!   ([`server`]); the journal and fault injection wrap every API call in one place.
 //! - **Many tenants.** Orgs are told apart by their instance URL (`/sf/<my domain>`) or by the access
 //!   token; AWS accounts by the access key in the SigV4 credential scope, regions by its region.
-//! - **Persistence is a snapshot** written atomically (temp file, fsync, rename) a few times a
-//!   second when something changed, and on shutdown; a corrupt or inconsistent file is refused, never
-//!   replaced. One simulator owns a state file at a time (a lock beside it), and its saves never
+//! - **Persistence is incremental** ([`store`]): a few times a second when something changed, and
+//!   on shutdown, a save appends what changed (taken under the lock, serialized after it) to a pack
+//!   and replaces a small manifest atomically (temp file, fsync, rename); a corrupt or inconsistent
+//!   state is refused, never replaced. One simulator owns a state file at a time (a lock beside it), and its saves never
 //!   overlap; the file exists before the first answer and a loaded world's ids skip ahead, so a
 //!   simulator killed between saves never hands out an id twice.
 //! - **Bounded against hostile input**: known regions only, bounded SOQL and filters, validated admin
@@ -211,6 +212,11 @@ impl Drop for Running {
     }
 }
 
+/// How often the state file is saved while the world changes, at most...
+pub const SAVE_INTERVAL: Duration = Duration::from_millis(250);
+/// ...and at least (saves that take long are spaced out to four times their length, up to this).
+pub const MAX_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How long a client may take to send a request's headers: a connection that opens and sends half a
 /// request is closed after this, instead of being held open for ever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -294,11 +300,18 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let saver = shared.state_file.is_some().then(|| {
         let shared = shared.clone();
         tokio::spawn(async move {
+            // A save every quarter of a second when something changed, or less often when saves
+            // take long (a large world changing everywhere): saving takes at most a fifth of the time.
+            let mut interval = SAVE_INTERVAL;
             loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                tokio::time::sleep(interval).await;
                 if shared.dirty.load(Ordering::SeqCst) {
                     let s = shared.clone();
+                    let started = std::time::Instant::now();
                     let _ = tokio::task::spawn_blocking(move || s.save()).await;
+                    interval = SAVE_INTERVAL
+                        .max(started.elapsed() * 4)
+                        .min(MAX_SAVE_INTERVAL);
                 }
             }
         })

@@ -122,7 +122,7 @@ impl StateLock {
 }
 
 /// How far the id sequence skips ahead when a world is loaded: more ids than a simulator hands out
-/// between two saves (a quarter of a second).
+/// between two saves (at most `MAX_SAVE_INTERVAL`, 5 s: about a million ids would take an hour).
 pub const SEQ_GAP_ON_LOAD: u64 = 1 << 20;
 
 #[cfg(test)]

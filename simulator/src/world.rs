@@ -936,6 +936,13 @@ impl World {
         }
     }
 
+    /// A region of an account, to read (a read never changes the account, so a save need not
+    /// write it again).
+    pub fn region(&self, account: &str, region: &str) -> Option<&Region> {
+        self.accounts.get(account)?.regions.get(region)
+    }
+
+    /// A region of an account, to change: it is made when missing.
     pub fn region_mut(&mut self, account: &str, region: &str) -> &mut Region {
         self.accounts
             .entry(account.to_owned())
@@ -1159,9 +1166,15 @@ impl World {
 
     /// Re-evaluates the relays whose partner source is `source` (after association changes).
     pub fn source_changed(&mut self, source: &str, now: Millis) {
+        // `aws.partner/salesforce.com/<orgId18>/<channelId18>`: only that org's relays can use it.
+        let org = source
+            .split('/')
+            .nth(2)
+            .filter(|id| self.orgs.contains_key(*id));
         let affected: Vec<(String, String)> = self
             .orgs
             .iter()
+            .filter(|(oid, _)| org.is_none_or(|o| o == oid.as_str()))
             .flat_map(|(oid, o)| {
                 o.relays
                     .iter()

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 type Res = Result<Value, AwsError>;
 
+use std::ops::Bound;
+
 pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Reply, AwsError> {
     let input = super::json_input(body)?;
     let out = match op {
@@ -179,9 +181,10 @@ fn page<T: Clone>(items: &[T], input: &Value) -> Result<(Vec<T>, Option<String>)
     Ok((items[start..end].to_vec(), next))
 }
 
-/// A page of `all` under `key`, with `NextToken` when more remain.
-fn paged(key: &str, all: &[Value], input: &Value) -> Res {
+/// A page of `all` under `key`, each item shown by `show` (only the page's items are).
+fn paged_with<T>(key: &str, all: &[&T], input: &Value, show: impl Fn(&T) -> Value) -> Res {
     let (items, next) = page(all, input)?;
+    let items: Vec<Value> = items.into_iter().map(show).collect();
     let mut out = json!({ key: items });
     if let Some(n) = next {
         out["NextToken"] = json!(n);
@@ -193,7 +196,17 @@ fn secs(ms: Millis) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
+/// A region to read: empty when the account has never used it.
+fn region<'w>(world: &'w World, ctx: &Ctx) -> &'w crate::world::Region {
+    static EMPTY: std::sync::LazyLock<crate::world::Region> =
+        std::sync::LazyLock::new(Default::default);
+    world.region(&ctx.account, &ctx.region).unwrap_or(&EMPTY)
+}
+
 fn ensure_default(world: &mut World, ctx: &Ctx) {
+    if region(world, ctx).buses.contains_key("default") {
+        return;
+    }
     let arn = format!(
         "arn:aws:events:{}:{}:event-bus/default",
         ctx.region, ctx.account
@@ -240,6 +253,44 @@ fn bus<'w>(
                 400,
                 "ResourceNotFoundException",
                 format!("Event bus {name} does not exist."),
+            )
+        })
+}
+
+/// A bus to read (the default bus is made on first use, as every region has one).
+fn bus_ref<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    name_or_arn: Option<&str>,
+) -> Result<&'w Bus, AwsError> {
+    ensure_default(world, ctx);
+    let name = bus_name(name_or_arn.unwrap_or("default"));
+    region(world, ctx).buses.get(name).ok_or_else(|| {
+        AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Event bus {name} does not exist."),
+        )
+    })
+}
+
+/// A rule to read, with its bus's name.
+fn rule_ref<'w>(
+    world: &'w mut World,
+    ctx: &Ctx,
+    input: &Value,
+    field: &str,
+) -> Result<(&'w Rule, &'w str), AwsError> {
+    let name = str_field(input, field)?.to_owned();
+    let b = bus_ref(world, ctx, opt_str(input, "EventBusName"))?;
+    b.rules
+        .get(&name)
+        .map(|r| (r, b.name.as_str()))
+        .ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Rule {name} does not exist on EventBus {}.", b.name),
             )
         })
 }
@@ -351,14 +402,13 @@ fn put_partner_events(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 
 fn list_event_sources(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let prefix = opt_str(input, "NamePrefix").unwrap_or("");
-    let all: Vec<Value> = world
-        .region_mut(&ctx.account, &ctx.region)
+    let all: Vec<&Source> = region(world, ctx)
         .sources
-        .values()
-        .filter(|s| s.name.starts_with(prefix))
-        .map(source_json)
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(|(name, _)| name.starts_with(prefix))
+        .map(|(_, s)| s)
         .collect();
-    paged("EventSources", &all, input)
+    paged_with("EventSources", &all, input, source_json)
 }
 
 fn find_source<'w>(
@@ -381,7 +431,17 @@ fn find_source<'w>(
 
 fn describe_event_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let name = str_field(input, "Name")?;
-    Ok(source_json(find_source(world, ctx, name)?))
+    region(world, ctx)
+        .sources
+        .get(name)
+        .map(source_json)
+        .ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Event source {name} does not exist."),
+            )
+        })
 }
 
 fn set_source_active(world: &mut World, ctx: &Ctx, input: &Value, active: bool) -> Res {
@@ -550,7 +610,7 @@ fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
                     format!("Event bus name {name} must match event source name {src}."),
                 ));
             }
-            let s = world.region_mut(&ctx.account, &ctx.region).sources.get(src);
+            let s = region(world, ctx).sources.get(src);
             match s {
                 None => {
                     return Err(AwsError::new(
@@ -625,20 +685,19 @@ fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 }
 
 fn describe_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
-    Ok(bus_json(bus(world, ctx, opt_str(input, "Name"))?))
+    Ok(bus_json(bus_ref(world, ctx, opt_str(input, "Name"))?))
 }
 
 fn list_event_buses(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     ensure_default(world, ctx);
     let prefix = opt_str(input, "NamePrefix").unwrap_or("");
-    let all: Vec<Value> = world
-        .region_mut(&ctx.account, &ctx.region)
+    let all: Vec<&Bus> = region(world, ctx)
         .buses
-        .values()
-        .filter(|b| b.name.starts_with(prefix))
-        .map(bus_json)
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(|(name, _)| name.starts_with(prefix))
+        .map(|(_, b)| b)
         .collect();
-    paged("EventBuses", &all, input)
+    paged_with("EventBuses", &all, input, bus_json)
 }
 
 fn delete_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
@@ -831,22 +890,22 @@ fn rule<'w>(
 
 fn describe_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let account = ctx.account.clone();
-    let (r, b) = rule(world, ctx, input, "Name")?;
-    let mut v = rule_json(r, &b);
+    let (r, b) = rule_ref(world, ctx, input, "Name")?;
+    let mut v = rule_json(r, b);
     v["CreatedBy"] = json!(account);
     Ok(v)
 }
 
 fn list_rules(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let prefix = opt_str(input, "NamePrefix").unwrap_or("").to_owned();
-    let b = bus(world, ctx, opt_str(input, "EventBusName"))?;
-    let all: Vec<Value> = b
+    let b = bus_ref(world, ctx, opt_str(input, "EventBusName"))?;
+    let all: Vec<&Rule> = b
         .rules
-        .values()
-        .filter(|r| r.name.starts_with(&prefix))
-        .map(|r| rule_json(r, &b.name))
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .take_while(|(name, _)| name.starts_with(&prefix))
+        .map(|(_, r)| r)
         .collect();
-    paged("Rules", &all, input)
+    paged_with("Rules", &all, input, |r| rule_json(r, &b.name))
 }
 
 fn delete_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
@@ -939,9 +998,9 @@ fn remove_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 }
 
 fn list_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
-    let (r, _) = rule(world, ctx, input, "Rule")?;
-    let all: Vec<Value> = r.targets.values().cloned().collect();
-    paged("Targets", &all, input)
+    let (r, _) = rule_ref(world, ctx, input, "Rule")?;
+    let all: Vec<&Value> = r.targets.values().collect();
+    paged_with("Targets", &all, input, Value::clone)
 }
 
 /// The tags map of an existing bus or rule, by ARN.
@@ -951,19 +1010,32 @@ fn tags_of<'w>(
     arn: &str,
 ) -> Result<&'w mut std::collections::BTreeMap<String, String>, AwsError> {
     ensure_default(world, ctx);
-    let region = world.region_mut(&ctx.account, &ctx.region);
-    let exists = region
-        .buses
-        .values()
-        .any(|b| b.arn == arn || b.rules.values().any(|r| r.arn == arn));
-    if !exists {
+    if !tagged_exists(region(world, ctx), arn) {
         return Err(AwsError::new(
             400,
             "ResourceNotFoundException",
             format!("Resource {arn} does not exist."),
         ));
     }
+    let region = world.region_mut(&ctx.account, &ctx.region);
     Ok(region.tags.entry(arn.to_owned()).or_default())
+}
+
+/// Whether a bus or rule has this ARN: `...:event-bus/<bus>`, `...:rule/<rule>` (on the default
+/// bus) or `...:rule/<bus>/<rule>` (bus names may hold `/`, rule names may not).
+fn tagged_exists(region: &crate::world::Region, arn: &str) -> bool {
+    if let Some((_, name)) = arn.split_once(":event-bus/") {
+        return region.buses.get(name).is_some_and(|b| b.arn == arn);
+    }
+    if let Some((_, path)) = arn.split_once(":rule/") {
+        let (bus, rule) = path.rsplit_once('/').unwrap_or(("default", path));
+        return region
+            .buses
+            .get(bus)
+            .and_then(|b| b.rules.get(rule))
+            .is_some_and(|r| r.arn == arn);
+    }
+    false
 }
 
 fn tag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
@@ -996,7 +1068,17 @@ fn untag_resource(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 
 fn list_tags(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let arn = str_field(input, "ResourceARN")?.to_owned();
-    let t = tags_of(world, ctx, &arn)?;
+    ensure_default(world, ctx);
+    let region = region(world, ctx);
+    if !tagged_exists(region, &arn) {
+        return Err(AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Resource {arn} does not exist."),
+        ));
+    }
+    let none = std::collections::BTreeMap::new();
+    let t = region.tags.get(&arn).unwrap_or(&none);
     Ok(json!({"Tags": t.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}))
 }
 

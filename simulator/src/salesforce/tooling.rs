@@ -248,10 +248,13 @@ fn check_allocations(
             .unwrap_or_default()
     };
     if let Some(ct) = channel_type {
-        let n = all("PlatformEventChannel")
-            .iter()
-            .filter(|c| c.get("ChannelType").and_then(Value::as_str) == Some(ct))
-            .count();
+        // Counted on the stored text (no record is parsed), as this runs on every channel create.
+        let ct_value = Value::from(ct);
+        let n = org.tooling.get("PlatformEventChannel").map_or(0, |m| {
+            m.values()
+                .filter(|c| c.field_is("ChannelType", &ct_value))
+                .count()
+        });
         let max = if ct == "data" {
             a.data_channels
         } else {
@@ -269,6 +272,19 @@ fn check_allocations(
         }
     }
     if let Some(entity) = entity {
+        // An entity already selected by a member takes no new allocation (the usual case: checked
+        // without parsing every member).
+        let entity_value = Value::from(entity);
+        if org
+            .tooling
+            .get("PlatformEventChannelMember")
+            .is_some_and(|m| {
+                m.values()
+                    .any(|x| x.field_is("SelectedEntity", &entity_value))
+            })
+        {
+            return Ok(());
+        }
         let selected: std::collections::BTreeSet<String> = all("PlatformEventChannelMember")
             .iter()
             .filter_map(|m| {
