@@ -11,10 +11,18 @@ use crate::plan::{Action, Change};
 use crate::policy;
 use crate::resource::{Address, Desired, Kind, Resource};
 use relayform_provider::act::{self, AdminState};
-use relayform_provider::{ObservedAccount, ObservedOrg, same_reference};
+use relayform_provider::{ObservedAccount, ObservedOrg, ObservedRule, same_reference};
 use relayform_spec::names::{self, FORWARD_RULE, FORWARD_TARGET, ROLE_POLICY};
 use relayform_spec::{Ensure, Spec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// An account's partner buses by name and rules by (bus, name): a fleet account holds thousands of
+/// each, and a scan per relay grew with the square of the fleet.
+#[derive(Default)]
+struct AccountIndex<'a> {
+    buses: HashSet<&'a str>,
+    rules: HashMap<(&'a str, &'a str), &'a ObservedRule>,
+}
 
 /// The changes found so far, and the relays that must be replaced (with why).
 pub(super) struct Planner<'a> {
@@ -23,6 +31,8 @@ pub(super) struct Planner<'a> {
     pub(super) changes: BTreeMap<Address, Change>,
     /// Relays (spec names) that must be replaced, and why.
     replaced: BTreeMap<String, String>,
+    /// Built on first use, per spec account.
+    indexes: HashMap<&'a str, AccountIndex<'a>>,
 }
 
 impl<'a> Planner<'a> {
@@ -32,7 +42,23 @@ impl<'a> Planner<'a> {
             observed,
             changes: BTreeMap::new(),
             replaced: BTreeMap::new(),
+            indexes: HashMap::new(),
         }
+    }
+
+    fn index(&mut self, account: &'a str) -> &AccountIndex<'a> {
+        let observed = self.observed;
+        self.indexes.entry(account).or_insert_with(|| {
+            let a = account_in(observed, account);
+            AccountIndex {
+                buses: a.buses.iter().map(|b| b.name.as_str()).collect(),
+                rules: a
+                    .rules
+                    .iter()
+                    .map(|r| ((r.bus.as_str(), r.name.as_str()), r))
+                    .collect(),
+            }
+        })
     }
 
     fn org(&self, name: &str) -> &'a ObservedOrg {
@@ -304,7 +330,7 @@ impl<'a> Planner<'a> {
                 c.waits_for = Some(PENDING_SOURCE.into());
                 self.changes.insert(addr.clone(), c);
             }
-            Some(src) if !self.account(a).buses.iter().any(|b| b.name == src) => {
+            Some(src) if !self.index(a).buses.contains(src.as_str()) => {
                 self.changes.insert(
                     addr.clone(),
                     change(
@@ -344,10 +370,10 @@ impl<'a> Planner<'a> {
             }
             Some(src) => {
                 let rule = self
-                    .account(a)
+                    .index(a)
                     .rules
-                    .iter()
-                    .find(|r| r.bus == src && r.name == FORWARD_RULE);
+                    .get(&(src.as_str(), FORWARD_RULE))
+                    .copied();
                 let target = rule.and_then(|r| r.targets.iter().find(|t| t.id == FORWARD_TARGET));
                 match target {
                     None => {
