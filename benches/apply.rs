@@ -1,11 +1,13 @@
 //! Fleet-scale apply and converged plan on the embedded simulator, with its delays set to 0 (a
 //! partner source appears and a state change lands at once), so the figures are relayform's and the
 //! simulator's own work: for each size, an apply from empty, then a plan of the converged fleet.
-//! Prints wall time, peak resident memory (of this process: relayform and the simulator together),
+//! Each run is a process of its own, as a user's is. Prints wall time, peak resident memory (of
+//! that process: relayform and the embedded simulator together),
 //! API calls, and the state file's size; then how each figure grew from the first size to the last.
 //!
 //! `cargo bench -p relayform-benches --bench apply` (env `BENCH_SIZES`, relays in all, default
-//! `1000,10000`; `BENCH_ORGS`, default 100; `BENCH_PARALLELISM`, default 64).
+//! `1000,10000`; `BENCH_ORGS`, default 100; `BENCH_PARALLELISM`, default 64; `BENCH_KEEP=DIR` keeps
+//! each size's spec and simulator state under `DIR/<relays>`).
 #![allow(clippy::print_stdout, unreachable_pub)]
 
 use std::path::Path;
@@ -48,7 +50,7 @@ fn run(args: &[String]) -> (u8, String, String) {
     )
 }
 
-/// Peak resident memory since the last reset, in MB.
+/// This process's peak resident memory, in MB.
 fn peak_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -58,9 +60,41 @@ fn peak_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Starts the peak over from what is resident now (Linux: `5` to `clear_refs`).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Runs one relayform command in a process of its own (this bench again, told so by
+/// `BENCH_PHASE_ARGS`), as a user's run is: (exit code, wall time, peak resident MB, output).
+fn phase(args: &[String]) -> (u8, Duration, f64, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("BENCH_PHASE_ARGS", args.join("\u{1f}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = text.lines().last().unwrap_or("");
+    let mut fields = last.split_whitespace();
+    let (Some("phase:"), Some(code), Some(secs), Some(mb)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        panic!(
+            "the phase printed no result:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    (
+        code.parse().unwrap(),
+        Duration::from_secs_f64(secs.parse().unwrap()),
+        mb.parse().unwrap(),
+        text,
+    )
+}
+
+/// The child's side of [`phase`]: run the command, print its output and then one result line.
+fn run_phase(args: &str) -> ! {
+    let args: Vec<String> = args.split('\u{1f}').map(str::to_owned).collect();
+    let started = Instant::now();
+    let (code, out, err) = run(&args);
+    let secs = started.elapsed().as_secs_f64();
+    print!("{out}{err}");
+    println!("phase: {code} {secs} {}", peak_mb());
+    std::process::exit(0)
 }
 
 /// API calls the simulator answered in all (the journal keeps the last 100,000 and counts the rest).
@@ -94,6 +128,20 @@ fn state_mb(dir: &Path) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+enum Kept {
+    Temp(tempfile::TempDir),
+    Dir(std::path::PathBuf),
+}
+
+impl Kept {
+    fn path(&self) -> &Path {
+        match self {
+            Kept::Temp(t) => t.path(),
+            Kept::Dir(d) => d,
+        }
+    }
+}
+
 struct Figures {
     relays: usize,
     apply: Duration,
@@ -108,6 +156,16 @@ fn measure(orgs: usize, total: usize, parallelism: &str) -> Figures {
     let per_org = total.div_ceil(orgs);
     let relays = per_org * orgs;
     let dir = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("BENCH_KEEP") {
+        // Keep the fleet's spec and simulator state, to look at them afterwards.
+        Some(keep) => {
+            let d = std::path::PathBuf::from(keep).join(relays.to_string());
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Kept::Dir(d)
+        }
+        None => Kept::Temp(dir),
+    };
     let spec_path = dir.path().join("fleet");
     write_spec(&spec_path, orgs, per_org);
     let settings = dir.path().join("settings.yaml");
@@ -134,23 +192,15 @@ fn measure(orgs: usize, total: usize, parallelism: &str) -> Figures {
         parallelism.to_owned(),
     ]);
     apply.push(spec_path.display().to_string());
-    reset_peak();
-    let started = Instant::now();
-    let (code, out, err) = run(&apply);
-    let apply_time = started.elapsed();
-    let apply_mb = peak_mb();
-    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, apply_time, apply_mb, out) = phase(&apply);
+    assert_eq!(code, 0, "{out}");
     assert!(out.contains("Apply complete"), "{out}");
     let apply_calls = calls(&state);
 
     let mut plan = common("plan");
     plan.push(spec_path.display().to_string());
-    reset_peak();
-    let started = Instant::now();
-    let (code, out, err) = run(&plan);
-    let plan_time = started.elapsed();
-    let plan_mb = peak_mb();
-    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, plan_time, plan_mb, out) = phase(&plan);
+    assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("No changes"),
         "the fleet did not converge:\n{out}"
@@ -178,6 +228,9 @@ fn measure(orgs: usize, total: usize, parallelism: &str) -> Figures {
 }
 
 fn main() {
+    if let Ok(args) = std::env::var("BENCH_PHASE_ARGS") {
+        run_phase(&args);
+    }
     let sizes: Vec<usize> = env("BENCH_SIZES", "1000,10000")
         .split(',')
         .filter_map(|s| s.trim().parse().ok())

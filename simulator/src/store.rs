@@ -510,6 +510,12 @@ impl Store {
     }
 }
 
+/// A pack being loaded, read a piece at a time.
+struct PackReader {
+    file: std::cell::RefCell<File>,
+    len: u64,
+}
+
 /// What a state file holds.
 #[derive(Debug)]
 pub struct Loaded {
@@ -589,35 +595,48 @@ fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
         ));
     }
     let pack_path = store.pack_path(&m.pack);
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&pack_path)
         .map_err(|e| inconsistent(path, format!("its pack {}: {e}", pack_path.display())))?;
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(m.pack_len)
-        .read_to_end(&mut bytes)
-        .map_err(|e| inconsistent(path, format!("its pack {}: {e}", pack_path.display())))?;
-    if (bytes.len() as u64) < m.pack_len {
+    let on_disk = file
+        .metadata()
+        .map_err(|e| inconsistent(path, format!("its pack {}: {e}", pack_path.display())))?
+        .len();
+    if on_disk < m.pack_len {
         return Err(inconsistent(
             path,
             format!(
-                "its pack {} has {} bytes, the manifest names {}",
+                "its pack {} has {on_disk} bytes, the manifest names {}",
                 pack_path.display(),
-                bytes.len(),
                 m.pack_len
             ),
         ));
     }
+    // Each piece is read on its own: the pack is never in memory whole.
+    let bytes = PackReader {
+        file: std::cell::RefCell::new(file),
+        len: m.pack_len,
+    };
     let bad = |what: &str, e: String| inconsistent(path, format!("{what} in its pack: {e}"));
-    fn slice<'a>(bytes: &'a [u8], what: &str, span: Span) -> Result<&'a [u8], String> {
-        let end = span
+    fn slice(pack: &PackReader, what: &str, span: Span) -> Result<Vec<u8>, String> {
+        if span
             .at
             .checked_add(span.len)
-            .filter(|e| *e <= bytes.len() as u64);
-        end.map(|end| &bytes[span.at as usize..end as usize])
-            .ok_or_else(|| format!("{what}: bytes {}+{} are past its end", span.at, span.len))
+            .is_none_or(|end| end > pack.len)
+        {
+            return Err(format!(
+                "{what}: bytes {}+{} are past its end",
+                span.at, span.len
+            ));
+        }
+        let mut buf = vec![0; span.len as usize];
+        let mut file = pack.file.borrow_mut();
+        file.seek(SeekFrom::Start(span.at))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(|e| format!("{what}: {e}"))?;
+        Ok(buf)
     }
     fn parse<T: DeserializeOwned>(what: &str, b: &[u8]) -> Result<T, String> {
         serde_json::from_slice(b).map_err(|e| format!("{what}: {e}"))
@@ -625,11 +644,11 @@ fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
     fn log<T: DeserializeOwned + Clone>(
         what: &str,
         spans: &LogSpans,
-        bytes: &[u8],
+        bytes: &PackReader,
     ) -> Result<Log<T>, String> {
         let mut out = Log::starting_at(spans.start);
         for c in &spans.chunks {
-            let items: Vec<T> = parse(what, slice(bytes, what, c.span)?)?;
+            let items: Vec<T> = parse(what, &slice(bytes, what, c.span)?)?;
             if items.len() as u64 != c.count || c.first > out.end() {
                 return Err(format!("{what}: a chunk does not follow the one before it"));
             }
@@ -650,16 +669,16 @@ fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
     for (key, spans) in &m.index.orgs {
         let what = format!("org {key}");
         let mut org: Org =
-            parse(&what, slice(&bytes, &what, spans.head)?).map_err(|e| bad("a head", e))?;
+            parse(&what, &slice(&bytes, &what, spans.head)?).map_err(|e| bad("a head", e))?;
         org.tooling = crate::part::Part::new(
-            parse(&what, slice(&bytes, &what, spans.tooling)?)
+            parse(&what, &slice(&bytes, &what, spans.tooling)?)
                 .map_err(|e| bad("Tooling objects", e))?,
         );
         org.records = crate::part::Part::new(
-            parse(&what, slice(&bytes, &what, spans.records)?).map_err(|e| bad("records", e))?,
+            parse(&what, &slice(&bytes, &what, spans.records)?).map_err(|e| bad("records", e))?,
         );
         org.relays = crate::part::Part::new(
-            parse(&what, slice(&bytes, &what, spans.relays)?).map_err(|e| bad("relays", e))?,
+            parse(&what, &slice(&bytes, &what, spans.relays)?).map_err(|e| bad("relays", e))?,
         );
         org.events = log(&what, &spans.events, &bytes).map_err(|e| bad("events", e))?;
         org.tooling.mark_saved();
@@ -672,7 +691,7 @@ fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
     for (key, span) in &m.index.accounts {
         let what = format!("account {key}");
         let a: Account =
-            parse(&what, slice(&bytes, &what, *span)?).map_err(|e| bad("an account", e))?;
+            parse(&what, &slice(&bytes, &what, *span)?).map_err(|e| bad("an account", e))?;
         let mut p = crate::part::Part::new(a);
         p.mark_saved();
         world.accounts.insert(key.clone(), p);
@@ -685,11 +704,12 @@ fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
     world.deliveries.recent =
         log("deliveries", &m.index.deliveries, &bytes).map_err(|e| bad("deliveries", e))?;
     world.deliveries.counters = crate::part::Part::new(
-        parse("counters", slice(&bytes, "counters", m.index.counters)?)
+        parse("counters", &slice(&bytes, "counters", m.index.counters)?)
             .map_err(|e| bad("delivery counters", e))?,
     );
     world.deliveries.counters.mark_saved();
     // What a crash appended after the last manifest is not named by it: cut it off.
+    let file = bytes.file.into_inner();
     file.set_len(m.pack_len)
         .map_err(|e| format!("cannot write the pack {}: {e}", pack_path.display()))?;
     store.next_pack = m

@@ -330,7 +330,8 @@ pub struct Bus {
     pub modified: Millis,
     pub description: Option<String>,
     pub event_source: Option<String>,
-    pub rules: BTreeMap<String, Rule>,
+    /// Boxed: a bus has a rule or two, and a map's first node holds room for eleven values.
+    pub rules: BTreeMap<String, Box<Rule>>,
     pub received: u64,
     /// The bus's resource policy (`PutPermission`), as a JSON document.
     #[serde(default)]

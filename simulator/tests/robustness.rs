@@ -527,3 +527,94 @@ async fn an_aws_request_quota_throttles_per_account_and_region() {
     });
     assert_eq!(quota, throttled + 1);
 }
+
+/// AWS reads leave an account as it was, so the next save need not write it again: a fleet's plan
+/// once made every save rewrite (and copy) all of an account's buses, because reads borrowed the
+/// account to change it.
+#[tokio::test]
+async fn aws_reads_leave_the_account_unchanged_for_the_next_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = relayform_simulator::start(relayform_simulator::Options {
+        state_file: Some(dir.path().join("state.json")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (eb, iam) = (eventbridge(&sim).await, iam(&sim).await);
+    eb.create_event_bus().name("orders").send().await.unwrap();
+    let rule = eb
+        .put_rule()
+        .name("fwd")
+        .event_bus_name("orders")
+        .event_pattern(r#"{"source":["x"]}"#)
+        .send()
+        .await
+        .unwrap()
+        .rule_arn
+        .unwrap();
+    eb.list_event_buses().send().await.unwrap();
+    iam.create_role()
+        .role_name("fwd")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    admin(&sim, reqwest::Method::POST, "/save", None).await;
+    let changed = |sim: &relayform_simulator::Running| {
+        sim.with_world(|w, _| w.accounts.values().any(|a| a.is_changed()))
+    };
+    assert!(!changed(&sim), "a save takes every change");
+
+    eb.describe_event_bus().name("orders").send().await.unwrap();
+    eb.list_event_buses().send().await.unwrap();
+    eb.list_event_sources().send().await.unwrap();
+    eb.list_rules()
+        .event_bus_name("orders")
+        .send()
+        .await
+        .unwrap();
+    eb.describe_rule()
+        .name("fwd")
+        .event_bus_name("orders")
+        .send()
+        .await
+        .unwrap();
+    eb.list_targets_by_rule()
+        .rule("fwd")
+        .event_bus_name("orders")
+        .send()
+        .await
+        .unwrap();
+    eb.list_tags_for_resource()
+        .resource_arn(&rule)
+        .send()
+        .await
+        .unwrap();
+    iam.get_role().role_name("fwd").send().await.unwrap();
+    iam.list_role_policies()
+        .role_name("fwd")
+        .send()
+        .await
+        .unwrap();
+    iam.list_attached_role_policies()
+        .role_name("fwd")
+        .send()
+        .await
+        .unwrap();
+    assert!(!changed(&sim), "reads changed the account");
+
+    eb.tag_resource()
+        .resource_arn(&rule)
+        .tags(
+            aws_sdk_eventbridge::types::Tag::builder()
+                .key("k")
+                .value("v")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(changed(&sim), "a write is seen");
+    sim.shutdown().await.unwrap();
+}

@@ -285,7 +285,7 @@ fn rule_ref<'w>(
     let b = bus_ref(world, ctx, opt_str(input, "EventBusName"))?;
     b.rules
         .get(&name)
-        .map(|r| (r, b.name.as_str()))
+        .map(|r| (&**r, b.name.as_str()))
         .ok_or_else(|| {
             AwsError::new(
                 400,
@@ -843,7 +843,7 @@ fn put_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .unwrap_or_default();
     b.rules.insert(
         name.clone(),
-        Rule {
+        Box::new(Rule {
             name,
             arn: arn.clone(),
             event_pattern: pattern,
@@ -854,7 +854,7 @@ fn put_rule(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             targets,
             matched: 0,
             parsed: Default::default(),
-        },
+        }),
     );
     if !new_tags.is_empty() {
         let t = world
@@ -878,7 +878,7 @@ fn rule<'w>(
     let bus_name = b.name.clone();
     b.rules
         .get_mut(&name)
-        .map(|r| (r, bus_name.clone()))
+        .map(|r| (&mut **r, bus_name.clone()))
         .ok_or_else(|| {
             AwsError::new(
                 400,
@@ -903,7 +903,7 @@ fn list_rules(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .rules
         .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
         .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, r)| r)
+        .map(|(_, r)| &**r)
         .collect();
     paged_with("Rules", &all, input, |r| rule_json(r, &b.name))
 }

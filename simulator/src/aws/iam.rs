@@ -100,6 +100,15 @@ fn role_mut<'w>(world: &'w mut World, ctx: &Ctx, name: &str) -> Result<&'w mut R
         .ok_or_else(|| no_such_role(name))
 }
 
+/// A role to read (a read leaves the account unchanged, so a save need not write it again).
+fn role_ref<'w>(world: &'w World, ctx: &Ctx, name: &str) -> Result<&'w Role, AwsError> {
+    world
+        .accounts
+        .get(&ctx.account)
+        .and_then(|a| a.roles.get(&name.to_lowercase()))
+        .ok_or_else(|| no_such_role(name))
+}
+
 fn role_xml(r: &Role) -> String {
     let mut s = String::from("<Role>");
     s += &el("Path", &r.path);
@@ -222,7 +231,7 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, form: &Form) -> Result<Rep
             account.roles.insert(name.to_lowercase(), role);
             Some(xml)
         }
-        "GetRole" => Some(role_xml(role_mut(world, ctx, required(form, "RoleName")?)?)),
+        "GetRole" => Some(role_xml(role_ref(world, ctx, required(form, "RoleName")?)?)),
         "ListRoles" => {
             let prefix = get(form, "PathPrefix").unwrap_or("/");
             let roles: Vec<String> = world
@@ -278,7 +287,7 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, form: &Form) -> Result<Rep
         "GetRolePolicy" => {
             let role_name = required(form, "RoleName")?;
             let policy_name = required(form, "PolicyName")?;
-            let role = role_mut(world, ctx, role_name)?;
+            let role = role_ref(world, ctx, role_name)?;
             let doc = role.inline_policies.get(policy_name).ok_or_else(|| {
                 AwsError::new(
                     404,
@@ -306,7 +315,7 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, form: &Form) -> Result<Rep
             None
         }
         "ListRolePolicies" => {
-            let role = role_mut(world, ctx, required(form, "RoleName")?)?;
+            let role = role_ref(world, ctx, required(form, "RoleName")?)?;
             let names: Vec<String> = role.inline_policies.keys().cloned().collect();
             let (items, next) = page(&names, form);
             let members: String = items.iter().map(|n| el("member", n)).collect();
@@ -345,7 +354,7 @@ pub fn handle(world: &mut World, ctx: &Ctx, op: &str, form: &Form) -> Result<Rep
             None
         }
         "ListAttachedRolePolicies" => {
-            let role = role_mut(world, ctx, required(form, "RoleName")?)?;
+            let role = role_ref(world, ctx, required(form, "RoleName")?)?;
             let items: Vec<String> = role
                 .attached
                 .iter()
