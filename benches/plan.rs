@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-fn spec(orgs: usize, relays: usize, accounts: usize) -> String {
+/// The fleet's spec files: orgs and accounts in one, each org's relays in its own (a spec file is at
+/// most 1 MiB, and 10,000 relays take more).
+fn spec(orgs: usize, relays: usize, accounts: usize) -> Vec<relayform_spec::SourceFile> {
     let mut s = String::from("version: 1\norgs:\n");
     for o in 1..=orgs {
         s.push_str(&format!("  org{o}: {{simulator: true}}\n"));
@@ -25,16 +27,21 @@ fn spec(orgs: usize, relays: usize, accounts: usize) -> String {
             "  events{a}: {{simulator: true, account_id: \"1000000000{a:02}\", region: us-east-1}}\n"
         ));
     }
-    s.push_str("relays:\n");
+    let mut files = vec![relayform_spec::SourceFile::new("fleet.relayform.yaml", s)];
     for o in 1..=orgs {
+        let mut s = String::from("version: 1\nrelays:\n");
         for r in 1..=relays {
             let a = (o - 1) % accounts + 1;
             s.push_str(&format!(
                 "  o{o}-r{r:03}: {{org: org{o}, aws_account: events{a}, events: [Order_Placed__e], error_recovery: latest, state: running, destination_bus: orders}}\n"
             ));
         }
+        files.push(relayform_spec::SourceFile::new(
+            format!("org{o}.relayform.yaml"),
+            s,
+        ));
     }
-    s
+    files
 }
 
 fn run(args: &[String]) -> (u8, String, String) {
@@ -105,8 +112,12 @@ fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
             panic!("BENCH_FLEETS: `{fleet}` is not ORGSxRELAYSxACCOUNTS");
         };
         let dir = tempfile::tempdir().unwrap();
-        let spec_path = dir.path().join("fleet.relayform.yaml");
-        std::fs::write(&spec_path, spec(orgs, relays, accounts)).unwrap();
+        let spec_path = dir.path().join("fleet");
+        std::fs::create_dir_all(&spec_path).unwrap();
+        let files = spec(orgs, relays, accounts);
+        for f in &files {
+            std::fs::write(spec_path.join(&f.path), &f.text).unwrap();
+        }
         let state = dir.path().join("simulator.json");
         let common = vec![
             "--simulator-state".to_owned(),
@@ -131,7 +142,7 @@ fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
                     .unwrap(),
                 );
                 w.settings.aws_requests_per_second = quota;
-                w.journal.entries.len()
+                w.journal.entries.end()
             })
         });
         let mut plan = vec!["plan".to_owned()];
@@ -144,7 +155,8 @@ fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
             sim.with_world(|w, _| {
                 let mut by = BTreeMap::new();
                 let mut throttled = 0;
-                for e in w.journal.entries.iter().skip(before) {
+                // By absolute index: the journal forgets its oldest entries past 100,000.
+                for e in w.journal.entries.tail(before).iter() {
                     if e.fault.as_deref() == Some("quota") {
                         throttled += 1;
                         continue;
@@ -163,10 +175,7 @@ fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
         let sf = calls - aws;
         let total = orgs * relays;
         // The model: every resource of the desired graph read once, ten at a time.
-        let checked = relayform_spec::check(&[relayform_spec::SourceFile::new(
-            "fleet.relayform.yaml",
-            spec(orgs, relays, accounts),
-        )]);
+        let checked = relayform_spec::check(&files);
         let resources = relayform_plan::desired(&checked.spec).len();
         let model = resources as f64 * latency as f64 / 1000.0 / 10.0;
         let floor = 4.0 * latency as f64 / 1000.0;
