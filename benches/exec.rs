@@ -2,9 +2,11 @@
 //! orgs of 10, planned from empty, lowered to steps and applied, every step making its calls and its
 //! waits (the feedback reads that find each relay's partner source). No network and no vendor delays:
 //! what is left is relayform's own cost, which must grow linearly with the steps. Prints, at about
-//! 1,000, 10,000 and 20,000 steps, the time to plan and lower, the time to run, and the time per step.
+//! 1,000, 10,000, 20,000 and 70,000 steps, the time to plan and lower, the time to run, the time per
+//! step, and the planner alone on the converged fleet.
 //!
-//! `cargo bench -p relayform-benches --bench exec`
+//! `cargo bench -p relayform-benches --bench exec` (env `BENCH_EXEC_RELAYS`, default
+//! `140,1400,2800,10000`)
 #![allow(clippy::print_stdout, unreachable_pub)]
 
 use relayform_exec::memory::{Memory, Timing};
@@ -68,10 +70,14 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     println!("executor on the in-memory provider (plan from empty, lower, run; parallelism 32)");
     println!(
-        "{:>8} {:>8} {:>9} {:>9} {:>9} {:>12} {:>10}",
-        "relays", "steps", "plan ms", "lower ms", "run ms", "µs per step", "converged"
+        "{:>8} {:>8} {:>9} {:>9} {:>9} {:>12} {:>19}",
+        "relays", "steps", "plan ms", "lower ms", "run ms", "µs per step", "converged plan ms"
     );
-    for relays in [140, 1400, 2800] {
+    let sizes = std::env::var("BENCH_EXEC_RELAYS").unwrap_or_else(|_| "140,1400,2800,10000".into());
+    for relays in sizes
+        .split(',')
+        .filter_map(|n| n.trim().parse::<usize>().ok())
+    {
         let s = spec(relays);
         let mem = world(&s);
         let started = Instant::now();
@@ -104,14 +110,19 @@ fn main() {
         });
         let ran = started.elapsed();
         assert!(report.succeeded(), "{:?}", report.failed.first());
-        let converged = plan(&s, &observe(&mem, &s)).is_empty();
+        // The planner alone against the converged fleet (observing it is the provider's cost).
+        let observed = observe(&mem, &s);
+        let started = Instant::now();
+        let converged = plan(&s, &observed).is_empty();
+        let again = started.elapsed();
         println!(
-            "{relays:>8} {steps:>8} {:>9.1} {:>9.1} {:>9.1} {:>12.1} {converged:>10}",
+            "{relays:>8} {steps:>8} {:>9.1} {:>9.1} {:>9.1} {:>12.1} {:>19.1}",
             planned.as_secs_f64() * 1e3,
             lowered.as_secs_f64() * 1e3,
             ran.as_secs_f64() * 1e3,
             ran.as_secs_f64() * 1e6 / steps as f64,
+            again.as_secs_f64() * 1e3,
         );
-        assert!(converged);
+        assert!(converged, "the fleet did not converge");
     }
 }

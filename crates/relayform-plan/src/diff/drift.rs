@@ -76,14 +76,15 @@ pub(super) fn mark(
             }
         }
         let prefix = format!("{name}/");
-        let touched = changes.keys().any(|a| closure.contains(a))
+        // Over the relay's own subgraph (a few nodes), not over every change of the fleet.
+        let touched = closure.iter().any(|a| changes.contains_key(a))
             || extra_members
                 .iter()
                 .any(|c| c.address.key.starts_with(&prefix));
         let current = seen_fp.as_deref() == Some(want.as_str());
         if touched && current {
-            for (a, c) in changes.iter_mut() {
-                if closure.contains(a) {
+            for a in closure {
+                if let Some(c) = changes.get_mut(a) {
                     // Shared nodes are drift only if every relay using them says so; see below.
                     c.drift = true;
                 }

@@ -10,7 +10,7 @@ use relayform_provider::act;
 use relayform_provider::same_reference;
 use relayform_spec::names::FORWARD_RULE;
 use relayform_spec::{Ensure, Spec, names};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What `ensure: absent` relays leave behind to remove: their forwarding, association, relay and
 /// channel, and their named credential and role when nothing else uses them.
@@ -186,14 +186,19 @@ pub(super) fn unmanaged(spec: &Spec, observed: &Observed) -> Vec<Unmanaged> {
             });
         }
     }
+    // The spec's names per org, gathered once (a pass over every relay per org grew with orgs × relays).
+    let mut by_org: HashMap<&str, [HashSet<&str>; 3]> = HashMap::new();
+    for r in spec.relays.values() {
+        let [relays, channels, credentials] = by_org.entry(r.org.value.as_str()).or_default();
+        relays.insert(&r.names.relay);
+        channels.insert(&r.names.channel);
+        credentials.insert(&r.names.named_credential);
+    }
+    let none: [HashSet<&str>; 3] = Default::default();
     for (org_name, o) in &observed.orgs {
-        let relays: Vec<_> = spec
-            .relays
-            .values()
-            .filter(|r| r.org.value == *org_name)
-            .collect();
+        let [relays, channels, credentials] = by_org.get(org_name.as_str()).unwrap_or(&none);
         for r in &o.relays {
-            if !relays.iter().any(|x| x.names.relay == r.name) {
+            if !relays.contains(r.name.as_str()) {
                 out.push(Unmanaged {
                     system: "salesforce",
                     scope: org_name.clone(),
@@ -203,7 +208,7 @@ pub(super) fn unmanaged(spec: &Spec, observed: &Observed) -> Vec<Unmanaged> {
             }
         }
         for c in &o.channels {
-            if !relays.iter().any(|x| x.names.channel == c.name) {
+            if !channels.contains(c.name.as_str()) {
                 out.push(Unmanaged {
                     system: "salesforce",
                     scope: org_name.clone(),
@@ -213,7 +218,7 @@ pub(super) fn unmanaged(spec: &Spec, observed: &Observed) -> Vec<Unmanaged> {
             }
         }
         for n in &o.named_credentials {
-            if !relays.iter().any(|x| x.names.named_credential == n.name) {
+            if !credentials.contains(n.name.as_str()) {
                 out.push(Unmanaged {
                     system: "salesforce",
                     scope: org_name.clone(),
