@@ -324,17 +324,26 @@ async fn run(orgs: usize, relays: usize, secs: f64) {
                 o.relay_ids.clone(),
             );
             tokio::spawn(async move {
-                for id in ids {
-                    let (s, _) = c
+                for (i, id) in ids.iter().enumerate() {
+                    // A Tooling PATCH replaces the whole Metadata (the simulator's strict default):
+                    // the relay as created, with its state.
+                    let metadata = json!({"Metadata": {
+                        "label": format!("R{i}"),
+                        "destinationResourceName": "callout:Bench",
+                        "eventChannel": format!("C{i}__chn"),
+                        "relayOption": "{\"ReplayRecovery\":\"EARLIEST\"}",
+                        "state": "RUN",
+                    }});
+                    let (s, body) = c
                         .sf(
                             reqwest::Method::PATCH,
                             &instance,
                             &token,
                             &format!("/services/data/v59.0/tooling/sobjects/EventRelayConfig/{id}"),
-                            Some(&json!({"Metadata": {"state": "RUN"}})),
+                            Some(&metadata),
                         )
                         .await;
-                    assert_eq!(s, 204);
+                    assert_eq!(s, 204, "{body}");
                 }
             })
         })
