@@ -89,12 +89,6 @@ impl Shared {
         };
         store.write(taken)
     }
-
-    /// The bytes of the state file's pack, and how many of them it still names.
-    pub fn pack_sizes(&self) -> (u64, u64) {
-        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        store.as_ref().map_or((0, 0), Store::sizes)
-    }
 }
 
 enum Kind {

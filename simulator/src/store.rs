@@ -120,9 +120,9 @@ struct ManifestOut<'a> {
     index: &'a Index,
 }
 
+/// (Its `format` was read by [`Probe`].)
 #[derive(Deserialize)]
 struct Manifest {
-    format: u32,
     clock: ClockState,
     world: World,
     pack: String,
@@ -504,7 +504,8 @@ impl Store {
         Ok(())
     }
 
-    /// The bytes of the pack, and how many of them the manifest names (for the benchmarks).
+    /// The bytes of the pack, and how many of them the manifest names.
+    #[cfg(test)]
     pub fn sizes(&self) -> (u64, u64) {
         (self.pack.as_ref().map_or(0, |p| p.len), self.index.live())
     }
@@ -586,7 +587,6 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
 
 fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
     let m: Manifest = serde_json::from_str(text).map_err(|e| corrupt(path, e))?;
-    let _ = m.format;
     let mut store = Store::new(path);
     if m.pack.contains('/') || m.pack.contains('\\') || m.pack != store.pack_name_like(&m.pack) {
         return Err(inconsistent(
@@ -822,6 +822,17 @@ mod tests {
         store.sizes().0.saturating_sub(before)
     }
 
+    /// A state file of one org with one object, saved once.
+    fn saved_one() -> (tempfile::TempDir, std::path::PathBuf, World, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut w = world(1);
+        add_object(&mut w, 0, 1);
+        let mut store = Store::new(&path);
+        save(&mut store, &mut w);
+        (dir, path, w, store)
+    }
+
     fn same(a: &World, b: &World) {
         assert_eq!(
             serde_json::to_value(a).unwrap(),
@@ -890,12 +901,7 @@ mod tests {
 
     #[test]
     fn what_a_crash_appended_after_the_manifest_is_cut_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let mut w = world(1);
-        add_object(&mut w, 0, 1);
-        let mut store = Store::new(&path);
-        save(&mut store, &mut w);
+        let (dir, path, w, store) = saved_one();
         let (len, _) = store.sizes();
         drop(store);
         let pack = dir.path().join("state.json.pack-1");
@@ -912,12 +918,7 @@ mod tests {
 
     #[test]
     fn a_pack_that_does_not_match_its_manifest_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let mut w = world(1);
-        add_object(&mut w, 0, 1);
-        let mut store = Store::new(&path);
-        save(&mut store, &mut w);
+        let (dir, path, _, store) = saved_one();
         drop(store);
         let pack = dir.path().join("state.json.pack-1");
         let bytes = std::fs::read(&pack).unwrap();

@@ -8,10 +8,9 @@ use crate::config::{DeleteBusWithRules, ReceiverPolicy};
 use crate::reply::Reply;
 use crate::world::{Bus, Delivery, Rule, Source, TRUST_PRINCIPAL, World};
 use serde_json::{Value, json};
+use std::ops::Bound;
 
 type Res = Result<Value, AwsError>;
-
-use std::ops::Bound;
 
 pub fn handle(world: &mut World, ctx: &Ctx, op: &str, body: &[u8]) -> Result<Reply, AwsError> {
     let input = super::json_input(body)?;
