@@ -632,7 +632,7 @@ fn a_failure_at_any_mutating_call_is_recovered_by_the_next_apply() {
                 .iter()
                 // The engine's calls; the demo's test event is not one of them.
                 .filter(|e| e.is_mutating() && e.operation != "event.publish")
-                .map(|e| e.operation.clone())
+                .map(|e| e.operation.to_string())
                 .collect()
         })
     });

@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use compact_str::CompactString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -251,35 +252,37 @@ async fn api(shared: &Shared, req: Request) -> Reply {
             (reply, lose.then(|| "lose_response".to_owned()))
         }
     };
+    let short = |s: &Option<String>| s.as_deref().map(CompactString::from);
     let entry = match &kind {
         Kind::Aws(p) => JournalEntry {
             seq: 0,
             time: now,
             api: "aws".into(),
             service: p.service.name().into(),
-            operation: p.operation.clone(),
+            operation: p.operation.as_str().into(),
             object: None,
             org: None,
-            account: p
-                .access_key
-                .as_deref()
-                .and_then(|k| sim.world.account_for_key(k)),
-            region: p.region.clone(),
+            account: short(
+                &p.access_key
+                    .as_deref()
+                    .and_then(|k| sim.world.account_for_key(k)),
+            ),
+            region: short(&p.region),
             status: reply.status,
-            fault: fault.clone(),
+            fault: short(&fault),
         },
         Kind::Salesforce(r) => JournalEntry {
             seq: 0,
             time: now,
             api: "salesforce".into(),
             service: r.service.into(),
-            operation: r.operation.clone(),
-            object: r.object.clone(),
-            org: r.org.clone(),
+            operation: r.operation.as_str().into(),
+            object: short(&r.object),
+            org: short(&r.org),
             account: None,
             region: None,
             status: reply.status,
-            fault: fault.clone(),
+            fault: short(&fault),
         },
     };
     sim.world.record(entry);

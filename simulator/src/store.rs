@@ -228,20 +228,45 @@ fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// Appends texts to a buffer that is written at the end of the pack: their spans in the pack.
-struct Appender {
+/// Appends texts at the end of the pack, through a buffer (a piece is never held whole in memory):
+/// their spans in the pack.
+struct Appender<'f> {
+    /// The pack's length before this save, and what this save has appended since.
     base: u64,
-    buf: Vec<u8>,
+    written: u64,
+    out: std::io::BufWriter<&'f mut File>,
 }
 
-impl Appender {
+/// Counts what passes through it.
+struct Counted<'a, W> {
+    inner: &'a mut W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Appender<'_> {
     fn put(&mut self, value: &impl Serialize) -> std::io::Result<Span> {
-        let at = self.base + self.buf.len() as u64;
-        serde_json::to_writer(&mut self.buf, value).map_err(io_error)?;
-        self.buf.push(b'\n');
+        let at = self.base + self.written;
+        let mut counted = Counted {
+            inner: &mut self.out,
+            count: 0,
+        };
+        serde_json::to_writer(&mut counted, value).map_err(io_error)?;
+        counted.write_all(b"\n")?;
+        self.written += counted.count;
         Ok(Span {
             at,
-            len: self.base + self.buf.len() as u64 - at,
+            len: counted.count,
         })
     }
 
@@ -383,9 +408,11 @@ impl Store {
             old_pack = self.pack.replace(Pack { name, file, len: 0 });
         }
         let pack = self.pack.as_mut().expect("a pack is open");
+        pack.file.seek(SeekFrom::Start(pack.len))?;
         let mut out = Appender {
             base: pack.len,
-            buf: Vec::new(),
+            written: 0,
+            out: std::io::BufWriter::with_capacity(1 << 16, &mut pack.file),
         };
         index
             .orgs
@@ -417,11 +444,12 @@ impl Store {
         if let Some(c) = &taken.counters {
             index.counters = out.put(&**c)?;
         }
-        if !out.buf.is_empty() {
-            pack.file.seek(SeekFrom::Start(pack.len))?;
-            pack.file.write_all(&out.buf)?;
+        let written = out.written;
+        out.out.flush()?;
+        drop(out);
+        if written > 0 {
             pack.file.sync_data()?;
-            pack.len += out.buf.len() as u64;
+            pack.len += written;
         }
         self.write_manifest(&taken, &index)?;
         self.index = index;
@@ -467,16 +495,19 @@ impl Store {
         spans.sort_by_key(|s| s.at);
         let old = self.pack.as_mut().expect("a pack is open");
         let mut written = 0u64;
-        let mut buf = Vec::new();
         let mut out = std::io::BufWriter::new(&mut file);
         for span in spans {
             if span.len == 0 {
                 continue;
             }
-            buf.resize(span.len as usize, 0);
             old.file.seek(SeekFrom::Start(span.at))?;
-            old.file.read_exact(&mut buf)?;
-            out.write_all(&buf)?;
+            let copied = std::io::copy(&mut (&old.file).take(span.len), &mut out)?;
+            if copied != span.len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the pack ends inside a piece its index names",
+                ));
+            }
             span.at = written;
             written += span.len;
         }

@@ -9,6 +9,7 @@ use crate::clock::Millis;
 use crate::config::{AppConfig, Config, PendingDelivery, RecoveryMode, Settings};
 use crate::ids;
 use crate::part::{Log, Part};
+use compact_str::CompactString;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -301,8 +302,10 @@ pub struct Role {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Region {
-    pub buses: BTreeMap<String, Bus>,
-    pub sources: BTreeMap<String, Source>,
+    /// Each bus, source and tag set is a [`Part`] of its own, so that the copy a change makes of an
+    /// account that a save still holds copies pointers, not every bus's rules and targets.
+    pub buses: BTreeMap<String, Part<Bus>>,
+    pub sources: BTreeMap<String, Part<Source>>,
     /// CloudWatch Logs groups (targets that keep what they receive).
     #[serde(default)]
     pub log_groups: BTreeMap<String, LogGroup>,
@@ -310,7 +313,7 @@ pub struct Region {
     #[serde(default)]
     pub log_policies: BTreeMap<String, String>,
     /// Tags by resource ARN.
-    pub tags: BTreeMap<String, BTreeMap<String, String>>,
+    pub tags: BTreeMap<String, Part<BTreeMap<String, String>>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -425,25 +428,27 @@ pub const JOURNAL_CAP: usize = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {
+    // Compact strings: every one of these is short enough to be held inline, so an entry makes no
+    // allocation of its own (the journal keeps 100,000 of them).
     pub seq: u64,
     pub time: Millis,
     /// `salesforce` or `aws`.
-    pub api: String,
+    pub api: CompactString,
     /// `oauth`, `tooling`, `data`, `events`, `iam`, `sts`.
-    pub service: String,
-    pub operation: String,
+    pub service: CompactString,
+    pub operation: CompactString,
     /// The sObject type for Salesforce calls (`EventRelayConfig`, `Order_Placed__e`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object: Option<String>,
+    pub object: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub org: Option<String>,
+    pub org: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
+    pub account: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<CompactString>,
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
+    pub fault: Option<CompactString>,
 }
 
 /// Salesforce operations (as the journal names them) that change the org: every other one (token
@@ -639,7 +644,7 @@ impl World {
                 );
                 world.region_mut(&a.account_id, &b.region).buses.insert(
                     b.name.clone(),
-                    Bus {
+                    Part::new(Bus {
                         name: b.name.clone(),
                         arn,
                         created: 0,
@@ -649,7 +654,7 @@ impl World {
                         rules: Default::default(),
                         received: 0,
                         policy: None,
-                    },
+                    }),
                 );
             }
         }
@@ -892,7 +897,7 @@ impl World {
             source.state = "ACTIVE".into();
         }
         let name = source.name.clone();
-        reg.sources.insert(name.clone(), source);
+        reg.sources.insert(name.clone(), Part::new(source));
         self.source_changed(&name, now);
     }
 

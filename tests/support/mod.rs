@@ -175,7 +175,7 @@ pub fn mutations(sim: &relayform_simulator::Running, from: usize) -> Vec<String>
             .iter()
             .skip(from)
             .filter(|e| e.is_mutating())
-            .map(|e| e.operation.clone())
+            .map(|e| e.operation.to_string())
             .collect()
     })
 }

@@ -16,7 +16,10 @@ async fn aws_calls(sim: &relayform_simulator::Running, since: u64) -> (u64, Vec<
             .filter(|e| e.seq > since && e.api == "aws")
             .collect();
         let last = entries.last().map_or(since, |e| e.seq);
-        (last, entries.iter().map(|e| e.operation.clone()).collect())
+        (
+            last,
+            entries.iter().map(|e| e.operation.to_string()).collect(),
+        )
     })
 }
 

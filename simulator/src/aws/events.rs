@@ -5,6 +5,7 @@
 use super::{AwsError, Ctx, pattern, policy, validation};
 use crate::clock::Millis;
 use crate::config::{DeleteBusWithRules, ReceiverPolicy};
+use crate::part::Part;
 use crate::reply::Reply;
 use crate::world::{Bus, Delivery, Rule, Source, TRUST_PRINCIPAL, World};
 use serde_json::{Value, json};
@@ -215,16 +216,18 @@ fn ensure_default(world: &mut World, ctx: &Ctx) {
         .region_mut(&ctx.account, &ctx.region)
         .buses
         .entry("default".into())
-        .or_insert_with(|| Bus {
-            name: "default".into(),
-            arn,
-            created: now,
-            modified: now,
-            description: None,
-            event_source: None,
-            rules: Default::default(),
-            received: 0,
-            policy: None,
+        .or_insert_with(|| {
+            Part::new(Bus {
+                name: "default".into(),
+                arn,
+                created: now,
+                modified: now,
+                description: None,
+                event_source: None,
+                rules: Default::default(),
+                received: 0,
+                policy: None,
+            })
         });
 }
 
@@ -247,6 +250,7 @@ fn bus<'w>(
         .region_mut(&ctx.account, &ctx.region)
         .buses
         .get_mut(&name)
+        .map(|b| &mut **b)
         .ok_or_else(|| {
             AwsError::new(
                 400,
@@ -264,13 +268,17 @@ fn bus_ref<'w>(
 ) -> Result<&'w Bus, AwsError> {
     ensure_default(world, ctx);
     let name = bus_name(name_or_arn.unwrap_or("default"));
-    region(world, ctx).buses.get(name).ok_or_else(|| {
-        AwsError::new(
-            400,
-            "ResourceNotFoundException",
-            format!("Event bus {name} does not exist."),
-        )
-    })
+    region(world, ctx)
+        .buses
+        .get(name)
+        .map(|b| &**b)
+        .ok_or_else(|| {
+            AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Event bus {name} does not exist."),
+            )
+        })
 }
 
 /// A rule to read, with its bus's name.
@@ -332,7 +340,7 @@ fn create_partner_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let created_by = format!("aws.partner/{}", name.split('/').nth(1).unwrap_or(""));
     region.sources.insert(
         name.clone(),
-        Source {
+        Part::new(Source {
             name: name.clone(),
             arn: arn.clone(),
             created_by,
@@ -340,7 +348,7 @@ fn create_partner_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             expiration: ctx.now + 14 * 24 * 3600 * 1000,
             state: state.into(),
             account,
-        },
+        }),
     );
     Ok(json!({"EventSourceArn": arn}))
 }
@@ -405,7 +413,7 @@ fn list_event_sources(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .sources
         .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
         .take_while(|(name, _)| name.starts_with(prefix))
-        .map(|(_, s)| s)
+        .map(|(_, s)| &**s)
         .collect();
     paged_with("EventSources", &all, input, source_json)
 }
@@ -419,6 +427,7 @@ fn find_source<'w>(
         .region_mut(&ctx.account, &ctx.region)
         .sources
         .get_mut(name)
+        .map(|s| &mut **s)
         .ok_or_else(|| {
             AwsError::new(
                 400,
@@ -433,7 +442,7 @@ fn describe_event_source(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     region(world, ctx)
         .sources
         .get(name)
-        .map(source_json)
+        .map(|s| source_json(s))
         .ok_or_else(|| {
             AwsError::new(
                 400,
@@ -655,7 +664,7 @@ fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let description = opt_str(input, "Description").map(str::to_owned);
     region.buses.insert(
         name.clone(),
-        Bus {
+        Part::new(Bus {
             name: name.clone(),
             arn: arn.clone(),
             created: ctx.now,
@@ -665,7 +674,7 @@ fn create_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             rules: Default::default(),
             received: 0,
             policy: None,
-        },
+        }),
     );
     if !new_tags.is_empty() {
         region.tags.entry(arn.clone()).or_default().extend(new_tags);
@@ -694,7 +703,7 @@ fn list_event_buses(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         .buses
         .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
         .take_while(|(name, _)| name.starts_with(prefix))
-        .map(|(_, b)| b)
+        .map(|(_, b)| &**b)
         .collect();
     paged_with("EventBuses", &all, input, bus_json)
 }
@@ -726,13 +735,13 @@ fn delete_event_bus(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     }
     if let Some(b) = region.buses.remove(&name) {
         region.tags.remove(&b.arn);
-        if let Some(src) = b.event_source {
-            if let Some(s) = region.sources.get_mut(&src)
+        if let Some(src) = &b.event_source {
+            if let Some(s) = region.sources.get_mut(src)
                 && s.state == "ACTIVE"
             {
                 s.state = "PENDING".into();
             }
-            world.source_changed(&src, ctx.now);
+            world.source_changed(src, ctx.now);
         }
     }
     Ok(json!({}))
@@ -1077,7 +1086,7 @@ fn list_tags(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         ));
     }
     let none = std::collections::BTreeMap::new();
-    let t = region.tags.get(&arn).unwrap_or(&none);
+    let t = region.tags.get(&arn).map_or(&none, |t| &**t);
     Ok(json!({"Tags": t.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}))
 }
 
