@@ -10,6 +10,10 @@
 //! each size's spec and simulator state under `DIR/<relays>`).
 #![allow(clippy::print_stdout, unreachable_pub)]
 
+/// The allocator the `relayform` binary uses, so that the figures are a user's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

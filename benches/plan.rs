@@ -10,6 +10,10 @@
 //! separated; `100x100x1` is the large case and takes minutes to apply first).
 #![allow(clippy::print_stdout, unreachable_pub)]
 
+/// The allocator the `relayform` binary uses, so that the figures are a user's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 const ACCOUNT: &str = "100000000001";
 
-/// Counts live heap bytes, to tell the simulator's data from what the allocator keeps in reserve.
+/// Counts live heap bytes, to tell the simulator's data from what the allocator keeps in reserve;
+/// over mimalloc, the allocator of the `relayform` binary that serves the simulator.
 struct Counting;
 
 static LIVE: AtomicU64 = AtomicU64::new(0);
@@ -28,11 +29,11 @@ static LIVE: AtomicU64 = AtomicU64::new(0);
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        unsafe { std::alloc::System.alloc(layout) }
+        unsafe { std::alloc::GlobalAlloc::alloc(&mimalloc::MiMalloc, layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
+        unsafe { std::alloc::GlobalAlloc::dealloc(&mimalloc::MiMalloc, ptr, layout) }
     }
 }
 

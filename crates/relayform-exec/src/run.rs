@@ -197,7 +197,8 @@ pub async fn run(
             },
         })
         .collect();
-    let steps: Arc<[Step]> = steps.into();
+    // Shared by the running steps; an `Arc<[Step]>` would copy every step (70,000 at 10,000 relays).
+    let steps: Arc<Vec<Step>> = Arc::new(steps);
     let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
     let mut schedule = match Schedule::new(nodes) {
         Ok(s) => s,

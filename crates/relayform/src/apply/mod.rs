@@ -98,7 +98,7 @@ impl Connect for Live {
 }
 
 /// Runs the plan; sends progress as it goes.
-pub(crate) async fn apply(
+pub(crate) fn apply(
     spec: &Spec,
     plan: &Plan,
     observed: &Observed,
@@ -106,7 +106,8 @@ pub(crate) async fn apply(
     options: Options,
     progress: mpsc::UnboundedSender<Progress>,
     stop: Arc<AtomicBool>,
-) -> Report {
+) -> impl Future<Output = Report> + Send + 'static {
+    // Lowered here, before the run: the run owns its program, and borrows nothing of the plan.
     let program = relayform_plan::lower(plan, spec, observed);
     relayform_exec::run(
         program,
@@ -115,5 +116,4 @@ pub(crate) async fn apply(
         progress,
         stop,
     )
-    .await
 }

@@ -7,6 +7,7 @@ use crate::cli::{ApplyArgs, DestroyArgs, Execution, Scope};
 use crate::demo;
 use anyhow::{Context, bail};
 use relayform_plan::Address;
+use relayform_plan::diff::Observed;
 use relayform_plan::plan::Plan;
 use relayform_spec::{Ensure, Spec};
 use serde_json::{Value, json};
@@ -218,12 +219,10 @@ fn execute(
                 }
             }
         });
-        let job = tokio::spawn({
-            let (planned, plan, observed, conn) =
-                (planned.clone(), p.plan.clone(), p.observed.clone(), p.conn.clone());
-            let stop = stop.clone();
-            async move { apply::apply(&planned, &plan, &observed, conn, options, tx, stop).await }
-        });
+        let run = apply::apply(planned, &p.plan, &p.observed, p.conn.clone(), options, tx, stop.clone());
+        // What the refresh saw is in the program now.
+        p.observed = Observed::default();
+        let job = tokio::spawn(run);
         // Progress is for the reader: a closed stderr (`2>&- `, a reader gone) must not stop the
         // apply half-way, so the view ignores write errors.
         let mut view = crate::progress::View::new(execution.live);
