@@ -49,8 +49,70 @@ impl Stored {
     /// for `"key":value` in the compact text (absent there means absent) and parses only on a hit, to
     /// rule out the same pair nested deeper.
     pub fn field_is(&self, key: &str, value: &Value) -> bool {
-        let needle = format!("{}:{value}", Value::from(key));
-        self.0.get().contains(&needle) && self.record().get(key) == Some(value)
+        FieldIs::new(key, value).matches(self)
+    }
+
+    /// One top-level string field, read without building the record (what scans over many
+    /// records use: the other fields are skipped, not parsed into values).
+    pub fn top_str(&self, key: &str) -> Option<String> {
+        struct Field<'k>(&'k str);
+        impl<'de> serde::de::DeserializeSeed<'de> for Field<'_> {
+            type Value = Option<String>;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Field<'_> {
+            type Value = Option<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if k == self.0 {
+                        found = map.next_value::<Option<String>>().ok().flatten();
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(found)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(self.0.get());
+        serde::de::DeserializeSeed::deserialize(Field(key), &mut de)
+            .ok()
+            .flatten()
+    }
+}
+
+/// A test of one top-level field's value, made once for a scan over many records: it looks for
+/// `"key":value` in each record's compact text (absent there means absent) and parses only on a hit,
+/// to rule out the same pair nested deeper.
+#[derive(Debug)]
+pub struct FieldIs<'a> {
+    needle: String,
+    key: &'a str,
+    value: &'a Value,
+}
+
+impl<'a> FieldIs<'a> {
+    pub fn new(key: &'a str, value: &'a Value) -> FieldIs<'a> {
+        FieldIs {
+            needle: format!("{}:{value}", Value::from(key)),
+            key,
+            value,
+        }
+    }
+
+    pub fn matches(&self, s: &Stored) -> bool {
+        s.0.get().contains(&self.needle) && s.record().get(self.key) == Some(self.value)
     }
 }
 
@@ -67,6 +129,10 @@ pub struct World {
     /// Access key id → account id.
     pub access_keys: BTreeMap<String, String>,
     pub scheduled: Vec<Scheduled>,
+    /// When [`World::settle`] last forgot events past their retention: it looks again a second
+    /// later at the earliest (retention is counted in hours; every request settles the world).
+    #[serde(skip)]
+    pub events_pruned_at: Option<Millis>,
     pub journal: Journal,
     pub faults: crate::faults::Faults,
     pub deliveries: Deliveries,
@@ -531,6 +597,7 @@ impl World {
             accounts: BTreeMap::new(),
             access_keys: self.access_keys.clone(),
             scheduled: self.scheduled.clone(),
+            events_pruned_at: None,
             journal: Journal {
                 entries: Log::default(),
                 dropped: self.journal.dropped,
@@ -554,6 +621,7 @@ impl World {
             accounts: BTreeMap::new(),
             access_keys: BTreeMap::new(),
             scheduled: Vec::new(),
+            events_pruned_at: None,
             journal: Journal::default(),
             faults: Default::default(),
             deliveries: Deliveries::default(),
@@ -807,6 +875,13 @@ impl World {
                 } => self.source_visible(&account, &region, source, due),
             }
         }
+        if self
+            .events_pruned_at
+            .is_some_and(|at| now >= at && now - at < 1000)
+        {
+            return;
+        }
+        self.events_pruned_at = Some(now);
         let horizon = now - (self.settings.retention_seconds as Millis) * 1000;
         for org in self.orgs.values_mut() {
             while org.events.front().is_some_and(|e| e.time < horizon) {
@@ -1251,6 +1326,12 @@ mod tests {
             !s.field_is("DeveloperName", &json!("nested")),
             "a nested field with the same name"
         );
+        // One field read alone: top level only, escapes decoded, non-strings and absence are none.
+        assert_eq!(s.top_str("DeveloperName").as_deref(), Some("Order_Events"));
+        assert_eq!(s.top_str("Quote").as_deref(), Some("a\"b"));
+        assert_eq!(s.top_str("eventChannel"), None, "only nested");
+        assert_eq!(s.top_str("Metadata"), None, "not a string");
+        assert_eq!(s.top_str("Missing"), None);
     }
 }
 

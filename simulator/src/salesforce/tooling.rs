@@ -156,11 +156,13 @@ fn stored_reference(world: &World, ctx: &Ctx, key: &str, v: &Value) -> Value {
 }
 
 fn find_by(world: &World, ctx: &Ctx, t: &str, field: &str, value: &str) -> Option<Record> {
+    let value = Value::from(value);
+    let is = crate::world::FieldIs::new(field, &value);
     world.orgs[&ctx.org]
         .tooling
         .get(t)?
         .values()
-        .find(|r| r.field_is(field, &Value::from(value)))
+        .find(|r| is.matches(r))
         .map(Stored::record)
 }
 
@@ -241,20 +243,14 @@ fn check_allocations(
     let org = &world.orgs[&ctx.org];
     let a = org.allocations;
     let limit = |what: String| SfError::new(400, "LIMIT_EXCEEDED", what);
-    let all = |t: &str| -> Vec<crate::world::Record> {
-        org.tooling
-            .get(t)
-            .map(|m| m.values().map(Stored::record).collect())
-            .unwrap_or_default()
-    };
     if let Some(ct) = channel_type {
         // Counted on the stored text (no record is parsed), as this runs on every channel create.
         let ct_value = Value::from(ct);
-        let n = org.tooling.get("PlatformEventChannel").map_or(0, |m| {
-            m.values()
-                .filter(|c| c.field_is("ChannelType", &ct_value))
-                .count()
-        });
+        let is = crate::world::FieldIs::new("ChannelType", &ct_value);
+        let n = org
+            .tooling
+            .get("PlatformEventChannel")
+            .map_or(0, |m| m.values().filter(|c| is.matches(c)).count());
         let max = if ct == "data" {
             a.data_channels
         } else {
@@ -275,23 +271,16 @@ fn check_allocations(
         // An entity already selected by a member takes no new allocation (the usual case: checked
         // without parsing every member).
         let entity_value = Value::from(entity);
-        if org
-            .tooling
-            .get("PlatformEventChannelMember")
-            .is_some_and(|m| {
-                m.values()
-                    .any(|x| x.field_is("SelectedEntity", &entity_value))
-            })
-        {
+        let is = crate::world::FieldIs::new("SelectedEntity", &entity_value);
+        let members = org.tooling.get("PlatformEventChannelMember");
+        if members.is_some_and(|m| m.values().any(|x| is.matches(x))) {
             return Ok(());
         }
-        let selected: std::collections::BTreeSet<String> = all("PlatformEventChannelMember")
-            .iter()
-            .filter_map(|m| {
-                m.get("SelectedEntity")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+        // The entities selected so far, each member's one field read without parsing the rest.
+        let selected: std::collections::BTreeSet<String> = members
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|m| m.top_str("SelectedEntity"))
             .collect();
         if selected.contains(entity) {
             return Ok(());
@@ -495,11 +484,14 @@ fn create(
             }
             check_allocations(world, ctx, None, Some(entity))?;
             let channel_id = ch["Id"].clone();
+            let entity_value = Value::from(entity);
+            let (in_channel, selects) = (
+                crate::world::FieldIs::new("EventChannel", &channel_id),
+                crate::world::FieldIs::new("SelectedEntity", &entity_value),
+            );
             let dup = world.orgs[&ctx.org].tooling.get(t).is_some_and(|m| {
-                m.values().any(|r| {
-                    r.field_is("EventChannel", &channel_id)
-                        && r.field_is("SelectedEntity", &Value::from(entity))
-                })
+                m.values()
+                    .any(|r| in_channel.matches(r) && selects.matches(r))
             });
             if dup {
                 return Err(SfError::new(
