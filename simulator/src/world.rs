@@ -37,14 +37,6 @@ impl Stored {
         serde_json::from_str(self.0.get()).unwrap_or_default()
     }
 
-    /// One top-level string field.
-    pub fn str_field(&self, key: &str) -> Option<String> {
-        self.record()
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    }
-
     /// Whether a top-level field holds this value. Scans of many records use it, so it first looks
     /// for `"key":value` in the compact text (absent there means absent) and parses only on a hit, to
     /// rule out the same pair nested deeper.
@@ -52,9 +44,9 @@ impl Stored {
         FieldIs::new(key, value).matches(self)
     }
 
-    /// One top-level string field, read without building the record (what scans over many
-    /// records use: the other fields are skipped, not parsed into values).
-    pub fn top_str(&self, key: &str) -> Option<String> {
+    /// One top-level string field, read without building the record (scans over many records use
+    /// it: the other fields are skipped, not parsed into values).
+    pub fn str_field(&self, key: &str) -> Option<String> {
         struct Field<'k>(&'k str);
         impl<'de> serde::de::DeserializeSeed<'de> for Field<'_> {
             type Value = Option<String>;
@@ -77,7 +69,7 @@ impl Stored {
                 let mut found = None;
                 while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     if k == self.0 {
-                        found = map.next_value::<Option<String>>().ok().flatten();
+                        found = map.next_value::<Value>()?.as_str().map(str::to_owned);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -1318,20 +1310,19 @@ mod tests {
         );
         assert!(!s.field_is("eventChannel", &json!("c1")));
         assert!(s.field_is("Quote", &json!("a\"b")), "escaped values");
-        assert_eq!(
-            s.str_field("DeveloperName").as_deref(),
-            Some("Order_Events")
-        );
         assert!(
             !s.field_is("DeveloperName", &json!("nested")),
             "a nested field with the same name"
         );
-        // One field read alone: top level only, escapes decoded, non-strings and absence are none.
-        assert_eq!(s.top_str("DeveloperName").as_deref(), Some("Order_Events"));
-        assert_eq!(s.top_str("Quote").as_deref(), Some("a\"b"));
-        assert_eq!(s.top_str("eventChannel"), None, "only nested");
-        assert_eq!(s.top_str("Metadata"), None, "not a string");
-        assert_eq!(s.top_str("Missing"), None);
+        // One string field: top level only, escapes decoded, non-strings and absence are none.
+        assert_eq!(
+            s.str_field("DeveloperName").as_deref(),
+            Some("Order_Events")
+        );
+        assert_eq!(s.str_field("Quote").as_deref(), Some("a\"b"));
+        assert_eq!(s.str_field("eventChannel"), None, "only nested");
+        assert_eq!(s.str_field("Metadata"), None, "not a string");
+        assert_eq!(s.str_field("Missing"), None);
     }
 }
 

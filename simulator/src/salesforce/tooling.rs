@@ -280,7 +280,7 @@ fn check_allocations(
         let selected: std::collections::BTreeSet<String> = members
             .into_iter()
             .flat_map(|m| m.values())
-            .filter_map(|m| m.top_str("SelectedEntity"))
+            .filter_map(|m| m.str_field("SelectedEntity"))
             .collect();
         if selected.contains(entity) {
             return Ok(());
