@@ -100,7 +100,8 @@ mod tests {
     use super::allowed;
     use tracing::Level;
 
-    /// The option numbers are the ones meant: before tuning, each has its documented default.
+    /// The option numbers are the ones meant: untuned (the harness runs no `main`), each holds its
+    /// documented default. (Tuning itself is not called here: it must run before other threads.)
     #[cfg(not(feature = "system-allocator"))]
     #[test]
     fn the_allocator_options_are_the_ones_meant() {
@@ -121,16 +122,6 @@ mod tests {
             (2, 1000),
             "arena_eager_commit and purge_delay defaults"
         );
-        super::tune_allocator();
-        #[allow(unsafe_code)]
-        // SAFETY: as above.
-        let tuned = unsafe {
-            (
-                libmimalloc_sys::mi_option_get(MI_ARENA_EAGER_COMMIT),
-                libmimalloc_sys::mi_option_get(MI_PURGE_DELAY),
-            )
-        };
-        assert_eq!(tuned, (0, 0));
     }
 
     #[test]
