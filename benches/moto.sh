@@ -18,7 +18,7 @@ venv=${MOTO_VENV:-/tmp/relayform-moto-venv}
 secs=${WRK_SECONDS:-10}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; wait "$p" 2> /dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 "$bin" sim serve --addr 127.0.0.1:0 --json > "$work/sim.json" 2> "$work/sim.err" &
@@ -47,22 +47,19 @@ for url in sys.argv[2:]:
     boto3.client("events", **kw).create_event_bus(Name="bench")
 PY
 
-auth() { echo "AWS4-HMAC-SHA256 Credential=$key/20261201/us-east-1/$1/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"; }
-cat > "$work/GetRole.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "Action=GetRole&RoleName=bench&Version=2010-05-08"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
-wrk.headers["X-Amz-Date"] = "20261201T000000Z"
-wrk.headers["Authorization"] = "$(auth iam)"
-LUA
-cat > "$work/DescribeEventBus.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"Name":"bench"}'
-wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
-wrk.headers["X-Amz-Target"] = "AWSEvents.DescribeEventBus"
-wrk.headers["X-Amz-Date"] = "20261201T000000Z"
-wrk.headers["Authorization"] = "$(auth events)"
-LUA
+# A wrk script: the request's name, body, content type, signing service, and X-Amz-Target if any.
+script() {
+  {
+    echo 'wrk.method = "POST"'
+    echo "wrk.body = '$2'"
+    echo "wrk.headers[\"Content-Type\"] = \"$3\""
+    echo 'wrk.headers["X-Amz-Date"] = "20261201T000000Z"'
+    echo "wrk.headers[\"Authorization\"] = \"AWS4-HMAC-SHA256 Credential=$key/20261201/us-east-1/$4/aws4_request, SignedHeaders=host;x-amz-date, Signature=00\""
+    [ -z "${5:-}" ] || echo "wrk.headers[\"X-Amz-Target\"] = \"$5\""
+  } > "$work/$1.lua"
+}
+script GetRole "Action=GetRole&RoleName=bench&Version=2010-05-08" "application/x-www-form-urlencoded; charset=utf-8" iam
+script DescribeEventBus '{"Name":"bench"}' "application/x-amz-json-1.1" events AWSEvents.DescribeEventBus
 
 rate() { # script url -> requests per second (fails when any answer was not a 2xx)
   local out
