@@ -72,6 +72,7 @@ fn phase(args: &[String]) -> (u8, Duration, f64, String) {
         // The options the binary's `tune_allocator` sets (read by mimalloc as it starts).
         .env("MIMALLOC_PURGE_DELAY", "0")
         .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .env("MIMALLOC_ALLOW_THP", "0")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -22,10 +22,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// builds (which does not name them; a test checks their documented defaults).
 const MI_ARENA_EAGER_COMMIT: i32 = 4;
 const MI_PURGE_DELAY: i32 = 15;
+const MI_ALLOW_THP: i32 = 43;
 
 /// Memory freed goes back to the system at once (`purge_delay` 0, from 1 s), and arenas are
-/// committed as they are used, not whole up front (`arena_eager_commit` 0): at 10,000 relays,
-/// about a quarter less resident, at no measurable cost in time. The `MIMALLOC_*` environment
+/// committed as they are used, not whole up front (`arena_eager_commit` 0). And no transparent huge
+/// pages: mimalloc asks for them (`madvise`) on the arena it maps before `main`, and a 2 MiB page is
+/// resident whole and purged only whole. Its `allow_thp` option is read before `main` can set it,
+/// so the process turns them off itself (`prctl(PR_SET_THP_DISABLE)`, which the kernel checks at
+/// each page fault), as mimalloc does with `MIMALLOC_ALLOW_THP=0`. Together, at 10,000 relays,
+/// about a third less resident, at no measurable cost in time. The `MIMALLOC_*` environment
 /// variables still decide where they are set.
 #[cfg(not(feature = "system-allocator"))]
 fn tune_allocator() {
@@ -35,6 +40,12 @@ fn tune_allocator() {
     unsafe {
         libmimalloc_sys::mi_option_set_default(MI_ARENA_EAGER_COMMIT, 0);
         libmimalloc_sys::mi_option_set_default(MI_PURGE_DELAY, 0);
+        libmimalloc_sys::mi_option_set_default(MI_ALLOW_THP, 0);
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // Best effort: a kernel without the call keeps its huge pages.
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
     }
 }
 
@@ -105,22 +116,23 @@ mod tests {
     #[cfg(not(feature = "system-allocator"))]
     #[test]
     fn the_allocator_options_are_the_ones_meant() {
-        use super::{MI_ARENA_EAGER_COMMIT, MI_PURGE_DELAY};
+        use super::{MI_ALLOW_THP, MI_ARENA_EAGER_COMMIT, MI_PURGE_DELAY};
         if std::env::vars().any(|(k, _)| k.starts_with("MIMALLOC_")) {
             return; // The environment decides; the defaults cannot be seen.
         }
         #[allow(unsafe_code)]
         // SAFETY: reads of mimalloc's global options; no other test touches them.
-        let (commit, delay) = unsafe {
+        let (commit, delay, thp) = unsafe {
             (
                 libmimalloc_sys::mi_option_get(MI_ARENA_EAGER_COMMIT),
                 libmimalloc_sys::mi_option_get(MI_PURGE_DELAY),
+                libmimalloc_sys::mi_option_get(MI_ALLOW_THP),
             )
         };
         assert_eq!(
-            (commit, delay),
-            (2, 1000),
-            "arena_eager_commit and purge_delay defaults"
+            (commit, delay, thp),
+            (2, 1000, 1),
+            "arena_eager_commit, purge_delay and allow_thp defaults"
         );
     }
 

@@ -68,10 +68,10 @@ pub(crate) fn apply(
         }
         None => load(&args.paths, err)?,
     };
-    let planned = loaded.spec.clone();
+    // Apply plans the spec as it is (destroy plans a changed copy).
     execute(
         &loaded.spec,
-        &planned,
+        &loaded.spec,
         &scope,
         true,
         &args.execution,
@@ -265,7 +265,8 @@ fn execute(
         if unread.is_some() && code != 130 {
             code = 1;
         }
-        let plan = p.plan.clone();
+        // Taken, not copied: closing needs only the simulator.
+        let plan = std::mem::take(&mut p.plan);
         p.close().await?;
         left_out(err)?;
         if json {
