@@ -210,6 +210,10 @@ pub struct Settings {
     /// a bound on the simulator's memory (each event is about a kilobyte), not a vendor rule. A
     /// relay behind the oldest kept event has lost what went, as past retention.
     pub max_events_per_org: usize,
+    /// The most API calls the journal keeps (oldest dropped first, and counted): a bound on the
+    /// simulator's memory (about 220 bytes an entry, and as much again in a state file), not a
+    /// vendor rule. The admin API's `GET /journal` shows what is kept.
+    pub max_journal_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -332,6 +336,7 @@ struct RawSettings {
     strict_access_keys: Option<bool>,
     aws_requests_per_second: Option<u32>,
     max_events_per_org: Option<usize>,
+    max_journal_entries: Option<usize>,
 }
 
 impl From<RawSettings> for Settings {
@@ -367,6 +372,10 @@ impl From<RawSettings> for Settings {
             strict_access_keys: r.strict_access_keys.unwrap_or(d.strict_access_keys),
             aws_requests_per_second: r.aws_requests_per_second.filter(|n| *n > 0),
             max_events_per_org: r.max_events_per_org.unwrap_or(d.max_events_per_org).max(1),
+            max_journal_entries: r
+                .max_journal_entries
+                .unwrap_or(d.max_journal_entries)
+                .max(1),
         }
     }
 }
@@ -399,6 +408,7 @@ impl Settings {
             strict_access_keys: true,
             aws_requests_per_second: None,
             max_events_per_org: 100_000,
+            max_journal_entries: 10_000,
         }
     }
 

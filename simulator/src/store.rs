@@ -451,7 +451,7 @@ impl Store {
             pack.file.sync_data()?;
             pack.len += written;
         }
-        self.write_manifest(&taken, &index)?;
+        self.write_manifest(taken.clock, &taken.core, &index)?;
         self.index = index;
         self.full = false;
         if let Some(old) = old_pack {
@@ -461,17 +461,25 @@ impl Store {
         let live = self.index.live();
         let len = self.pack.as_ref().map_or(0, |p| p.len);
         if len > COMPACT_OVER_BYTES && live * 2 < len {
-            self.compact(&taken)?;
+            // The pieces taken are written: let go of them before compacting, or every change
+            // the world makes meanwhile copies a piece a save no longer needs.
+            let Taken { clock, core, .. } = taken;
+            self.compact(clock, &core)?;
         }
         Ok(())
     }
 
-    fn write_manifest(&self, taken: &Taken, index: &Index) -> std::io::Result<()> {
+    fn write_manifest(
+        &self,
+        clock: ClockState,
+        core: &World,
+        index: &Index,
+    ) -> std::io::Result<()> {
         let pack = self.pack.as_ref().expect("a pack is open");
         let bytes = serde_json::to_vec(&ManifestOut {
             format: FORMAT,
-            clock: taken.clock,
-            world: &taken.core,
+            clock,
+            world: core,
             pack: &pack.name,
             pack_len: pack.len,
             index,
@@ -481,7 +489,7 @@ impl Store {
     }
 
     /// Copies what the index names into a new pack, then points the manifest at it.
-    fn compact(&mut self, taken: &Taken) -> std::io::Result<()> {
+    fn compact(&mut self, clock: ClockState, core: &World) -> std::io::Result<()> {
         let name = self.pack_name(self.next_pack);
         self.next_pack += 1;
         let mut file = std::fs::OpenOptions::new()
@@ -519,7 +527,7 @@ impl Store {
             file,
             len: written,
         });
-        if let Err(e) = self.write_manifest(taken, &index) {
+        if let Err(e) = self.write_manifest(clock, core, &index) {
             // The manifest still names the old pack: keep writing to that one.
             if let Some(new) = std::mem::replace(&mut self.pack, old) {
                 drop(new.file);

@@ -658,6 +658,35 @@ async fn a_member_s_filter_expression_keeps_what_does_not_match_from_the_relay()
     }
 }
 
+/// `max_journal_entries` bounds the journal: the newest calls are kept, the older ones counted.
+#[tokio::test]
+async fn the_journal_keeps_at_most_max_journal_entries_and_counts_the_rest() {
+    let w = relay_world_with("LATEST", |s| s.max_journal_entries = 5).await;
+    w.associate().await;
+    let (kept, dropped, seqs, last) = w.sim.with_world(|world, _| {
+        let seqs: Vec<u64> = world.journal.entries.iter().map(|e| e.seq).collect();
+        let last = world
+            .journal
+            .entries
+            .back()
+            .map(|e| e.operation.to_string());
+        (
+            world.journal.entries.len(),
+            world.journal.dropped,
+            seqs,
+            last,
+        )
+    });
+    assert_eq!(kept, 5);
+    assert_eq!(last.as_deref(), Some("CreateEventBus"));
+    assert!(dropped > 0, "the world's setup made more than 5 calls");
+    // The newest, in order.
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "{seqs:?}");
+    let j = admin(&w.sim, reqwest::Method::GET, "/journal", None).await;
+    assert_eq!(j["count"], 5);
+    assert_eq!(j["dropped"], dropped);
+}
+
 /// `max_events_per_org` bounds what an org keeps of its published events: the oldest go first, as
 /// past retention.
 #[tokio::test]

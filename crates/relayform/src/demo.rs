@@ -95,14 +95,21 @@ pub(crate) async fn check_delivery(
         sim.with_world(|w, _| {
             let log = &w.deliveries.recent;
             for x in log.range_from(cursor.saturating_sub(log.start()) as usize) {
-                let marker = x.event["detail"]["payload"][SIM_EVENT_FIELD].as_str();
-                let source = x.event["source"].as_str();
-                if let (true, Some(marker), Some(source)) = (x.rule.is_empty(), marker, source) {
+                if !x.rule.is_empty() {
+                    continue;
+                }
+                let Ok(event) = serde_json::from_str::<Marked>(x.event.get()) else {
+                    continue;
+                };
+                let marker = event.detail.payload.get(SIM_EVENT_FIELD);
+                if let (Some(marker), Some(source)) =
+                    (marker.and_then(|m| m.as_str()), event.source)
+                {
                     seen.insert((
                         x.account.clone(),
                         x.region.clone(),
                         x.bus.clone(),
-                        source.to_owned(),
+                        source,
                         marker.to_owned(),
                     ));
                 }
@@ -169,6 +176,22 @@ pub(crate) async fn check_delivery(
             d
         })
         .collect())
+}
+
+/// What the check reads of a delivered event: its source and the test event's marker (the rest of
+/// the event is skipped, not parsed).
+#[derive(serde::Deserialize)]
+struct Marked {
+    source: Option<String>,
+    #[serde(default)]
+    detail: MarkedDetail,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct MarkedDetail {
+    /// The platform event's fields (a few).
+    #[serde(default)]
+    payload: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The partner source of each relay of a simulated org, by the relay's DeveloperName.

@@ -981,8 +981,13 @@ fn put_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
         ));
     }
     for t in targets {
-        r.targets
-            .insert(opt_str(&t, "Id").unwrap_or("").to_owned(), t);
+        let Value::Object(target) = &t else {
+            continue; // Unreachable: the `Id` check above refused a target that is not an object.
+        };
+        r.targets.insert(
+            opt_str(&t, "Id").unwrap_or("").to_owned(),
+            crate::world::Stored::new(target),
+        );
     }
     Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
 }
@@ -1007,8 +1012,8 @@ fn remove_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
 
 fn list_targets(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
     let (r, _) = rule_ref(world, ctx, input, "Rule")?;
-    let all: Vec<&Value> = r.targets.values().collect();
-    paged_with("Targets", &all, input, Value::clone)
+    let all: Vec<&crate::world::Stored> = r.targets.values().collect();
+    paged_with("Targets", &all, input, crate::world::Stored::value)
 }
 
 /// The tags map of an existing bus or rule, by ARN.
@@ -1016,7 +1021,7 @@ fn tags_of<'w>(
     world: &'w mut World,
     ctx: &Ctx,
     arn: &str,
-) -> Result<&'w mut std::collections::BTreeMap<String, String>, AwsError> {
+) -> Result<&'w mut crate::world::TagSet, AwsError> {
     ensure_default(world, ctx);
     if !tagged_exists(region(world, ctx), arn) {
         return Err(AwsError::new(
@@ -1085,7 +1090,7 @@ fn list_tags(world: &mut World, ctx: &Ctx, input: &Value) -> Res {
             format!("Resource {arn} does not exist."),
         ));
     }
-    let none = std::collections::BTreeMap::new();
+    let none = crate::world::TagSet::default();
     let t = region.tags.get(&arn).map_or(&none, |t| &**t);
     Ok(json!({"Tags": t.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}))
 }
@@ -1150,10 +1155,13 @@ pub fn put_on_bus(
     account: &str,
     region: &str,
     bus: &str,
-    event: Value,
+    event: impl Into<std::sync::Arc<Value>>,
     now: Millis,
     depth: u8,
 ) {
+    // One event, shared by the hop to another bus; its text by every delivery record it makes here.
+    let event: std::sync::Arc<Value> = event.into();
+    let text = Delivery::text(&event);
     let Some(b) = world
         .accounts
         .get_mut(account)
@@ -1173,7 +1181,13 @@ pub fn put_on_bus(
             .is_some_and(|p| pattern::matches(p, &event));
         if matched {
             r.matched += 1;
-            hits.push((r.name.clone(), r.targets.values().cloned().collect()));
+            hits.push((
+                r.name.clone(),
+                r.targets
+                    .values()
+                    .map(crate::world::Stored::value)
+                    .collect(),
+            ));
         }
     }
     world.log_delivery(Delivery {
@@ -1184,7 +1198,7 @@ pub fn put_on_bus(
         rule: String::new(),
         target: String::new(),
         outcome: "delivered".into(),
-        event: event.clone(),
+        event: text.clone(),
     });
     for (rule, targets) in hits {
         for t in targets {
@@ -1201,7 +1215,7 @@ pub fn put_on_bus(
                     rule: rule.clone(),
                     target: target_id,
                     outcome: if ok { "delivered" } else { "failed" }.into(),
-                    event: event.clone(),
+                    event: text.clone(),
                 });
                 continue;
             }
@@ -1224,7 +1238,7 @@ pub fn put_on_bus(
                 rule: rule.clone(),
                 target: target_id,
                 outcome: outcome.into(),
-                event: event.clone(),
+                event: text.clone(),
             });
         }
     }
