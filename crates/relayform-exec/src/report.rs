@@ -58,22 +58,28 @@ pub(crate) fn count(
     changes: &[Scope],
     outcome: &[Option<Outcome>],
 ) {
-    let mut mine: Vec<Vec<&Option<Outcome>>> = vec![Vec::new(); changes.len()];
+    // Per change, folded over its steps: (a step failed, every step done, a step pending).
+    let mut mine = vec![(false, true, false); changes.len()];
     for (s, o) in steps.iter().zip(outcome) {
-        if let Some(m) = mine.get_mut(s.change) {
-            m.push(o);
+        if let Some((failed, done, pending)) = mine.get_mut(s.change) {
+            *failed |= matches!(o, Some(Outcome::Failed(_)));
+            *done &= matches!(o, Some(Outcome::Done(_)));
+            *pending |= matches!(o, Some(Outcome::Pending(_)));
         }
     }
-    for (scope, mine) in changes.iter().zip(mine) {
-        let here = report.scopes.entry(scope.clone()).or_default();
+    for (scope, (failed, done, pending)) in changes.iter().zip(mine) {
+        if !report.scopes.contains_key(scope) {
+            report.scopes.insert(scope.clone(), Counts::default());
+        }
+        let here = report.scopes.get_mut(scope).expect("inserted above");
         let all = &mut report.changes;
-        if mine.iter().any(|o| matches!(o, Some(Outcome::Failed(_)))) {
+        if failed {
             all.failed += 1;
             here.failed += 1;
-        } else if mine.iter().all(|o| matches!(o, Some(Outcome::Done(_)))) {
+        } else if done {
             all.done += 1;
             here.done += 1;
-        } else if mine.iter().any(|o| matches!(o, Some(Outcome::Pending(_)))) {
+        } else if pending {
             all.pending += 1;
             here.pending += 1;
         } else {

@@ -6,7 +6,7 @@ use crate::report::{Report, count};
 use crate::wait::Slot;
 use crate::{Finish, Node, Phase, Schedule};
 use relayform_provider::ErrorKind;
-use relayform_provider::act::{Connect, Feedback, Made, Program, RelayDefinition, Step};
+use relayform_provider::act::{Connect, Feedback, Made, Program, RelayDefinition, Scope, Step};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,7 +108,8 @@ impl From<relayform_provider::Error> for Failure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Done(String),
-    Failed(Failure),
+    /// Boxed: a run keeps an outcome per step, and failures are rare.
+    Failed(Box<Failure>),
     /// Still waiting on Salesforce or AWS when the wait timeout ended: nothing went wrong, and the
     /// next apply carries on from here.
     Pending(String),
@@ -185,18 +186,31 @@ pub async fn run(
         feedback: Mutex::default(),
     });
     let _ = run.progress.send(Progress::Planned(steps.len()));
+    // The schedule owns the steps' needs (nothing else reads them) and knows each scope by a
+    // number: 70,000 steps at 10,000 relays, none copied.
+    let mut scopes: HashMap<&Scope, usize> = HashMap::new();
+    let mut steps = steps;
+    let needs: Vec<Vec<usize>> = steps
+        .iter_mut()
+        .map(|s| std::mem::take(&mut s.needs))
+        .collect();
     let nodes = steps
         .iter()
-        .map(|s| Node {
-            needs: s.needs.clone(),
-            scope: s.scope.clone(),
-            phase: if s.teardown {
-                Phase::Teardown
-            } else {
-                Phase::Build
-            },
+        .zip(needs)
+        .map(|(s, needs)| {
+            let n = scopes.len();
+            Node {
+                needs,
+                scope: *scopes.entry(&s.scope).or_insert(n),
+                phase: if s.teardown {
+                    Phase::Teardown
+                } else {
+                    Phase::Build
+                },
+            }
         })
         .collect();
+    drop(scopes);
     // Shared by the running steps; an `Arc<[Step]>` would copy every step (70,000 at 10,000 relays).
     let steps: Arc<Vec<Step>> = Arc::new(steps);
     let mut outcome: Vec<Option<Outcome>> = vec![None; steps.len()];
@@ -214,26 +228,51 @@ pub async fn run(
         }
     };
     let mut running = tokio::task::JoinSet::new();
+    // A step is spawned once it holds a slot: the steps that are ready but have no slot yet are
+    // indices in the schedule, not tasks (10,000 relays make tens of thousands ready at once).
+    let mut next = None;
+    let mut slot_in_hand = None;
     loop {
-        // Start what is ready; parallelism is bounded by the slots (held while calling an API, not
-        // while waiting). Once interrupted, nothing new starts.
-        while !run.stop.load(Ordering::SeqCst)
-            && let Some(i) = schedule.next_ready()
-        {
+        // Start what is ready while slots are free (a slot is held while calling an API, not while
+        // waiting). Once interrupted, nothing new starts.
+        while !run.stop.load(Ordering::SeqCst) {
+            if next.is_none() {
+                next = schedule.next_ready();
+            }
+            let Some(i) = next else { break };
+            let permit = match slot_in_hand.take() {
+                Some(p) => p,
+                None => match run.slots.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            next = None;
             let (run, steps) = (run.clone(), steps.clone());
             running.spawn(async move {
                 let step = &steps[i];
-                let mut slot = Slot::take(run.slots.clone()).await;
-                if run.stop.load(Ordering::SeqCst) {
-                    return (i, None);
-                }
+                let mut slot = Slot::held(run.slots.clone(), permit);
                 let _ = run.progress.send(Progress::Started(step.name.clone()));
                 let started = Instant::now();
                 let result = run_step(&run, step, &mut slot).await;
-                (i, Some(result.map(|d| (d, started.elapsed()))))
+                (i, result.map(|d| (d, started.elapsed())))
             });
         }
-        let Some(joined) = running.join_next().await else {
+        let joined = if next.is_some() && !run.stop.load(Ordering::SeqCst) {
+            // A step is ready and every slot is taken: whichever comes first, a slot (given back
+            // by a step that ended or one that waits), or a step's end.
+            tokio::select! {
+                permit = run.slots.clone().acquire_owned() => {
+                    // The semaphore is never closed.
+                    slot_in_hand = permit.ok();
+                    continue;
+                }
+                joined = running.join_next() => joined,
+            }
+        } else {
+            running.join_next().await
+        };
+        let Some(joined) = joined else {
             break;
         };
         let (i, result) = match joined {
@@ -248,22 +287,17 @@ pub async fn run(
         };
         let name = steps[i].name.clone();
         let ended = match result {
-            None => {
-                let why = "interrupted before it started".to_owned();
-                let _ = run.progress.send(Progress::Skipped(name, why.clone()));
-                Outcome::Skipped(why)
-            }
-            Some(Ok((detail, took))) => {
+            Ok((detail, took)) => {
                 let _ = run
                     .progress
                     .send(Progress::Done(name, detail.clone(), took));
                 Outcome::Done(detail)
             }
-            Some(Err(StepError::Failed(e))) => {
+            Err(StepError::Failed(e)) => {
                 let _ = run.progress.send(Progress::Failed(name, e.to_string()));
-                Outcome::Failed(e)
+                Outcome::Failed(Box::new(e))
             }
-            Some(Err(StepError::Pending(e))) => {
+            Err(StepError::Pending(e)) => {
                 let _ = run.progress.send(Progress::Pending(name, e.clone()));
                 Outcome::Pending(e)
             }
@@ -285,13 +319,32 @@ pub async fn run(
             outcome[skipped] = Some(Outcome::Skipped(why));
         }
     }
+    // What the run no longer needs goes before the report is built: the report is the last thing
+    // made, at the run's peak.
+    drop((schedule, running, run));
     let mut report = Report::default();
     count(&mut report, &steps, &changes, &outcome);
-    for (s, o) in steps.iter().zip(outcome) {
-        let name = s.name.clone();
+    // Every task has ended (or the run stopped on a panic), so the steps are the run's alone: their
+    // names move into the report, and each step is freed as it is reported.
+    let steps = Arc::try_unwrap(steps).unwrap_or_else(|shared| (*shared).clone());
+    let how_many = |f: fn(&Option<Outcome>) -> bool| outcome.iter().filter(|o| f(o)).count();
+    report
+        .done
+        .reserve_exact(how_many(|o| matches!(o, Some(Outcome::Done(_)))));
+    report
+        .failed
+        .reserve_exact(how_many(|o| matches!(o, Some(Outcome::Failed(_)))));
+    report
+        .pending
+        .reserve_exact(how_many(|o| matches!(o, Some(Outcome::Pending(_)))));
+    report
+        .skipped
+        .reserve_exact(how_many(|o| matches!(o, Some(Outcome::Skipped(_)) | None)));
+    for (s, o) in steps.into_iter().zip(outcome) {
+        let name = s.name;
         match o {
             Some(Outcome::Done(d)) => report.done.push((name, d)),
-            Some(Outcome::Failed(e)) => report.failed.push((name, e)),
+            Some(Outcome::Failed(e)) => report.failed.push((name, *e)),
             Some(Outcome::Pending(e)) => report.pending.push((name, e)),
             Some(Outcome::Skipped(e)) => report.skipped.push((name, e)),
             None => report

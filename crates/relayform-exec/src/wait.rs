@@ -97,13 +97,12 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub(crate) async fn take(slots: Arc<Semaphore>) -> Slot {
-        let mut s = Slot {
+    /// The slot a permit of `slots` already is.
+    pub(crate) fn held(slots: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Slot {
+        Slot {
             slots,
-            permit: None,
-        };
-        s.retake().await;
-        s
+            permit: Some(permit),
+        }
     }
 
     pub(crate) fn release(&mut self) {
