@@ -75,6 +75,8 @@ pub struct Options {
     pub override_settings: bool,
     /// The token the admin API (`/_sim`) requires; a random one per process when not given.
     pub admin_token: Option<String>,
+    /// The state file, read ahead ([`store::Preload`]): used if it is `state_file` and unchanged.
+    pub preload: Option<Arc<store::Preload>>,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
             state_file: None,
             override_settings: false,
             admin_token: None,
+            preload: None,
         }
     }
 }
@@ -273,6 +276,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
             addr,
             options.override_settings,
             options.admin_token,
+            options.preload.as_deref(),
         )
         .map_err(Error::Setup)?,
     );

@@ -342,17 +342,26 @@ pub fn shared(
     addr: SocketAddr,
     override_settings: bool,
     admin_token: Option<String>,
+    preload: Option<&crate::store::Preload>,
 ) -> Result<Shared, String> {
     let base_url = format!("http://{addr}");
     let lock = state_file
         .as_deref()
         .map(persist::StateLock::acquire)
         .transpose()?;
-    let loaded = state_file
+    // With the lock held: what was read ahead, if the file is still what it read.
+    let ahead = state_file
         .as_deref()
-        .map(crate::store::load)
-        .transpose()?
-        .flatten();
+        .zip(preload)
+        .and_then(|(path, p)| p.take(path));
+    let loaded = match ahead {
+        Some(loaded) => Some(loaded),
+        None => state_file
+            .as_deref()
+            .map(crate::store::load)
+            .transpose()?
+            .flatten(),
+    };
     let mut store = state_file.as_deref().map(Store::new);
     let sim = match loaded {
         Some(snap) => {

@@ -591,18 +591,99 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
             ));
         }
     };
-    let probe: Probe = serde_json::from_str(&text).map_err(|e| corrupt(path, e))?;
+    load_text(path, &text).map(Some)
+}
+
+/// A state file read ahead on a thread of its own, before its lock can be taken (while a command
+/// checks its spec, say): the simulator that then starts on that file takes the lock and uses what
+/// was read only if the file's manifest is still the one read (a save or compaction since writes a
+/// new manifest); otherwise, or if the read failed, it loads the file itself.
+#[derive(Debug)]
+pub struct Preload {
+    path: PathBuf,
+    read: std::sync::Mutex<Option<Reading>>,
+}
+
+/// The thread reading ahead: the manifest it read and what it loaded, if it could.
+type Reading = std::thread::JoinHandle<Option<(Fingerprint, Loaded)>>;
+
+/// A manifest's length and hash: what a preload compares, without keeping the text (a format-1
+/// file is the whole world).
+type Fingerprint = (usize, u64);
+
+fn fingerprint(text: &str) -> Fingerprint {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    (text.len(), h.finish())
+}
+
+impl Preload {
+    /// Starts reading `path`; `None` when there is no such file (nothing to read ahead).
+    pub fn start(path: &Path) -> Option<Preload> {
+        if !path.is_file() {
+            return None;
+        }
+        let p = path.to_owned();
+        let read = std::thread::Builder::new()
+            .name("simulator-state-preload".into())
+            .spawn(move || {
+                let text = std::fs::read_to_string(&p).ok()?;
+                load_text(&p, &text)
+                    .ok()
+                    .map(|loaded| (fingerprint(&text), loaded))
+            })
+            .ok()?;
+        Some(Preload {
+            path: path.to_owned(),
+            read: std::sync::Mutex::new(Some(read)),
+        })
+    }
+
+    /// Waits until the read ahead is done (tests: to change the file after it for sure).
+    #[cfg(test)]
+    fn wait_read(&self) {
+        let started = std::time::Instant::now();
+        while !self
+            .read
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(|t| t.is_finished())
+        {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the read ahead never ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// What was read of `path`, if it still is what the file holds (call with the lock held).
+    pub(crate) fn take(&self, path: &Path) -> Option<Loaded> {
+        if self.path != path {
+            return None;
+        }
+        let read = self.read.lock().ok()?.take()?;
+        let (read_then, loaded) = read.join().ok()??;
+        let now = std::fs::read_to_string(path).ok()?;
+        (fingerprint(&now) == read_then).then_some(loaded)
+    }
+}
+
+fn load_text(path: &Path, text: &str) -> Result<Loaded, String> {
+    let probe: Probe = serde_json::from_str(text).map_err(|e| corrupt(path, e))?;
     let loaded = match probe.format {
         persist::FORMAT_1 => {
             let snap: persist::Snapshot =
-                serde_json::from_str(&text).map_err(|e| corrupt(path, e))?;
+                serde_json::from_str(text).map_err(|e| corrupt(path, e))?;
             Loaded {
                 clock: snap.clock,
                 world: snap.world,
                 store: Store::new(path),
             }
         }
-        FORMAT => load_packed(path, &text)?,
+        FORMAT => load_packed(path, text)?,
         other => {
             return Err(format!(
                 "simulator state file {} has format {other}, this simulator reads formats {} and {FORMAT}",
@@ -621,7 +702,7 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
         ));
     }
     loaded.world.check().map_err(|e| inconsistent(path, e))?;
-    Ok(Some(loaded))
+    Ok(loaded)
 }
 
 fn load_packed(path: &Path, text: &str) -> Result<Loaded, String> {
@@ -877,6 +958,29 @@ mod tests {
             serde_json::to_value(a).unwrap(),
             serde_json::to_value(b).unwrap()
         );
+    }
+
+    #[test]
+    fn a_preloaded_state_is_used_only_while_the_file_is_unchanged() {
+        let (_dir, path, mut w, mut store) = saved_one();
+        // Unchanged: what was read ahead is the file's world.
+        let ahead = Preload::start(&path).expect("the file exists");
+        let loaded = ahead.take(&path).expect("the file is unchanged");
+        same(&loaded.world, &w);
+        // Taken once.
+        assert!(ahead.take(&path).is_none());
+        // Another file's preload is not this one's.
+        let other = path.with_file_name("other.json");
+        std::fs::copy(&path, &other).unwrap();
+        assert!(Preload::start(&other).unwrap().take(&path).is_none());
+        // Saved again after the read: not used.
+        let ahead = Preload::start(&path).unwrap();
+        ahead.wait_read();
+        add_object(&mut w, 0, 2);
+        save(&mut store, &mut w);
+        assert!(ahead.take(&path).is_none());
+        // No file, nothing to read ahead.
+        assert!(Preload::start(&path.with_file_name("absent.json")).is_none());
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub(crate) fn run(
             &spec,
             &args.simulator_state,
             args.simulator_settings.as_deref(),
+            None,
         )
         .await?;
         let patience = args

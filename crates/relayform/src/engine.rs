@@ -106,6 +106,7 @@ pub(crate) async fn embedded(
     spec: &Spec,
     state: &Path,
     settings: Option<&Path>,
+    preload: Option<std::sync::Arc<relayform_simulator::store::Preload>>,
 ) -> anyhow::Result<Option<relayform_simulator::Running>> {
     if !uses_simulator(spec) {
         return Ok(None);
@@ -125,6 +126,7 @@ pub(crate) async fn embedded(
         config,
         state_file: Some(state.to_owned()),
         override_settings: settings.is_some(),
+        preload,
         ..Default::default()
     })
     .await

@@ -45,6 +45,7 @@ pub(crate) fn serve(
             // Settings given in a config file apply to a world loaded from the state file too.
             override_settings: args.config.is_some(),
             admin_token: None,
+            preload: None,
         })
         .await
         .map_err(|e| match e {

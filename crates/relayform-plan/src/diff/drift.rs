@@ -24,11 +24,9 @@ pub(super) fn mark(
         .iter()
         .filter(|(_, r)| r.ensure == Ensure::Present)
         .map(|(name, _)| {
-            let closure = graph
-                .with_dependencies(&[Address::new(Kind::RelayState, name.clone())])
-                .into_iter()
-                .collect();
-            (name, (closure, fingerprint(graph, name)))
+            let subgraph = graph.with_dependencies(&[Address::new(Kind::RelayState, name.clone())]);
+            let fp = fingerprint_over(graph, &subgraph);
+            (name, (subgraph.into_iter().collect(), fp))
         })
         .collect();
     let mut users_of: HashMap<&Address, Vec<&String>> = HashMap::new();
@@ -145,10 +143,20 @@ pub(super) fn mark(
 /// The fingerprint of a relay's subgraph: a hash of the desired attributes of every resource it is made
 /// of (see the module docs). Twelve hex digits of FNV-1a 64.
 pub fn fingerprint(graph: &crate::Graph<Resource>, relay: &str) -> String {
+    fingerprint_over(
+        graph,
+        &graph.with_dependencies(&[Address::new(Kind::RelayState, relay.to_owned())]),
+    )
+}
+
+/// The fingerprint of a relay's subgraph, given as `with_dependencies` lists it (the text hashed is
+/// the one labels have always carried: changing it would mark every relay drifted).
+fn fingerprint_over(graph: &crate::Graph<Resource>, subgraph: &[Address]) -> String {
+    use std::fmt::Write;
     let mut text = String::new();
-    for a in graph.with_dependencies(&[Address::new(Kind::RelayState, relay.to_owned())]) {
-        if let Some(r) = graph.get(&a) {
-            text.push_str(&format!("{a}={:?};", r.desired));
+    for a in subgraph {
+        if let Some(r) = graph.get(a) {
+            let _ = write!(text, "{a}={:?};", r.desired);
         }
     }
     format!("{:012x}", names::fnv1a_64(text.as_bytes()) >> 16)

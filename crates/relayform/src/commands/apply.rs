@@ -1,7 +1,7 @@
 //! `relayform apply` and `relayform destroy`: plan, confirm, execute (`crate::apply`), report.
 
 use super::planfile::SavedPlan;
-use super::{check_orgs, load, prepare, runtime, unread_summary};
+use super::{check_orgs, load, preload, prepare, runtime, unread_summary};
 use crate::apply::{self, Progress, Report};
 use crate::cli::{ApplyArgs, DestroyArgs, Execution, Scope};
 use crate::demo;
@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use relayform_plan::Address;
 use relayform_plan::diff::Observed;
 use relayform_plan::plan::Plan;
+use relayform_simulator::store::Preload;
 use relayform_spec::{Ensure, Spec};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -51,22 +52,26 @@ pub(crate) fn apply(
 ) -> anyhow::Result<u8> {
     let mut scope = args.scope.clone();
     let saved = SavedPlan::read(&args.paths)?;
-    let loaded = match &saved {
+    let (loaded, ahead) = match &saved {
         Some((plan, base)) => {
             let paths: Vec<PathBuf> = plan.spec_paths.iter().map(|p| base.join(p)).collect();
             scope.targets = plan.targets.clone();
             scope.orgs = plan.orgs.clone();
             scope.simulator_state = base.join(&plan.simulator_state);
             scope.simulator_settings = args.scope.simulator_settings.clone();
+            let ahead = preload(&scope);
             let loaded = load(&paths, err)?;
             if plan.spec_digest != loaded.digest {
                 bail!(
                     "the saved plan is stale: the spec files changed since it was made\nhint: run `relayform plan --out FILE` again and review the new plan"
                 );
             }
-            loaded
+            (loaded, ahead)
         }
-        None => load(&args.paths, err)?,
+        None => {
+            let ahead = preload(&scope);
+            (load(&args.paths, err)?, ahead)
+        }
     };
     // Apply plans the spec as it is (destroy plans a changed copy).
     execute(
@@ -76,6 +81,7 @@ pub(crate) fn apply(
         true,
         &args.execution,
         saved.as_ref().map(|(plan, _)| plan),
+        ahead,
         "apply",
         out,
         err,
@@ -87,6 +93,7 @@ pub(crate) fn destroy(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    let ahead = preload(&args.scope);
     let loaded = load(&args.paths, err)?;
     let planned = destroying(&loaded.spec, &args.scope)?;
     // The scope chose what is absent; the plan is not restricted further. What is read: with a
@@ -116,6 +123,7 @@ pub(crate) fn destroy(
         false,
         &args.execution,
         None,
+        ahead,
         "destroy",
         out,
         err,
@@ -130,6 +138,7 @@ fn execute(
     restrict: bool,
     execution: &Execution,
     saved: Option<&SavedPlan>,
+    ahead: Option<Arc<Preload>>,
     verb: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -142,7 +151,7 @@ fn execute(
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let mut p = prepare(spec, planned, scope, restrict, err).await?;
+        let mut p = prepare(spec, planned, scope, restrict, ahead, err).await?;
         if verb == "destroy" {
             // Destroy removes; it never creates or changes anything: a relay outside its scope
             // whose spec differs from its org is left for apply.

@@ -18,10 +18,12 @@ use anyhow::{Context, bail};
 use relayform_plan::diff::Observed;
 use relayform_plan::plan::Plan;
 use relayform_plan::{Address, Kind};
+use relayform_simulator::store::Preload;
 use relayform_spec::Spec;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A loaded spec and a digest of the files it came from (for saved plans).
 pub(crate) struct Loaded {
@@ -163,6 +165,13 @@ fn scope_addresses(
     }))
 }
 
+/// Starts reading the embedded simulator's state file, if there is one, while the spec is checked
+/// (on a fleet, each takes a few tenths of a second); the simulator uses what was read only if the
+/// file is unchanged once it holds the file's lock.
+fn preload(scope: &Scope) -> Option<Arc<Preload>> {
+    Preload::start(&scope.simulator_state).map(Arc::new)
+}
+
 /// Connects, refreshes what `scope` reaches, and plans `planned` against it; with `restrict`, the
 /// plan keeps only what `--target`/`--org` leave in play (destroy's scope chose what is absent
 /// instead).
@@ -171,6 +180,7 @@ async fn prepare(
     planned: &Spec,
     scope: &Scope,
     restrict: bool,
+    preload: Option<Arc<Preload>>,
     err: &mut dyn Write,
 ) -> anyhow::Result<Prepared> {
     // Scope names first: a misspelt one fails before anything is started or read.
@@ -187,6 +197,7 @@ async fn prepare(
         spec,
         &scope.simulator_state,
         scope.simulator_settings.as_deref(),
+        preload,
     )
     .await?;
     let conn = engine::connect(spec, sim.as_ref(), scope.patience()).await;

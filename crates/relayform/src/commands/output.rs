@@ -23,7 +23,7 @@ pub(crate) fn output(
     let loaded = load(&args.paths, err)?;
     let spec = &loaded.spec;
     let (observed, plan) = runtime()?.block_on(async {
-        let p = prepare(spec, spec, &args.scope, true, err).await?;
+        let p = prepare(spec, spec, &args.scope, true, None, err).await?;
         let seen = (p.observed.clone(), p.plan.clone());
         p.close().await?;
         Ok::<_, anyhow::Error>(seen)

@@ -1,7 +1,7 @@
 //! `relayform plan`: what apply would change, as text or JSON, optionally saved for `apply FILE`.
 
 use super::planfile::SavedPlan;
-use super::{load, prepare, runtime, unread_summary};
+use super::{load, preload, prepare, runtime, unread_summary};
 use crate::cli::PlanArgs;
 use anyhow::bail;
 use std::io::Write;
@@ -11,10 +11,11 @@ pub(crate) fn plan(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    let ahead = preload(&args.scope);
     let loaded = load(&args.paths, err)?;
     let plan = runtime()?.block_on(async {
-        let p = prepare(&loaded.spec, &loaded.spec, &args.scope, true, err).await?;
-        let plan = p.plan.clone();
+        let mut p = prepare(&loaded.spec, &loaded.spec, &args.scope, true, ahead, err).await?;
+        let plan = std::mem::take(&mut p.plan);
         p.close().await?;
         Ok::<_, anyhow::Error>(plan)
     })?;
