@@ -146,6 +146,9 @@ fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
                     .unwrap(),
                 );
                 w.settings.aws_requests_per_second = quota;
+                // The plan's calls are counted from the journal: room for all of them (100 × 100
+                // makes 20,903; the default keeps 10,000).
+                w.settings.max_journal_entries = w.settings.max_journal_entries.max(1_000_000);
                 w.journal.entries.end()
             })
         });
@@ -159,7 +162,7 @@ fn fleet_plan(fleet: &str, latency: u64, quota: Option<u32>) {
             sim.with_world(|w, _| {
                 let mut by = BTreeMap::new();
                 let mut throttled = 0;
-                // By absolute index: the journal forgets its oldest entries past 100,000.
+                // By absolute index: the journal forgets its oldest entries past its bound.
                 for e in w.journal.entries.tail(before).iter() {
                     if e.fault.as_deref() == Some("quota") {
                         throttled += 1;
