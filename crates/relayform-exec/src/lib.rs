@@ -5,8 +5,8 @@
 //! - [`schedule`]: the order steps run in, a dependency walk with a ready queue, linear in steps and
 //!   needs; teardown ordering and the build barrier per scope (an org, an account).
 //! - [`run()`]: the run over the schedule with bounded parallelism (`--parallelism` slots, held while
-//!   a step calls an API and given back while it waits) and Ctrl-C (nothing new starts, running
-//!   calls finish, waits end).
+//!   a step calls an API and given back while it waits; a ready step becomes a task only once it
+//!   holds a slot) and Ctrl-C (nothing new starts, running calls finish, waits end).
 //! - `ops`: what each operation does, and the values it hands on to later steps.
 //! - `wait`: slots, polling with backoff up to the wait timeout, and one feedback read per org that
 //!   serves every relay waiting there.
