@@ -173,7 +173,7 @@ pub async fn run(
     progress: mpsc::UnboundedSender<Progress>,
     stop: Arc<AtomicBool>,
 ) -> Report {
-    let Program { steps, changes } = program;
+    let Program { mut steps, changes } = program;
     let run = Arc::new(Run {
         connect,
         slots: Arc::new(Semaphore::new(options.parallelism.max(1))),
@@ -189,7 +189,6 @@ pub async fn run(
     // The schedule owns the steps' needs (nothing else reads them) and knows each scope by a
     // number: 70,000 steps at 10,000 relays, none copied.
     let mut scopes: HashMap<&Scope, usize> = HashMap::new();
-    let mut steps = steps;
     let needs: Vec<Vec<usize>> = steps
         .iter_mut()
         .map(|s| std::mem::take(&mut s.needs))
@@ -257,6 +256,11 @@ pub async fn run(
                 let result = run_step(&run, step, &mut slot).await;
                 (i, result.map(|d| (d, started.elapsed())))
             });
+        }
+        if run.stop.load(Ordering::SeqCst) {
+            // A slot taken for a step that will not start now goes back: a waiting step needs one
+            // to finish (with one slot, holding it here would wait on that step for ever).
+            slot_in_hand = None;
         }
         let joined = if next.is_some() && !run.stop.load(Ordering::SeqCst) {
             // A step is ready and every slot is taken: whichever comes first, a slot (given back

@@ -98,7 +98,7 @@ pub(crate) async fn check_delivery(
                 if !x.rule.is_empty() {
                     continue;
                 }
-                let Ok(event) = serde_json::from_str::<Marked>(x.event.get()) else {
+                let Ok(event) = serde_json::from_str::<Marked>(x.event.text()) else {
                     continue;
                 };
                 let marker = event.detail.payload.get(SIM_EVENT_FIELD);

@@ -1161,7 +1161,7 @@ pub fn put_on_bus(
 ) {
     // One event, shared by the hop to another bus; its text by every delivery record it makes here.
     let event: std::sync::Arc<Value> = event.into();
-    let text = Delivery::text(&event);
+    let text = crate::world::Stored::of(&event);
     let Some(b) = world
         .accounts
         .get_mut(account)
